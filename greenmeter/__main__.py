@@ -1,0 +1,5 @@
+"""`python -m greenmeter`."""
+
+from greenmeter.cli import main
+
+main()
