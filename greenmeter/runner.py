@@ -68,20 +68,24 @@ class SignalForwarder:
 
     def __exit__(self, *exc_info) -> None:
         self._stop.set()
+        # Wake the thread now rather than at its next sigtimedwait timeout: waiting out
+        # the timeout was most of the start-up cost of a short command.
+        if self._thread.is_alive():  # it ends only on this wake-up (or a bug's exception)
+            signal.pthread_kill(self._thread.ident, signal.SIGHUP)
         self._thread.join()
         signal.pthread_sigmask(signal.SIG_SETMASK, self.original_mask)
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            info = signal.sigtimedwait(FORWARDED_SIGNALS, 0.2)
-            if info is None:
-                continue
+        while True:  # until __exit__'s wake-up; no polling timeout, so no idle wake-ups
+            info = signal.sigwaitinfo(FORWARDED_SIGNALS)
+            if self._stop.is_set() and info.si_pid == os.getpid():
+                return  # __exit__'s wake-up (si_code cannot tell it: some kernels say SI_USER)
             self.received.append(info.si_signo)
             pid = self.child_pid
             if pid is not None and info.si_code != _SI_KERNEL:
                 try:
                     os.kill(pid, info.si_signo)
-                except ProcessLookupError:
+                except OSError:  # already gone; this thread must outlive any failure
                     pass
 
 
