@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from datetime import datetime, timezone
@@ -44,6 +45,16 @@ def _resolve_region(ctx: click.Context, param: click.Parameter, value: str | Non
         raise click.BadParameter(str(exc)) from None
 
 
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that also refuses nan, which passes every range comparison."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        return number
+
+
 def writable_file(path: Path, param: str) -> Path:
     """Fail before launch if a report could not be written to ``path``."""
     if path.is_dir():
@@ -79,25 +90,30 @@ def cli() -> None:
 @click.option("--region", callback=_resolve_region, envvar="GREENMETER_REGION",
               help="Where the energy was used: ISO 3166 country code (DE, DEU). "
                    "Default: the world average, stated in the report.")
-@click.option("--pue", type=click.FloatRange(min=1.0, max=5.0), default=1.0, show_default=True,
+@click.option("--pue", type=FiniteFloatRange(min=1.0, max=5.0), default=1.0, show_default=True,
               envvar="GREENMETER_PUE",
               help="Data-centre power usage effectiveness applied to the measured IT energy.")
-@click.option("--interval", type=click.FloatRange(min=0.01, max=60.0), default=0.5,
+@click.option("--interval", type=FiniteFloatRange(min=0.01, max=60.0), default=0.5,
               show_default=True, envvar="GREENMETER_INTERVAL",
               help="Seconds between samples (timeline; sensors may ask for shorter).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), envvar="GREENMETER_JSON",
               help="JSON report path. Default: ./greenmeter-runs/<run_id>.json.")
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path), envvar="GREENMETER_CSV",
               help="CSV history to append a row to. Default: ./greenmeter-runs/runs.csv.")
-@click.option("--cpu-tdp", "cpu_tdp", type=click.FloatRange(min=1.0, max=2000.0),
+@click.option("--cpu-tdp", "cpu_tdp", type=FiniteFloatRange(min=1.0, max=2000.0),
               envvar="GREENMETER_CPU_TDP",
               help="CPU package TDP in watts, for the estimate when the model is not in the table.")
+@click.option("--checkpoint-interval", "checkpoint_interval", type=FiniteFloatRange(min=0.1, max=86400.0),
+              default=10.0, show_default=True, envvar="GREENMETER_CHECKPOINT_INTERVAL",
+              metavar="SECONDS",
+              help="Seconds between partial reports written to the --json path while the "
+                   "command runs (what survives kill -9 of greenmeter).")
 @click.option("-q", "--quiet", is_flag=True, envvar="GREENMETER_QUIET",
               help="No summary on stderr (warnings about sensors are still said).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_command(region, pue: float, interval: float, json_path: Path | None,
-                csv_path: Path | None, cpu_tdp: float | None, quiet: bool,
-                command: tuple[str, ...]) -> int:
+                csv_path: Path | None, cpu_tdp: float | None, checkpoint_interval: float,
+                quiet: bool, command: tuple[str, ...]) -> int:
     """Run COMMAND unchanged and measure the energy it used.
 
     Put greenmeter's options before COMMAND; '--' ends them. Everything after
@@ -120,6 +136,7 @@ def run_command(region, pue: float, interval: float, json_path: Path | None,
         csv_path=writable_file(csv_path or DEFAULT_OUTPUT_DIR / "runs.csv", "--csv"),
         quiet=quiet,
         cpu_tdp_w=cpu_tdp,
+        checkpoint_interval_s=checkpoint_interval,
     )
     return measure_command(options)
 

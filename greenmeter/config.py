@@ -7,6 +7,7 @@ file and line in the message, before the command is launched.
 
 from __future__ import annotations
 
+import datetime
 import re
 import sys
 from pathlib import Path
@@ -31,6 +32,28 @@ def setting_name(param: click.Option) -> str:
     """The key for an option in a settings file: its long name, ``--cpu-tdp`` -> ``cpu_tdp``."""
     long_name = max(param.opts, key=len)
     return long_name.lstrip("-").replace("-", "_")
+
+
+def _type_error(param: click.Option, value: object) -> str | None:
+    """Why a TOML value can never be this option's (click's own conversion would raise a
+    TypeError, or quietly turn ``true`` into 1.0), or None to let click convert it."""
+    if isinstance(value, dict):
+        return "expected a single value, not a table"
+    if isinstance(value, (datetime.date, datetime.time)):  # datetime is a date
+        return "expected a single value, not a date or time"
+    if isinstance(value, list) and not param.multiple:
+        return "expected a single value, not a list"
+    kind = param.type
+    if isinstance(kind, (click.types.FloatParamType, click.types.IntParamType)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            return "expected a number"
+    elif isinstance(kind, click.types.BoolParamType):
+        if not isinstance(value, (bool, str)):
+            return "expected true or false"
+    elif isinstance(kind, (click.types.StringParamType, click.Path, click.Choice)):
+        if not isinstance(value, str):
+            return "expected a string (in quotes)"
+    return None
 
 
 def load_config(ctx: click.Context, path: Path | None) -> dict:
@@ -62,14 +85,19 @@ def load_config(ctx: click.Context, path: Path | None) -> dict:
             known = ", ".join(sorted(params))
             raise click.BadParameter(f"{where}: unknown setting '{key}' (known: {known})",
                                      param_hint="--config")
+        values = value if param.multiple and isinstance(value, list) else [value]
+        problem = next(filter(None, (_type_error(param, v) for v in values)), None)
         try:
-            if param.multiple:
-                values = value if isinstance(value, list) else [value]
-                converted = tuple(param.type.convert(v, param, ctx) for v in values)
-            else:
-                converted = param.type.convert(value, param, ctx)
+            if problem is not None:
+                raise click.BadParameter(problem)
+            converted = tuple(param.type.convert(v, param, ctx) for v in values)
+            if not param.multiple:
+                converted = converted[0]
         except click.BadParameter as exc:
             raise click.BadParameter(f"{where}: {key} = {value!r}: {exc.message}",
                                      param_hint="--config") from None
+        except (TypeError, ValueError, AttributeError) as exc:  # a type's convert not ready for TOML
+            raise click.BadParameter(f"{where}: {key} = {value!r}: not a valid {param.type.name} "
+                                     f"({exc})", param_hint="--config") from None
         settings[param.name] = converted
     return settings

@@ -59,17 +59,27 @@ def result_to_row(result: RunResult) -> dict[str, object]:
 def append_row(path: Path, row: dict[str, object]) -> None:
     """Append one row under an exclusive lock; the header is written once, by whichever
     process finds the file empty while holding the lock. One write() per row, so even a
-    reader that takes no lock never sees a half row from another writer."""
+    reader that takes no lock never sees a half row from another writer. A write that
+    fails half-way (disk full) is cut back off, so the file never ends in a half row."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-    with open(path, "a", encoding="utf-8", newline="") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.lseek(fd, 0, os.SEEK_END)
+        if size == 0:
+            writer.writeheader()
+        writer.writerow(row)
+        data = buf.getvalue().encode("utf-8")
         try:
-            if f.seek(0, os.SEEK_END) == 0:
-                writer.writeheader()
-            writer.writerow(row)
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            while data:  # the kernel may take part of it (a nearly full disk)
+                data = data[os.write(fd, data):]
+            os.fsync(fd)
+        except OSError:
+            try:
+                os.ftruncate(fd, size)
+            except OSError:
+                pass  # the first error is the one to report
+            raise
+    finally:
+        os.close(fd)  # also releases the lock
