@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -39,13 +40,29 @@ class RunOptions:
     checkpoint_interval_s: float = CHECKPOINT_EVERY_S
 
 
+def _stderr_usable() -> bool:
+    # None when started with fd 2 closed: print(file=None) and rich would use stdout.
+    return sys.stderr is not None and not sys.stderr.closed
+
+
+def _stderr_gone() -> None:
+    """Nobody reads stderr any more (a closed pipe): point fd 2 at /dev/null, so neither
+    later messages nor Python's flush at exit fail (which would change the exit code)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stderr.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 def _say(message: str) -> None:
-    if sys.stderr is None:  # started with fd 2 closed; print(file=None) would use stdout
+    if not _stderr_usable():
         return
     try:
         print(f"greenmeter: {message}", file=sys.stderr, flush=True)
-    except OSError:  # stderr is a closed pipe: nobody is listening, the run goes on
-        pass
+    except OSError:
+        _stderr_gone()
 
 
 def fallback_json_path(run_id: str) -> Path:
@@ -79,14 +96,14 @@ def write_reports(result, json_path: Path, csv_path: Path) -> list[str]:
 
 
 def _print_summary(result) -> None:
-    if sys.stderr is None:
+    if not _stderr_usable():
         return
     from greenmeter.summary import print_summary
 
     try:
         print_summary(result)
-    except OSError:  # stderr is a closed pipe
-        pass
+    except (OSError, SystemExit):  # rich turns a broken pipe into SystemExit(1)
+        _stderr_gone()
 
 
 def measure_command(options: RunOptions) -> int:
