@@ -1,0 +1,307 @@
+"""Property-based tests (hypothesis): the integration arithmetic holds for any sequence of
+readings, and every parser answers any input with a result or one clear error, never a
+traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from unittest import mock
+
+import click
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from greenmeter import cli as cli_mod
+from greenmeter import sampler as sampler_mod
+from greenmeter.carbon.regions import GridIntensity, UnknownRegion, resolve_region
+from greenmeter.config import load_config, setting_name
+from greenmeter.report_csv import COLUMNS, result_to_row
+from greenmeter.report_json import result_to_json
+from greenmeter.results import build_result
+from greenmeter.sampler import Sampler
+from greenmeter.sensors.base import MEASURED, Component, Sensor
+from greenmeter.summary import format_co2, format_energy, format_power, print_summary
+
+GRID = resolve_region("DE")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class Scripted(Sensor):
+    """Returns the next scripted cumulative value per read: a number, None (a failed
+    read) or an exception (a sensor bug)."""
+
+    def __init__(self, script: list, kind: str = "cpu"):
+        self.script = iter(script)
+        self.components = (Component(kind, "scripted", "fake", MEASURED, 0),)
+
+    def read_energy_j(self):
+        value = next(self.script)
+        if isinstance(value, Exception):
+            raise value
+        return [value]
+
+
+# A read: its time step (0 allowed: two reads at one instant), and what the sensor gives.
+steps = st.floats(min_value=0.0, max_value=3600.0, allow_nan=False)
+increments = st.floats(min_value=0.0, max_value=1e6, allow_nan=False)
+outcomes = st.one_of(
+    increments.map(lambda j: ("ok", j)),
+    st.just(("none", 0.0)),
+    st.just(("raise", 0.0)),
+)
+reads = st.lists(st.tuples(steps, outcomes), min_size=0, max_size=60)
+
+
+def _drive(sampler: Sampler, clock: FakeClock, times: list[float]):
+    """Start, the given reads, stop: the same calls the thread and main thread make."""
+    sampler._started = clock()
+    sampler._read_all(clock())
+    for t in times:
+        clock.t = t
+        sampler._read_all(t)
+    return sampler._measurement(clock.t)
+
+
+def _result(sensors, measurement):
+    return build_result("run", ["cmd"], 0, False, sensors, measurement, GRID, 1.0,
+                        datetime(2025, 1, 1, tzinfo=timezone.utc), [])
+
+
+@settings(max_examples=300, deadline=None)
+@given(first=increments, script=reads)
+def test_energy_is_the_sum_of_increments_between_first_and_last_good_read(first, script):
+    clock = FakeClock()
+    values, times, cumulative = [first], [], first
+    good = [(clock.t, first)]
+    for step, (what, inc) in script:
+        clock.t += step
+        times.append(clock.t)
+        if what == "ok":
+            cumulative += inc
+            values.append(cumulative)
+            good.append((clock.t, cumulative))
+        else:
+            values.append(None if what == "none" else RuntimeError("bus error"))
+    clock.t = 1000.0
+    sensor = Scripted(values)
+    m = _drive(Sampler([sensor], 0.5, clock=clock), clock, times)
+    result = _result([sensor], m)
+    comp = result.components[0]
+
+    expected = good[-1][1] - good[0][1]
+    assert comp.energy_j == pytest.approx(expected, rel=1e-9, abs=1e-6)
+    assert comp.energy_j >= 0
+    covered = good[-1][0] - good[0][0]
+    assert comp.covered_s == pytest.approx(covered)
+    if covered > 0:
+        assert comp.mean_power_w == pytest.approx(expected / covered, rel=1e-6, abs=1e-9)
+    else:
+        assert comp.mean_power_w is None  # a zero-length window has no power, not nan/inf
+    assert comp.partial == (len(good) < len(values))
+    # The timeline: bounded, in time order, cumulative energy never decreasing.
+    assert 1 <= len(m.timeline) <= sampler_mod.MAX_TIMELINE_POINTS
+    ts = [t for t, _ in m.timeline]
+    assert ts == sorted(ts) and ts[0] == 0.0
+    energies = [e[0] for _, e in m.timeline]
+    assert all(b >= a - 1e-6 for a, b in zip(energies, energies[1:]))
+    # Every exporter takes it: strict JSON (no nan/inf), a full CSV row, the summary.
+    assert json.loads(result_to_json(result))["energy_j"]["cpu"] == pytest.approx(expected)
+    assert set(result_to_row(result)) == set(COLUMNS)
+    print_summary(result, file=io.StringIO())
+
+
+@settings(max_examples=50, deadline=None)
+@given(points=st.integers(min_value=1, max_value=5000), cap=st.integers(min_value=4, max_value=64))
+def test_timeline_stays_bounded_and_keeps_the_last_point(points, cap):
+    clock = FakeClock()
+    sensor = Scripted([float(i) for i in range(points + 1)])
+    with mock.patch.object(sampler_mod, "MAX_TIMELINE_POINTS", cap):
+        m = _drive(Sampler([sensor], 1.0, clock=clock), clock,
+                   [1000.0 + i for i in range(1, points + 1)])
+    assert len(m.timeline) <= cap
+    assert m.timeline[0] == (0.0, [0.0])
+    assert m.timeline[-1] == (float(points), [float(points)])
+
+
+def test_zero_length_run_is_reported_not_divided_by_zero():
+    clock = FakeClock()
+    sensor = Scripted([5.0, 5.0])
+    s = Sampler([sensor], 0.5, clock=clock)
+    s.start()
+    m = s.stop()
+    result = _result([sensor], m)
+    assert result.duration_s == 0.0
+    assert result.components[0].energy_j == 0.0 and result.components[0].mean_power_w is None
+    assert json.loads(result_to_json(result))["carbon"]["co2_g"] == 0.0
+    print_summary(result, file=io.StringIO())
+
+
+@settings(max_examples=200, deadline=None)
+@given(rss=st.lists(st.tuples(steps, st.integers(min_value=0, max_value=2**44)), max_size=40))
+def test_memory_estimate_integrates_any_irregular_rss_trace(rss):
+    from greenmeter.sensors.estimate import WATTS_PER_GB_MEMORY, EstimateSensor
+
+    clock = FakeClock()
+    trace = iter(rss)
+
+    class Tree:
+        current = 0
+
+        def rss_bytes(self):
+            return self.current
+
+        def cpu_seconds(self):
+            return 0.0
+
+    tree = Tree()
+    sensor = EstimateSensor(tree, {"dram"}, 3.5, "test", clock=clock)
+    expected, previous = 0.0, 0
+    last = sensor.read_energy_j()[0]
+    assert last == 0.0
+    for step, rss_b in trace:
+        clock.t += step
+        expected += previous / 1e9 * WATTS_PER_GB_MEMORY * step
+        tree.current = previous = rss_b
+        value = sensor.read_energy_j()[0]
+        assert value >= last and math.isfinite(value)
+        last = value
+    assert last == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+@given(joules=st.floats(allow_nan=False), grams=st.floats(allow_nan=False, min_value=0))
+def test_unit_formatting_never_fails(joules, grams):
+    for text in (format_energy(joules), format_power(joules), format_co2(grams)):
+        assert isinstance(text, str) and text
+    assert format_energy(None) == "-"
+
+
+# --- parsers ---------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(query=st.text(max_size=40))
+def test_any_region_resolves_or_is_one_clear_error(query):
+    try:
+        grid = resolve_region(query)
+    except UnknownRegion as exc:
+        message = str(exc)
+        assert message.startswith("unknown region") and "\n" not in message
+        return
+    assert isinstance(grid, GridIntensity)
+    assert grid.intensity_g_per_kwh > 0 and grid.year > 1990
+    assert grid.fallback == (not query.strip())
+
+
+SETTINGS = sorted(setting_name(p) for p in cli_mod.run_command.params
+                  if isinstance(p, click.Option) and p.name not in ("config",))
+toml_scalars = st.one_of(
+    st.booleans(), st.integers(min_value=-10**6, max_value=10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20),
+)
+toml_values = st.one_of(toml_scalars, st.lists(toml_scalars, max_size=3),
+                        st.dictionaries(st.sampled_from(["a", "b"]), toml_scalars, max_size=2))
+
+
+def _toml(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+
+
+def _run_context() -> click.Context:
+    return click.Context(cli_mod.run_command, info_name="run")
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries=st.dictionaries(st.one_of(st.sampled_from(SETTINGS),
+                                         st.from_regex(r"[a-z_]{1,12}", fullmatch=True)),
+                               toml_values, max_size=4))
+def test_any_settings_file_loads_or_is_one_clear_error(tmp_path, entries):
+    path = tmp_path / "g.toml"
+    path.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in entries.items()))
+    try:
+        settings_ = load_config(_run_context(), path)
+    except click.BadParameter as exc:
+        message = exc.format_message()
+        assert str(path) in message and "line" in message
+        return
+    assert set(settings_) <= {p.name for p in cli_mod.run_command.params}
+    for value in settings_.values():  # nan never sneaks past a range check
+        assert not (isinstance(value, float) and math.isnan(value))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=200))
+def test_any_bytes_as_settings_file_load_or_are_one_clear_error(tmp_path, data):
+    path = tmp_path / "g.toml"
+    path.write_bytes(data)
+    try:
+        load_config(_run_context(), path)
+    except click.BadParameter as exc:
+        assert str(path) in exc.format_message()
+
+
+FLOAT_OPTIONS = sorted(max(p.opts, key=len) for p in cli_mod.run_command.params
+                       if isinstance(p, click.Option) and isinstance(p.type, click.FloatRange))
+option_text = st.one_of(
+    st.sampled_from(["nan", "NaN", "inf", "-inf", "", " ", "1e309", "0", "-1", "1_0", "0x10"]),
+    st.floats().map(repr), st.text(max_size=12),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(option=st.sampled_from(FLOAT_OPTIONS + ["--region", "--json", "--csv"]), text=option_text)
+def test_any_option_value_runs_or_is_one_clear_line_before_launch(option, text):
+    """``main`` answers every value with a run (measure is stubbed: parsing only) or exit
+    125 and exactly one line on stderr; nan is never accepted."""
+    # argv and environment strings are C strings: a NUL cannot reach greenmeter that way
+    # (a settings file can: see the settings-file tests).
+    assume("\0" not in text)
+    launched = []
+    err = io.StringIO()
+    with mock.patch("greenmeter.measure.measure_command",
+                    side_effect=lambda options: launched.append(options) or 0), \
+            mock.patch.object(cli_mod, "writable_file", lambda path, param: path), \
+            contextlib.redirect_stderr(err), pytest.raises(SystemExit) as ended:
+        cli_mod.main(["run", option, text, "--", "true"])
+    if ended.value.code == 0:
+        assert len(launched) == 1
+        numbers = [v for v in vars(launched[0]).values() if isinstance(v, float)]
+        assert not any(math.isnan(v) for v in numbers)
+    else:
+        assert ended.value.code == 125 and not launched
+        lines = err.getvalue().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("greenmeter: "), err.getvalue()
+
+
+def test_writable_file_errors_are_clear(tmp_path):
+    with pytest.raises(click.BadParameter, match="does not exist"):
+        cli_mod.writable_file(tmp_path / "missing" / "r.json", "--json")
+    with pytest.raises(click.BadParameter, match="is a directory"):
+        cli_mod.writable_file(Path(tmp_path), "--json")
