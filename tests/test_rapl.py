@@ -307,7 +307,7 @@ def test_unknown_domains_are_listed_but_never_used(tree):
     tree.add_zone("intel-rapl:0:0", "mystery", 1000)
     sensor = rapl.open_rapl(tree.root)
     assert [c.name for c in sensor.components] == ["package-0"]
-    assert rapl.discover_zones(tree.root)[1].note == "domain greenmeter does not use"
+    assert rapl.discover_zones(tree.root)[1].note == "unknown domain: not used"
 
 
 def test_discovery_reads_nothing_outside_the_root(tree, monkeypatch):

@@ -202,14 +202,14 @@ def _classify(zone: Zone, parent: Zone | None) -> None:
         zone.kind, zone.package = "cpu", int(package["package"])
     elif zone.depth == 0 and name == "psys":
         zone.kind = "psys"
-        zone.note = "whole platform (packages, DRAM and more): detail, never added"
+        zone.note = "whole platform, includes the packages and DRAM: not added"
     elif zone.depth > 0 and name in _SUBZONE_KINDS:
         zone.kind = _SUBZONE_KINDS[name]
         zone.package = parent.package if parent else None
         if zone.kind != "dram":
-            zone.note = f"part of {zone.parent_name or 'its package'}: detail, never added"
+            zone.note = f"inside {zone.parent_name or 'its package'}: not added"
     else:
-        zone.note = "domain greenmeter does not use"
+        zone.note = "unknown domain: not used"
 
 
 def _probe(zone: Zone) -> None:
@@ -269,23 +269,21 @@ def _choose_counted(zones: list[Zone]) -> None:
     for zone in primaries.values():
         zone.counted = True
         if not zone.note:
-            zone.note = "counted" if zone.kind == "cpu" else "counted (not part of its package's figure)"
+            zone.note = "counted" if zone.kind == "cpu" else "counted (outside its package's figure)"
     for kind in ("cpu", "dram"):
         counted = [z for z in primaries.values() if z.kind == kind and z.usable]
         for i, zone in enumerate(counted):
             for original in counted[:i]:
                 if original.counted and _is_mirror(original, zone):
                     zone.counted = False
-                    zone.note = (f"reads the same counter as {original.zone_id} ({original.name}): "
-                                 f"mirrored die, detail, never added")
+                    zone.note = f"mirrored die, same counter as {original.zone_id}: not added"
                     zone.mirror_of = original.zone_id
                     break
 
 
 def _second_interface(duplicate: Zone, primary: Zone) -> None:
     duplicate.counted = False
-    duplicate.note = (f"same domain as {primary.zone_id} through {duplicate.control}: "
-                      f"one counter read twice, detail, never added")
+    duplicate.note = f"same counter as {primary.zone_id} (second interface): not added"
 
 
 def _is_mirror(a: Zone, b: Zone) -> bool:
@@ -408,12 +406,9 @@ class RaplSensor(Sensor):
         return out
 
 
-def open_rapl(root: str | os.PathLike = DEFAULT_POWERCAP_ROOT) -> RaplSensor:
-    """A sensor for every usable RAPL zone under ``root``.
-
-    Raises :class:`SensorUnavailable` when no zone exists or no package/DRAM zone can be
-    read; ``fix`` then says how to get there (safely, for permissions)."""
-    zones = discover_zones(root)
+def select_zones(zones: list[Zone], root: str | os.PathLike) -> tuple[list[Zone], dict[str, SensorUnavailable]]:
+    """The zones to read (counted and detail) and, per kind RAPL shows but cannot measure,
+    why. Raises :class:`SensorUnavailable` when nothing of kind cpu or dram is measurable."""
     if not zones:
         raise SensorUnavailable(f"no RAPL powercap zones under {root}", NO_ZONES_FIX)
     unavailable: dict[str, SensorUnavailable] = {}
@@ -432,13 +427,21 @@ def open_rapl(root: str | os.PathLike = DEFAULT_POWERCAP_ROOT) -> RaplSensor:
     if not measured:
         if unavailable:
             first = next(iter(unavailable.values()))
-            reasons = "; ".join(u.reason for u in unavailable.values())
-            raise SensorUnavailable(reasons, first.fix)
+            raise SensorUnavailable("; ".join(u.reason for u in unavailable.values()), first.fix)
         raise SensorUnavailable(
             f"no RAPL package or DRAM zone under {root} "
             f"(found: {', '.join(f'{z.zone_id} {z.name}' for z in zones)})", NO_ZONES_FIX)
     measured.extend(z for z in zones if z.usable and z.kind in ("core", "uncore", "psys"))
-    measured.sort(key=lambda z: zones.index(z))
+    measured.sort(key=zones.index)
+    return measured, unavailable
+
+
+def open_rapl(root: str | os.PathLike = DEFAULT_POWERCAP_ROOT) -> RaplSensor:
+    """A sensor for every usable RAPL zone under ``root``.
+
+    Raises :class:`SensorUnavailable` when no zone exists or no package/DRAM zone can be
+    read; ``fix`` then says how to get there (safely, for permissions)."""
+    measured, unavailable = select_zones(discover_zones(root), root)
     return RaplSensor(measured, unavailable)
 
 
