@@ -92,12 +92,16 @@ def cli() -> None:
 @click.option("--cpu-tdp", "cpu_tdp", type=click.FloatRange(min=1.0, max=2000.0),
               envvar="GREENMETER_CPU_TDP",
               help="CPU package TDP in watts, for the estimate when the model is not in the table.")
+@click.option("--idle-baseline", "idle_baseline", type=click.FloatRange(min=0.1, max=3600.0),
+              envvar="GREENMETER_IDLE_BASELINE", metavar="SECONDS",
+              help="Measure the machine's idle power for SECONDS before starting the command, "
+                   "then report energy above idle too (per component).")
 @click.option("-q", "--quiet", is_flag=True, envvar="GREENMETER_QUIET",
               help="No summary on stderr (warnings about sensors are still said).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_command(region, pue: float, interval: float, json_path: Path | None,
-                csv_path: Path | None, cpu_tdp: float | None, quiet: bool,
-                command: tuple[str, ...]) -> int:
+                csv_path: Path | None, cpu_tdp: float | None, idle_baseline: float | None,
+                quiet: bool, command: tuple[str, ...]) -> int:
     """Run COMMAND unchanged and measure the energy it used.
 
     Put greenmeter's options before COMMAND; '--' ends them. Everything after
@@ -120,8 +124,32 @@ def run_command(region, pue: float, interval: float, json_path: Path | None,
         csv_path=writable_file(csv_path or DEFAULT_OUTPUT_DIR / "runs.csv", "--csv"),
         quiet=quiet,
         cpu_tdp_w=cpu_tdp,
+        idle_baseline_s=idle_baseline,
     )
     return measure_command(options)
+
+
+@cli.command("doctor", short_help="Show what can be measured here, and how to fix each gap.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the findings as JSON on stdout (for scripts) instead of tables.")
+def doctor_command(as_json: bool) -> int:
+    """List every sensor candidate (RAPL zones, GPUs, the estimate's inputs), say what
+    a run will measure and what it will estimate, and how to close each gap.
+
+    Tables go to stderr, like all of greenmeter's own output; --json goes to stdout.
+    Always exits 0: a gap is a finding, not a failure.
+    """
+    import json
+
+    from greenmeter.doctor import gather, render
+    from greenmeter.sensors import powercap_root
+
+    findings = gather(powercap_root())
+    if as_json:
+        click.echo(json.dumps(findings, indent=2))
+    else:
+        render(findings, sys.stderr)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> None:

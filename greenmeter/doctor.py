@@ -81,8 +81,9 @@ def _cpu_plan(measured: set[str], gaps: dict, error: SensorUnavailable | None,
     fixes = [why.fix] if why and why.fix else []
     if inputs.get("tdp_w") is None:
         reasons.append(f"CPU model {inputs.get('cpu_model') or 'unknown'!r} has no TDP in the "
-                       f"bundled table, so the estimate uses a generic power per busy CPU")
-        fixes.append("For a better estimate, set the CPU's TDP in watts (setting cpu_tdp_w).")
+                       f"bundled table: the estimate uses {inputs.get('cpu_basis')}")
+        fixes.append("For a better estimate, give the CPU's TDP: --cpu-tdp WATTS "
+                     "(or cpu_tdp in greenmeter.toml, or GREENMETER_CPU_TDP).")
     return {"kind": "cpu", "method": "estimated", "source": "estimate",
             "basis": inputs.get("cpu_basis"), "reason": "; ".join(reasons),
             "fix": " ".join(fixes) or None}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -11,6 +12,7 @@ from greenmeter import exit_codes
 from greenmeter.atomic_write import write_text_atomic
 from greenmeter.carbon.regions import GridIntensity
 from greenmeter.process_tree import ProcessTree
+from greenmeter.idle_baseline import measure_idle
 from greenmeter.report_csv import append_row, result_to_row
 from greenmeter.report_json import result_to_json
 from greenmeter.results import build_result
@@ -34,6 +36,7 @@ class RunOptions:
     csv_path: Path
     quiet: bool
     cpu_tdp_w: float | None
+    idle_baseline_s: float | None = None
 
 
 def _say(message: str) -> None:
@@ -49,9 +52,12 @@ def measure_command(options: RunOptions) -> int:
     for note in notes:  # said once, here, before the command's own output
         _say(note)
 
+    idle = None
+
     def result_of(measurement, exit_code, interrupted, partial):
         return build_result(options.run_id, options.command, exit_code, interrupted, found.sensors,
-                            measurement, options.grid, options.pue, started_at, notes, partial)
+                            measurement, options.grid, options.pue, started_at, notes, partial,
+                            idle)
 
     def checkpoint(sampler: Sampler) -> None:
         # A partial report that survives kill -9 of greenmeter; replaced atomically.
@@ -63,6 +69,17 @@ def measure_command(options: RunOptions) -> int:
 
     try:
         with SignalForwarder() as forwarder:
+            if options.idle_baseline_s:
+                if not options.quiet:
+                    _say(f"measuring idle power for {options.idle_baseline_s:g} s "
+                         f"before starting the command")
+                idle = measure_idle(found.sensors, options.idle_baseline_s, options.interval_s,
+                                    cancelled=lambda: bool(forwarder.received))
+                if idle is None:
+                    signo = forwarder.received[0]
+                    _say(f"{signal.Signals(signo).name} during the idle baseline: "
+                         f"the command was not started")
+                    return exit_codes.SIGNAL_BASE + signo
             sampler = Sampler(found.sensors, options.interval_s, on_tick=checkpoint,
                               tick_every_s=CHECKPOINT_EVERY_S)
             started_at = datetime.now(timezone.utc)
@@ -87,7 +104,7 @@ def measure_command(options: RunOptions) -> int:
             if not options.quiet:
                 from greenmeter.summary import print_summary
 
-                print_summary(result)
+                print_summary(result, already_said=notes)
             return exit_code
     finally:
         for sensor in found.sensors:

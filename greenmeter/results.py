@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from greenmeter import __version__
 from greenmeter.carbon.regions import GridIntensity
+from greenmeter.idle_baseline import IdleBaseline
 from greenmeter.sampler import ComponentTrace, Measurement
 from greenmeter.sensors.base import Sensor
 
@@ -43,6 +44,10 @@ class ComponentResult:
     partial: bool
     covered_s: float
     details: dict = field(default_factory=dict)
+    idle_power_w: float | None = None
+    """With ``--idle-baseline``: this component's power before the command started."""
+    net_energy_j: float | None = None
+    """With ``--idle-baseline``: ``energy_j - idle_power_w x covered_s``, the energy above idle."""
 
 
 @dataclass
@@ -81,19 +86,29 @@ class RunResult:
     schema_version: int = SCHEMA_VERSION
     greenmeter_version: str = __version__
     timeline: list[tuple[float, list[float | None]]] = field(default_factory=list, repr=False)
+    idle_baseline_s: float | None = None
+    """Seconds of idle sampling before the command (``--idle-baseline``); None without."""
 
     @property
     def energy_j(self) -> dict[str, float | None]:
         return energy_by_kind(self.components)
 
+    @property
+    def energy_net_j(self) -> dict[str, float | None] | None:
+        """Like ``energy_j``, above the idle baseline; None without ``--idle-baseline``."""
+        if self.idle_baseline_s is None:
+            return None
+        return energy_by_kind(self.components, "net_energy_j")
 
-def energy_by_kind(components: list[ComponentResult]) -> dict[str, float | None]:
+
+def energy_by_kind(components: list[ComponentResult],
+                   field_name: str = "energy_j") -> dict[str, float | None]:
     """Joules per counted kind and in total. A kind nothing measured or estimated is
     None, not 0; detail components (counted=False) are never added."""
     out: dict[str, float | None] = {}
     for kind in COUNTED_KINDS:
-        values = [c.energy_j for c in components
-                  if c.counted and c.kind == kind and c.energy_j is not None]
+        values = [getattr(c, field_name) for c in components
+                  if c.counted and c.kind == kind and getattr(c, field_name) is not None]
         out[kind] = sum(values) if values else None
     present = [v for v in out.values() if v is not None]
     return {"total": sum(present) if present else None, **out}
@@ -124,9 +139,11 @@ def _cpu_model() -> str | None:
     return cpu_model(_read_cpuinfo()) or platform.processor() or None
 
 
-def component_results(sensors: list[Sensor], measurement: Measurement) -> list[ComponentResult]:
+def component_results(sensors: list[Sensor], measurement: Measurement,
+                      idle_power_w: list[float | None] | None = None) -> list[ComponentResult]:
     results = []
     traces = iter(measurement.traces)
+    idle = iter(idle_power_w if idle_power_w is not None else [])
     for sensor in sensors:
         try:
             details = sensor.details()
@@ -136,6 +153,7 @@ def component_results(sensors: list[Sensor], measurement: Measurement) -> list[C
             trace: ComponentTrace = next(traces)
             energy = trace.energy_j
             covered = trace.covered_s
+            idle_w = next(idle, None)
             results.append(ComponentResult(
                 kind=comp.kind, name=comp.name, index=comp.index, source=comp.source,
                 method=comp.method, counted=comp.counted, energy_j=energy,
@@ -144,6 +162,9 @@ def component_results(sensors: list[Sensor], measurement: Measurement) -> list[C
                 partial=trace.failed_reads > 0 or energy is None,
                 covered_s=covered,
                 details=extra,
+                idle_power_w=idle_w,
+                net_energy_j=(energy - idle_w * covered
+                              if energy is not None and idle_w is not None else None),
             ))
     return results
 
@@ -162,8 +183,9 @@ def carbon_for(total_j: float | None, grid: GridIntensity, pue: float) -> Carbon
 def build_result(run_id: str, command: list[str], exit_code: int | None, interrupted: bool,
                  sensors: list[Sensor],
                  measurement: Measurement, grid: GridIntensity, pue: float,
-                 started_at: datetime, notes: list[str], partial: bool = False) -> RunResult:
-    components = component_results(sensors, measurement)
+                 started_at: datetime, notes: list[str], partial: bool = False,
+                 idle: IdleBaseline | None = None) -> RunResult:
+    components = component_results(sensors, measurement, idle.power_w if idle else None)
     warnings = list(notes)
     for sensor in sensors:
         try:
@@ -192,4 +214,5 @@ def build_result(run_id: str, command: list[str], exit_code: int | None, interru
         warnings=warnings,
         partial=partial,
         timeline=measurement.timeline,
+        idle_baseline_s=idle.duration_s if idle else None,
     )

@@ -125,27 +125,40 @@ def laptop(tree: PowercapTree) -> None:
 
 
 class CounterDriver:
-    """Advances zones' counters at constant powers: E(t) = E0 + P (t - t0), wrapped.
+    """Advances zones' counters at known powers, every ``period_s``, wrapping at the range.
 
-    ``truth_j(t_a, t_b)`` is then exactly P (t_b - t_a) per zone; what a reader sees lags
-    it by at most one ``period_s`` (a few millijoules)."""
+    With ``busy_marker``, each zone draws ``powers_w`` while that file exists and
+    ``idle_powers_w`` otherwise (a command under test creates and removes the file); the
+    moments it switched are kept in ``switches`` as (monotonic time, "busy" | "idle").
+    Energy is integrated step by step, so the truth between two instants is exact; what a
+    reader sees lags it by at most one step (a few millijoules)."""
 
-    def __init__(self, tree: PowercapTree, powers_w: dict[str, float], period_s: float = 0.002):
+    def __init__(self, tree: PowercapTree, powers_w: dict[str, float], period_s: float = 0.002,
+                 idle_powers_w: dict[str, float] | None = None, busy_marker: Path | None = None):
         self.tree = tree
         self.powers_w = dict(powers_w)
+        self.idle_powers_w = dict(idle_powers_w or powers_w)
+        self.busy_marker = busy_marker
         self.period_s = period_s
+        self.switches: list[tuple[float, str]] = []
         self._ranges = {z: int((tree.zone_dir(z) / "max_energy_range_uj").read_text())
                         for z in powers_w}
-        self._start_uj = {z: tree.read_energy_uj(z) for z in powers_w}
-        self._t0 = time.monotonic()
+        self._energy_uj = {z: float(tree.read_energy_uj(z)) for z in powers_w}
+        self._busy = busy_marker is None
+        self._last_t = time.monotonic()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def step(self) -> None:
         now = time.monotonic()
-        for zone, power_w in self.powers_w.items():
-            raw = self._start_uj[zone] + round(power_w * (now - self._t0) * 1e6)
-            self.tree.write(zone, "energy_uj", raw % self._ranges[zone])
+        powers = self.powers_w if self._busy else self.idle_powers_w
+        for zone, power_w in powers.items():
+            self._energy_uj[zone] += power_w * (now - self._last_t) * 1e6
+            self.tree.write(zone, "energy_uj", round(self._energy_uj[zone]) % self._ranges[zone])
+        self._last_t = now
+        if self.busy_marker is not None and self.busy_marker.exists() != self._busy:
+            self._busy = not self._busy
+            self.switches.append((now, "busy" if self._busy else "idle"))
 
     def run(self) -> None:
         while not self._stop.is_set():
@@ -153,7 +166,7 @@ class CounterDriver:
             time.sleep(self.period_s)
 
     def start(self) -> "CounterDriver":
-        self._t0 = time.monotonic()
+        self._last_t = time.monotonic()
         self.step()
         self._thread = threading.Thread(target=self.run, daemon=True)
         self._thread.start()
@@ -171,17 +184,29 @@ class CounterDriver:
         self.stop()
 
 
-def spawn_driver(tree: PowercapTree, powers_w: dict[str, float]) -> subprocess.Popen:
+def spawn_driver(tree: PowercapTree, powers_w: dict[str, float],
+                 idle_powers_w: dict[str, float] | None = None,
+                 busy_marker: Path | None = None) -> subprocess.Popen:
     """A :class:`CounterDriver` in its own process (the GIL of a test's process cannot
-    slow it); returns once it has written the first values. Terminate it when done."""
+    slow it); returns once it has written the first values. Stop it with
+    :func:`stop_driver`, which returns its switches."""
+    idle = idle_powers_w or powers_w
     args = [sys.executable, __file__, "drive", str(tree.base),
-            *(f"{zone}={power}" for zone, power in powers_w.items())]
+            str(busy_marker) if busy_marker else "-",
+            *(f"{zone}={idle[zone]}:{power}" for zone, power in powers_w.items())]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     if proc.stdout.readline().strip() != "ready":
         proc.kill()
         raise RuntimeError("counter driver did not start")
     return proc
+
+
+def stop_driver(proc: subprocess.Popen) -> list[tuple[float, str]]:
+    """Stop a driver from :func:`spawn_driver`; its (monotonic time, state) switches."""
+    proc.terminate()
+    out, _ = proc.communicate(timeout=10)
+    return [(float(t), state) for t, state in (line.split() for line in out.splitlines())]
 
 
 def emulate_dac_for_root(monkeypatch=None) -> None:
@@ -209,18 +234,24 @@ def emulate_dac_for_root(monkeypatch=None) -> None:
         builtins.open = open_like_a_user
 
 
-def _drive(base: str, specs: list[str]) -> None:
-    powers = {zone: float(power) for zone, _, power in (s.rpartition("=") for s in specs)}
-    driver = CounterDriver(PowercapTree(Path(base)), powers)
+def _drive(base: str, marker: str, specs: list[str]) -> None:
+    idle, busy = {}, {}
+    for spec in specs:
+        zone, _, powers = spec.rpartition("=")
+        idle[zone], busy[zone] = (float(p) for p in powers.split(":"))
+    driver = CounterDriver(PowercapTree(Path(base)), busy, idle_powers_w=idle,
+                           busy_marker=None if marker == "-" else Path(marker))
     signal.signal(signal.SIGTERM, lambda *_: driver.stop())
     driver.step()
     print("ready", flush=True)
     driver.run()
+    for t, state in driver.switches:
+        print(f"{t!r} {state}")
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["drive"]:
-        _drive(sys.argv[2], sys.argv[3:])
+        _drive(sys.argv[2], sys.argv[3], sys.argv[4:])
     elif sys.argv[1:2] == ["greenmeter-as-user"]:
         # `python tests/powercap_tree.py greenmeter-as-user ARGS...` is `python -m greenmeter
         # ARGS...` with emulate_dac_for_root() on, for the permission path run as root.

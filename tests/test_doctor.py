@@ -78,7 +78,7 @@ def test_unreadable_rapl_gives_the_estimate_and_the_safe_fix(tree, monkeypatch):
     steps = plan(found)
     assert steps["cpu"]["method"] == steps["dram"]["method"] == "estimated"
     assert steps["cpu"]["fix"].startswith(rapl.PERMISSION_FIX)
-    assert "cpu_tdp_w" in steps["cpu"]["fix"]
+    assert "--cpu-tdp WATTS" in steps["cpu"]["fix"]
     assert "'Mystery CPU 9000' has no TDP" in steps["cpu"]["reason"]
     assert steps["dram"]["fix"] == rapl.PERMISSION_FIX
     assert found["rapl"]["zones"][0]["readable"] is False

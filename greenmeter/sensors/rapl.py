@@ -87,6 +87,10 @@ NO_ZONES_FIX = (
 )
 
 
+class NoRaplZones(SensorUnavailable):
+    """No RAPL zone at all: normal on VMs, in containers without /sys, and off x86."""
+
+
 @dataclass
 class Zone:
     """One powercap zone as discovered, and what it counts as."""
@@ -408,32 +412,29 @@ class RaplSensor(Sensor):
 
 def select_zones(zones: list[Zone], root: str | os.PathLike) -> tuple[list[Zone], dict[str, SensorUnavailable]]:
     """The zones to read (counted and detail) and, per kind RAPL shows but cannot measure,
-    why. Raises :class:`SensorUnavailable` when nothing of kind cpu or dram is measurable."""
+    why. Raises :class:`SensorUnavailable` when nothing of kind cpu or dram is measurable
+    (:class:`NoRaplZones` when there is no zone at all)."""
     if not zones:
-        raise SensorUnavailable(f"no RAPL powercap zones under {root}", NO_ZONES_FIX)
-    unavailable: dict[str, SensorUnavailable] = {}
+        raise NoRaplZones(f"no RAPL powercap zones under {root}", NO_ZONES_FIX)
+    broken: dict[str, list[Zone]] = {}
     measured: list[Zone] = []
     for kind in ("cpu", "dram"):
         counted = [z for z in zones if z.kind == kind and z.counted]
-        if not counted:
-            continue
-        broken = [z for z in counted if not z.usable]
-        if broken:
+        if any(not z.usable for z in counted):
             # A sum that misses one socket is an under-count presented as a measurement:
             # the kind goes to the estimate instead, with the reason.
-            unavailable[kind] = _unavailable(kind, broken)
+            broken[kind] = [z for z in counted if not z.usable]
         else:
             measured.extend(z for z in zones if z.kind == kind and z.usable)
     if not measured:
-        if unavailable:
-            first = next(iter(unavailable.values()))
-            raise SensorUnavailable("; ".join(u.reason for u in unavailable.values()), first.fix)
-        raise SensorUnavailable(
+        if broken:
+            raise _unavailable(broken)
+        raise NoRaplZones(
             f"no RAPL package or DRAM zone under {root} "
             f"(found: {', '.join(f'{z.zone_id} {z.name}' for z in zones)})", NO_ZONES_FIX)
     measured.extend(z for z in zones if z.usable and z.kind in ("core", "uncore", "psys"))
     measured.sort(key=zones.index)
-    return measured, unavailable
+    return measured, {kind: _unavailable({kind: zs}) for kind, zs in broken.items()}
 
 
 def open_rapl(root: str | os.PathLike = DEFAULT_POWERCAP_ROOT) -> RaplSensor:
@@ -445,10 +446,13 @@ def open_rapl(root: str | os.PathLike = DEFAULT_POWERCAP_ROOT) -> RaplSensor:
     return RaplSensor(measured, unavailable)
 
 
-def _unavailable(kind: str, broken: list[Zone]) -> SensorUnavailable:
-    listing = ", ".join(f"{z.zone_id} ({z.name}): {z.problem}" for z in broken)
-    reason = f"RAPL {kind} not measurable: {listing}"
-    if any(z.permission_denied for z in broken):
+def _unavailable(broken: dict[str, list[Zone]]) -> SensorUnavailable:
+    by_problem: dict[str, list[str]] = {}
+    for zone in (z for zs in broken.values() for z in zs):
+        by_problem.setdefault(zone.problem or "unusable", []).append(zone.zone_id)
+    listing = "; ".join(f"{', '.join(ids)}: {problem}" for problem, ids in by_problem.items())
+    reason = f"cannot measure {' and '.join(broken)} ({listing}); estimated instead"
+    if any(z.permission_denied for zs in broken.values() for z in zs):
         return SensorUnavailable(reason, PERMISSION_FIX)
-    return SensorUnavailable(reason, "the zone's files are missing or malformed; check the kernel's "
-                                     "RAPL driver (see docs/rapl.md)")
+    return SensorUnavailable(reason, "the zone's files are missing or malformed: check the "
+                                     "kernel's RAPL driver (see docs/rapl.md)")
