@@ -216,6 +216,7 @@ def test_no_zones_is_unavailable_with_a_fix(tree, tmp_path):
     for root in (tree.root, tmp_path / "absent"):
         with pytest.raises(SensorUnavailable) as err:
             rapl.open_rapl(root)
+        assert isinstance(err.value, rapl.NoRaplZones)
         assert "no RAPL powercap zones" in err.value.reason
         assert "modprobe intel_rapl_msr" in err.value.fix
 
@@ -324,3 +325,40 @@ def test_discovery_reads_nothing_outside_the_root(tree, monkeypatch):
     laptop(tree)
     rapl.open_rapl(tree.root).read_energy_j()
     assert seen and all(path.startswith(str(tree.root)) for path in seen)
+
+
+# Wiring: open_sensors ------------------------------------------------------------------------
+
+def opened(monkeypatch, tree):
+    from greenmeter.process_tree import ProcessTree
+    from greenmeter.sensors import open_sensors
+
+    monkeypatch.setenv("GREENMETER_POWERCAP_ROOT", str(tree.root))
+    found = open_sensors(ProcessTree())
+    return found, [(c.kind, c.source, c.counted) for s in found.sensors for c in s.components]
+
+
+def test_open_sensors_measures_with_rapl_and_estimates_nothing_it_covers(tree, monkeypatch):
+    two_sockets_with_dram(tree)
+    found, comps = opened(monkeypatch, tree)
+    assert [c for c in comps if c[2]] == [("cpu", "rapl", True), ("dram", "rapl", True),
+                                          ("cpu", "rapl", True), ("dram", "rapl", True)]
+    assert found.unavailable == {}
+
+
+def test_open_sensors_estimates_what_rapl_cannot_read_and_says_why(tree, monkeypatch):
+    two_sockets_with_dram(tree)
+    tree.make_unreadable("intel-rapl:1")
+    emulate_dac_for_root(monkeypatch)
+    found, comps = opened(monkeypatch, tree)
+    assert [c for c in comps if c[2]] == [("dram", "rapl", True), ("dram", "rapl", True),
+                                          ("cpu", "estimate-cpu-time", True)]
+    assert list(found.unavailable) == ["RAPL cpu"]
+    assert found.unavailable["RAPL cpu"].fix == rapl.PERMISSION_FIX
+
+
+def test_open_sensors_is_silent_without_any_rapl_zone(tree, monkeypatch):
+    # VMs and containers have none: nothing to fix, the estimate's label says it all.
+    found, comps = opened(monkeypatch, tree)
+    assert [c[1] for c in comps] == ["estimate-cpu-time", "estimate-rss"]
+    assert found.unavailable == {}

@@ -225,3 +225,28 @@ def test_bad_idle_baseline_is_refused_before_launch(greenmeter, tmp_path):
     assert proc.returncode == 125
     assert "--idle-baseline" in proc.stderr.decode()
     assert not (tmp_path / "ran").exists()
+
+
+def test_signal_during_the_idle_baseline_never_starts_the_command(tmp_path, gm_env):
+    import signal
+    import subprocess
+    import time
+
+    ran = tmp_path / "ran"
+    proc = subprocess.Popen(
+        [PY, "-m", "greenmeter", "run", "--idle-baseline", "30", "--json", "r.json", "--",
+         PY, "-c", f"open({str(ran)!r}, 'w')"],
+        cwd=tmp_path, env=gm_env, stderr=subprocess.PIPE)
+    assert b"measuring idle power" in proc.stderr.readline()
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 128 + signal.SIGTERM
+    assert b"the command was not started" in proc.stderr.read()
+    assert not ran.exists() and not (tmp_path / "r.json").exists()
+
+
+def test_idle_baseline_from_the_settings_file(greenmeter, tmp_path):
+    (tmp_path / "greenmeter.toml").write_text("idle_baseline = 0.2\n")
+    proc = greenmeter("run", "-q", "--json", "r.json", "--", "true")
+    assert proc.returncode == 0, proc.stderr
+    assert read_report(tmp_path / "r.json")["idle_baseline"]["duration_s"] == pytest.approx(0.2, abs=0.1)
