@@ -51,7 +51,7 @@ def truth_j(log: Path, gpu: int, call: str, profile: str) -> float:
 
 
 def test_counter_and_polling_paths_match_the_truth(fake_lib, tmp_path):
-    profiles = {0: "square:100:300:1", 1: "const:200", 2: "square:150:250:1", 3: "ramp:50:250:2"}
+    profiles = {0: "square:100:300:1", 1: "const:200", 2: "square:100:300:1", 3: "ramp:100:300:4"}
     log = tmp_path / "reads.log"
     out = drive(
         fake_lib, "run", {"seconds": 2},
