@@ -44,6 +44,21 @@ def _resolve_region(ctx: click.Context, param: click.Parameter, value: str | Non
         raise click.BadParameter(str(exc)) from None
 
 
+class GpuSelection(click.ParamType):
+    """``--gpus``: syntax checked here (also for env and config values); whether the
+    GPUs exist is checked against NVML when the sensors open, still before launch."""
+
+    name = "all|none|GPUS"
+
+    def convert(self, value, param, ctx):
+        from greenmeter.sensors.nvml import parse_gpu_selection
+
+        try:
+            return parse_gpu_selection(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 def writable_file(path: Path, param: str) -> Path:
     """Fail before launch if a report could not be written to ``path``."""
     if path.is_dir():
@@ -92,11 +107,15 @@ def cli() -> None:
 @click.option("--cpu-tdp", "cpu_tdp", type=click.FloatRange(min=1.0, max=2000.0),
               envvar="GREENMETER_CPU_TDP",
               help="CPU package TDP in watts, for the estimate when the model is not in the table.")
+@click.option("--gpus", type=GpuSelection(), envvar="GREENMETER_GPUS",
+              help="GPUs to measure: all, none, or NVML indexes, GPU- UUIDs and MIG- ids "
+                   "separated by commas. Default: those the command may use "
+                   "(CUDA_VISIBLE_DEVICES).")
 @click.option("-q", "--quiet", is_flag=True, envvar="GREENMETER_QUIET",
               help="No summary on stderr (warnings about sensors are still said).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_command(region, pue: float, interval: float, json_path: Path | None,
-                csv_path: Path | None, cpu_tdp: float | None, quiet: bool,
+                csv_path: Path | None, cpu_tdp: float | None, gpus: str | None, quiet: bool,
                 command: tuple[str, ...]) -> int:
     """Run COMMAND unchanged and measure the energy it used.
 
@@ -105,6 +124,7 @@ def run_command(region, pue: float, interval: float, json_path: Path | None,
     """
     from greenmeter.measure import RunOptions, measure_command
     from greenmeter.results import new_run_id
+    from greenmeter.sensors.nvml import GpuSelectionError
 
     run_id = new_run_id(datetime.now(timezone.utc))
     if json_path is None or csv_path is None:
@@ -120,8 +140,12 @@ def run_command(region, pue: float, interval: float, json_path: Path | None,
         csv_path=writable_file(csv_path or DEFAULT_OUTPUT_DIR / "runs.csv", "--csv"),
         quiet=quiet,
         cpu_tdp_w=cpu_tdp,
+        gpus=gpus,
     )
-    return measure_command(options)
+    try:
+        return measure_command(options)
+    except GpuSelectionError as exc:  # raised while opening the sensors, before launch
+        raise click.BadParameter(str(exc), param_hint="'--gpus'") from None
 
 
 def main(argv: list[str] | None = None) -> None:

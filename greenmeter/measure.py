@@ -34,6 +34,8 @@ class RunOptions:
     csv_path: Path
     quiet: bool
     cpu_tdp_w: float | None
+    gpus: str | None = None
+    """``--gpus``: all, none, or NVML indexes/UUIDs; None = the command's CUDA_VISIBLE_DEVICES."""
 
 
 def _say(message: str) -> None:
@@ -43,7 +45,7 @@ def _say(message: str) -> None:
 def measure_command(options: RunOptions) -> int:
     """Run the command under measurement; return the exit code greenmeter should exit with."""
     tree = ProcessTree()
-    found = open_sensors(tree, tdp_w=options.cpu_tdp_w)
+    found = open_sensors(tree, tdp_w=options.cpu_tdp_w, gpus=options.gpus)
     notes = [f"{what}: {gap.reason}" + (f" Fix: {gap.fix}" if gap.fix else "")
              for what, gap in found.unavailable.items()]
     for note in notes:  # said once, here, before the command's own output

@@ -38,6 +38,11 @@ class GpuSelectionError(ValueError):
     """``--gpus`` names a GPU that NVML does not have. A bad option: refuse to launch."""
 
 
+class NoGpuHere(SensorUnavailable):
+    """Nothing to measure rather than something broken: no NVIDIA library, no GPU, or
+    none the command may use. Worth a line in ``doctor``, not a warning on every run."""
+
+
 def parse_gpu_selection(text: str) -> str:
     """Check the syntax of a ``--gpus`` value without touching NVML.
 
@@ -82,9 +87,9 @@ def open_nvml(
         try:
             selection = parse_gpu_selection(selection)
         except ValueError as exc:
-            raise GpuSelectionError(f"--gpus {exc}") from None
+            raise GpuSelectionError(str(exc)) from None
     if selection == "none":
-        raise SensorUnavailable("GPU measurement is turned off (--gpus none)")
+        raise NoGpuHere("GPU measurement is turned off (--gpus none)")
     nvml = _start_nvml()
     try:
         return _open_gpus(nvml, selection, visible_devices, tree, cuda_device_order)
@@ -101,9 +106,7 @@ def open_nvml(
 def _open_gpus(nvml, selection, visible_devices, tree, cuda_device_order) -> NvmlSensor:
     count = nvml.nvmlDeviceGetCount()
     if count == 0:
-        raise SensorUnavailable(
-            "NVML sees no GPU", "check that nvidia-smi lists the GPU on this machine"
-        )
+        raise NoGpuHere("NVML sees no GPU", "check that nvidia-smi lists the GPU on this machine")
     handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
     uuids = [_text(nvml.nvmlDeviceGetUUID(h)) for h in handles]
     notes: list[str] = []
@@ -114,7 +117,7 @@ def _open_gpus(nvml, selection, visible_devices, tree, cuda_device_order) -> Nvm
     else:
         picked = _from_cuda_visible_devices(nvml, visible_devices, uuids)
         if not picked:
-            raise SensorUnavailable(
+            raise NoGpuHere(
                 f"CUDA_VISIBLE_DEVICES={visible_devices!r} hides every GPU from the command",
                 "pass --gpus all to measure the GPUs anyway",
             )
@@ -267,7 +270,6 @@ class _Gpu:
     """(time, watts) of the previous power sample, for the trapezoid."""
     power_integral_j: float = 0.0
     power_samples: int = 0
-    power_sum_w: float = 0.0
     max_power_w: float | None = None
     utilization_sum_pct: float = 0.0
     utilization_samples: int = 0
@@ -328,7 +330,6 @@ class _Gpu:
             self.power_integral_j += (then_w + power_w) / 2 * (at_s - then_s)
         self.last_power = (at_s, power_w)
         self.power_samples += 1
-        self.power_sum_w += power_w
         self.max_power_w = power_w if self.max_power_w is None else max(self.max_power_w, power_w)
 
     def _read_extras(self, nvml) -> None:
@@ -364,9 +365,6 @@ class _Gpu:
         found: dict = {
             "uuid": self.uuid,
             "max_power_w": _rounded(self.max_power_w),
-            "mean_sampled_power_w": _rounded(
-                self.power_sum_w / self.power_samples if self.power_samples else None
-            ),
             "mean_utilization_pct": _rounded(
                 self.utilization_sum_pct / self.utilization_samples
                 if self.utilization_samples else None
@@ -382,7 +380,6 @@ class _Gpu:
             found["mig_devices"] = list(self.mig_uuids)
         if self.error is not None:
             found["error"] = self.error
-            found["covered_s"] = _rounded(self.covered_s())
         return found
 
     def warnings(self) -> list[str]:
@@ -400,10 +397,8 @@ class _Gpu:
                 "but NVML measures the whole GPU, so the figure includes the other slices."
             )
         if self.error is not None:
-            said.append(
-                f"{label}: NVML failed after {self.covered_s():.1f} s ({self.error}); "
-                "its figure covers only that time."
-            )
+            # The report adds how much of the run the figure covers.
+            said.append(f"{label}: NVML stopped answering ({self.error}).")
         disagreement = self._counter_disagreement()
         if disagreement is not None:
             said.append(
@@ -436,7 +431,7 @@ def _start_nvml():
     try:
         pynvml.nvmlInit()
     except pynvml.NVMLError_LibraryNotFound:
-        raise SensorUnavailable(
+        raise NoGpuHere(
             "no NVIDIA driver (libnvidia-ml.so.1 not found)",
             "install the NVIDIA driver, or in a container pass the GPU in (docker run --gpus all)",
         ) from None
@@ -494,7 +489,7 @@ def _from_gpus_option(nvml, selection: str, uuids: list[str]) -> dict[int, list[
     for token in selection.split(","):
         resolved = _resolve(nvml, token, uuids)
         if not isinstance(resolved, tuple):
-            raise GpuSelectionError(f"--gpus {token}: {resolved}")
+            raise GpuSelectionError(f"{token}: {resolved}")
         index, mig = resolved
         picked.setdefault(index, [])
         if mig and mig not in picked[index]:
