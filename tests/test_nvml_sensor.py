@@ -100,7 +100,8 @@ def test_counter_that_disagrees_with_power_is_reported(fake_lib, tmp_path):
     out = drive(fake_lib, "run", {"seconds": 3.5}, FAKE_NVML_GPUS=1, FAKE_NVML_LOG=log,
                 FAKE_NVML_GPU0_PROFILE="const:200", FAKE_NVML_GPU0_ENERGY_SCALE=0.8)
     # The report keeps the counter's figure and says the two differ.
-    assert out["energy_j"][0] == pytest.approx(0.8 * truth_j(log, 0, "energy", "const:200"), rel=0.01)
+    truth = truth_j(log, 0, "energy", "const:200")
+    assert out["energy_j"][0] == pytest.approx(0.8 * truth, rel=0.01)
     [warning] = out["warnings"]
     assert "differ by 25%" in warning and "GPU 0" in warning
 
@@ -185,6 +186,14 @@ def test_cuda_index_order_warning_on_mixed_models(fake_lib):
     assert "CUDA_DEVICE_ORDER" in " ".join(out[0]["warnings"])
     assert out[1]["indexes"] == [1] and out[1]["warnings"] == []  # UUIDs are unambiguous
     assert out[2]["warnings"] == []  # --gpus indexes are NVML's own
+
+
+def test_a_gpu_nvml_cannot_open_costs_only_itself(fake_lib):
+    out = drive(fake_lib, "select", [[None, None], ["1", None]], FAKE_NVML_GPUS=2,
+                FAKE_NVML_GPU1_LOST_AFTER_S=0)
+    assert out[0]["indexes"] == [0]
+    assert out[0]["warnings"] == ["GPU 1: NVML cannot read it (GPU is lost); it is not measured."]
+    assert "no selected GPU" in out[1]["unavailable"]
 
 
 @pytest.mark.parametrize(

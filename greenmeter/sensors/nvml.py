@@ -107,8 +107,16 @@ def _open_gpus(nvml, selection, visible_devices, tree, cuda_device_order) -> Nvm
     count = nvml.nvmlDeviceGetCount()
     if count == 0:
         raise NoGpuHere("NVML sees no GPU", "check that nvidia-smi lists the GPU on this machine")
-    handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
-    uuids = [_text(nvml.nvmlDeviceGetUUID(h)) for h in handles]
+    # One GPU that NVML cannot open (lost, or barred by a cgroup) must not cost the others.
+    handles: list = [None] * count
+    uuids: list[str | None] = [None] * count
+    open_errors: dict[int, str] = {}
+    for index in range(count):
+        try:
+            handles[index] = nvml.nvmlDeviceGetHandleByIndex(index)
+            uuids[index] = _text(nvml.nvmlDeviceGetUUID(handles[index]))
+        except nvml.NVMLError as exc:
+            open_errors[index] = str(exc)
     notes: list[str] = []
     if selection == "all":
         picked = _from_cuda_visible_devices(nvml, None, uuids)
@@ -125,7 +133,15 @@ def _open_gpus(nvml, selection, visible_devices, tree, cuda_device_order) -> Nvm
             notes += _order_warning(nvml, handles, visible_devices, cuda_device_order)
     gpus = []
     for index, migs in picked.items():
-        gpu = _Gpu.open(nvml, index, handles[index], uuids[index], migs)
+        error = open_errors.get(index)
+        if error is None:
+            try:
+                gpu = _Gpu.open(nvml, index, handles[index], uuids[index], migs)
+            except nvml.NVMLError as exc:
+                error = str(exc)
+        if error is not None:
+            notes.append(f"GPU {index}: NVML cannot read it ({error}); it is not measured.")
+            continue
         if gpu.has_counter or gpu.has_power:
             gpus.append(gpu)
         else:
@@ -444,7 +460,9 @@ def _start_nvml():
             "no permission to use NVML", "check the permissions of /dev/nvidia*"
         ) from None
     except pynvml.NVMLError as exc:
-        raise SensorUnavailable(f"NVML failed to start: {exc}", "check that nvidia-smi works") from None
+        raise SensorUnavailable(
+            f"NVML failed to start: {exc}", "check that nvidia-smi works"
+        ) from None
     return pynvml
 
 
@@ -463,7 +481,9 @@ def _supported(nvml, call, handle) -> bool:
     return True
 
 
-def _from_cuda_visible_devices(nvml, visible: str | None, uuids: list[str]) -> dict[int, list[str]]:
+def _from_cuda_visible_devices(
+    nvml, visible: str | None, uuids: list[str | None]
+) -> dict[int, list[str]]:
     """NVML indexes (with the MIG ids used on each) of the GPUs CUDA would show.
 
     CUDA's rules: unset means every GPU; empty or ``NoDevFiles`` none; otherwise entries
@@ -484,7 +504,7 @@ def _from_cuda_visible_devices(nvml, visible: str | None, uuids: list[str]) -> d
     return picked
 
 
-def _from_gpus_option(nvml, selection: str, uuids: list[str]) -> dict[int, list[str]]:
+def _from_gpus_option(nvml, selection: str, uuids: list[str | None]) -> dict[int, list[str]]:
     picked: dict[int, list[str]] = {}
     for token in selection.split(","):
         resolved = _resolve(nvml, token, uuids)
@@ -497,7 +517,7 @@ def _from_gpus_option(nvml, selection: str, uuids: list[str]) -> dict[int, list[
     return picked
 
 
-def _resolve(nvml, token: str, uuids: list[str]) -> tuple[int, str | None] | str:
+def _resolve(nvml, token: str, uuids: list[str | None]) -> tuple[int, str | None] | str:
     """(NVML index, MIG id or None) for one device name, or why it names no GPU."""
     if token.isdigit():
         index = int(token)
@@ -520,9 +540,10 @@ def _resolve(nvml, token: str, uuids: list[str]) -> tuple[int, str | None] | str
     return "not a GPU index, GPU- UUID or MIG- id"
 
 
-def _match_uuid_prefix(prefix: str, uuids: list[str]) -> tuple[int, None] | str:
+def _match_uuid_prefix(prefix: str, uuids: list[str | None]) -> tuple[int, None] | str:
     # CUDA accepts any unique prefix of a GPU UUID.
-    matches = [i for i, uuid in enumerate(uuids) if uuid.lower().startswith(prefix.lower())]
+    matches = [i for i, uuid in enumerate(uuids)
+               if uuid is not None and uuid.lower().startswith(prefix.lower())]
     if len(matches) == 1:
         return matches[0], None
     return "no GPU has this UUID" if not matches else "UUID prefix matches several GPUs"
@@ -533,7 +554,7 @@ def _order_warning(nvml, handles, visible: str, order: str | None) -> list[str]:
     different models an index in CUDA_VISIBLE_DEVICES may mean another GPU to NVML."""
     if order == "PCI_BUS_ID" or not any(t.strip().isdigit() for t in visible.split(",")):
         return []
-    if len({_text(nvml.nvmlDeviceGetName(h)) for h in handles}) < 2:
+    if len({_text(nvml.nvmlDeviceGetName(h)) for h in handles if h is not None}) < 2:
         return []
     return [
         "CUDA_VISIBLE_DEVICES gives indexes on a machine with different GPU models and "
