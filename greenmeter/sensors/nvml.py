@@ -349,18 +349,18 @@ class _Gpu:
         self.max_power_w = power_w if self.max_power_w is None else max(self.max_power_w, power_w)
 
     def _read_extras(self, nvml) -> None:
-        """Utilisation and memory for the report; a GPU without them is still measured."""
+        """Utilisation and memory for the report: extras, so any failure only stops them."""
         if self.has_utilization:
             try:
                 self.utilization_sum_pct += nvml.nvmlDeviceGetUtilizationRates(self.handle).gpu
                 self.utilization_samples += 1
-            except nvml.NVMLError:
+            except Exception:
                 self.has_utilization = False
         if self.has_memory:
             try:
                 used = nvml.nvmlDeviceGetMemoryInfo(self.handle).used
                 self.peak_memory_used_b = max(used, self.peak_memory_used_b or 0)
-            except nvml.NVMLError:
+            except Exception:
                 self.has_memory = False
 
     def compute_pids(self, nvml) -> set[int] | None:
@@ -368,7 +368,7 @@ class _Gpu:
             return None
         try:
             return {p.pid for p in nvml.nvmlDeviceGetComputeRunningProcesses(self.handle)}
-        except nvml.NVMLError:
+        except Exception:  # shared_gpu stays unknown; the energy is unaffected
             self.has_process_list = False
             return None
 
