@@ -125,6 +125,14 @@ def _result(query: str | None, row: _Row, *, fallback: bool, pue: tuple[float, s
     )
 
 
+def country_iso2(zone_id: str) -> str | None:
+    """ISO 3166 alpha-2 code of a country zone ("DEU" -> "DE"); None for other zones."""
+    for alias, entry in _tables().aliases.items():
+        if entry.kind == "iso2" and entry.zone_id == zone_id:
+            return alias.upper()
+    return None
+
+
 def suggestions(query: str, limit: int = 3) -> list[str]:
     """Closest known zone ids and aliases to `query`, best first."""
     import difflib  # only on the error path
