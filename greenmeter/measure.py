@@ -1,0 +1,94 @@
+"""``greenmeter run``'s pipeline in one function: options -> run -> result -> exporters."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from greenmeter import exit_codes
+from greenmeter.atomic_write import write_text_atomic
+from greenmeter.carbon.regions import GridIntensity
+from greenmeter.process_tree import ProcessTree
+from greenmeter.report_csv import append_row, result_to_row
+from greenmeter.report_json import result_to_json
+from greenmeter.results import build_result
+from greenmeter.runner import CommandNotRunnable, SignalForwarder, run_command
+from greenmeter.sampler import Sampler
+from greenmeter.sensors import open_sensors
+
+CHECKPOINT_EVERY_S = 10.0
+
+
+@dataclass
+class RunOptions:
+    """Everything ``run`` needs, already validated (see ``cli.run_command``)."""
+
+    run_id: str
+    command: list[str]
+    grid: GridIntensity
+    pue: float
+    interval_s: float
+    json_path: Path
+    csv_path: Path
+    quiet: bool
+    cpu_tdp_w: float | None
+
+
+def _say(message: str) -> None:
+    print(f"greenmeter: {message}", file=sys.stderr, flush=True)
+
+
+def measure_command(options: RunOptions) -> int:
+    """Run the command under measurement; return the exit code greenmeter should exit with."""
+    tree = ProcessTree()
+    found = open_sensors(tree, tdp_w=options.cpu_tdp_w)
+    notes = [f"{what}: {gap.reason}" + (f" Fix: {gap.fix}" if gap.fix else "")
+             for what, gap in found.unavailable.items()]
+    for note in notes:  # said once, here, before the command's own output
+        _say(note)
+
+    def result_of(measurement, exit_code, interrupted, partial):
+        return build_result(options.run_id, options.command, exit_code, interrupted, found.sensors,
+                            measurement, options.grid, options.pue, started_at, notes, partial)
+
+    def checkpoint(sampler: Sampler) -> None:
+        # A partial report that survives kill -9 of greenmeter; replaced atomically.
+        try:
+            partial = result_of(sampler.snapshot(), None, False, True)
+            write_text_atomic(options.json_path, result_to_json(partial))
+        except Exception as exc:  # the run goes on; the final write will report it
+            _say(f"checkpoint not written: {exc}")
+
+    try:
+        with SignalForwarder() as forwarder:
+            sampler = Sampler(found.sensors, options.interval_s, on_tick=checkpoint,
+                              tick_every_s=CHECKPOINT_EVERY_S)
+            started_at = datetime.now(timezone.utc)
+            sampler.start()
+            try:
+                outcome = run_command(options.command, forwarder, on_spawned=tree.attach)
+            except CommandNotRunnable as exc:
+                sampler.stop()
+                _say(str(exc))
+                return exc.exit_code
+            tree.finish(outcome.cpu_s)
+            measurement = sampler.stop()
+            result = result_of(measurement, outcome.exit_code, outcome.interrupted, False)
+            exit_code = outcome.exit_code
+            try:
+                write_text_atomic(options.json_path, result_to_json(result))
+                append_row(options.csv_path, result_to_row(result))
+            except OSError as exc:
+                _say(f"report not written: {exc}")
+                if exit_code == 0:
+                    exit_code = exit_codes.GREENMETER_ERROR
+            if not options.quiet:
+                from greenmeter.summary import print_summary
+
+                print_summary(result)
+            return exit_code
+    finally:
+        for sensor in found.sensors:
+            sensor.close()

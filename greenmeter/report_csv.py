@@ -1,0 +1,75 @@
+"""One CSV row per run, appended safely by any number of concurrent runs."""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import os
+from pathlib import Path
+
+from greenmeter.report_json import iso_utc
+from greenmeter.results import RunResult
+
+COLUMNS = (
+    "run_id", "started_at", "ended_at", "duration_s", "command", "exit_code", "interrupted",
+    "partial", "hostname", "energy_total_j", "energy_cpu_j", "energy_gpu_j", "energy_dram_j",
+    "cpu_method", "gpu_method", "dram_method", "region", "zone_id", "intensity_g_per_kwh",
+    "intensity_source", "intensity_year", "basis", "pue", "energy_kwh", "co2_g",
+    "greenmeter_version",
+)
+
+
+def _method(result: RunResult, kind: str) -> str:
+    methods = sorted({c.method for c in result.components if c.counted and c.kind == kind})
+    return "+".join(methods)
+
+
+def result_to_row(result: RunResult) -> dict[str, object]:
+    energy = result.energy_j
+    carbon = result.carbon
+    return {
+        "run_id": result.run_id,
+        "started_at": iso_utc(result.started_at),
+        "ended_at": iso_utc(result.ended_at),
+        "duration_s": round(result.duration_s, 6),
+        "command": json.dumps(result.command),
+        "exit_code": "" if result.exit_code is None else result.exit_code,
+        "interrupted": result.interrupted,
+        "partial": result.partial,
+        "hostname": result.host.get("hostname", ""),
+        **{f"energy_{k}_j": "" if v is None else round(v, 6) for k, v in energy.items()},
+        "cpu_method": _method(result, "cpu"),
+        "gpu_method": _method(result, "gpu"),
+        "dram_method": _method(result, "dram"),
+        "region": carbon.region or "",
+        "zone_id": carbon.zone_id,
+        "intensity_g_per_kwh": carbon.intensity_g_per_kwh,
+        "intensity_source": carbon.intensity_source,
+        "intensity_year": carbon.intensity_year,
+        "basis": carbon.basis,
+        "pue": carbon.pue,
+        "energy_kwh": carbon.energy_kwh,
+        "co2_g": round(carbon.co2_g, 9),
+        "greenmeter_version": result.greenmeter_version,
+    }
+
+
+def append_row(path: Path, row: dict[str, object]) -> None:
+    """Append one row under an exclusive lock; the header is written once, by whichever
+    process finds the file empty while holding the lock. One write() per row, so even a
+    reader that takes no lock never sees a half row from another writer."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    with open(path, "a", encoding="utf-8", newline="") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            if f.seek(0, os.SEEK_END) == 0:
+                writer.writeheader()
+            writer.writerow(row)
+            f.write(buf.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -1,0 +1,37 @@
+"""The JSON report: a pure function of a RunResult (schema in docs/report-schema.md)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+
+from greenmeter.results import RunResult
+
+
+def iso_utc(t: datetime) -> str:
+    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def result_to_dict(result: RunResult) -> dict:
+    return {
+        "schema_version": result.schema_version,
+        "run_id": result.run_id,
+        "greenmeter_version": result.greenmeter_version,
+        "command": result.command,
+        "exit_code": result.exit_code,
+        "interrupted": result.interrupted,
+        "partial": result.partial,
+        "started_at": iso_utc(result.started_at),
+        "ended_at": iso_utc(result.ended_at),
+        "duration_s": round(result.duration_s, 6),
+        "host": result.host,
+        "energy_j": result.energy_j,
+        "components": [asdict(c) for c in result.components],
+        "carbon": asdict(result.carbon),
+        "warnings": result.warnings,
+    }
+
+
+def result_to_json(result: RunResult) -> str:
+    return json.dumps(result_to_dict(result), indent=2, allow_nan=False) + "\n"

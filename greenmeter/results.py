@@ -1,0 +1,195 @@
+"""The one result type of a run, and how it is built from what was measured.
+
+Exporters (``report_json``, ``report_csv``, ``summary``) are pure functions of a
+:class:`RunResult`; nothing here writes files or prints.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from greenmeter import __version__
+from greenmeter.carbon.regions import GridIntensity
+from greenmeter.sampler import ComponentTrace, Measurement
+from greenmeter.sensors.base import Sensor
+
+SCHEMA_VERSION = 1
+COUNTED_KINDS = ("cpu", "gpu", "dram")
+"""Kinds summed into ``energy_j.total``; each also has its own ``energy_j`` entry."""
+J_PER_KWH = 3.6e6
+SCHEDULER_VARIABLES = (
+    "SLURM_JOB_ID", "SLURM_JOB_NODELIST", "SLURMD_NODENAME", "SLURM_NODEID", "SLURM_PROCID",
+    "SLURM_LOCALID", "SLURM_NTASKS", "RANK", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE",
+)
+"""Identifiers that let reports of one multi-node job be merged later."""
+
+
+@dataclass
+class ComponentResult:
+    kind: str
+    name: str
+    index: int | None
+    source: str
+    method: str
+    counted: bool
+    energy_j: float | None
+    mean_power_w: float | None
+    samples: int
+    partial: bool
+    covered_s: float
+    details: dict = field(default_factory=dict)
+
+
+@dataclass
+class Carbon:
+    region: str | None
+    zone_id: str
+    zone_name: str
+    intensity_g_per_kwh: float
+    intensity_source: str
+    intensity_year: int
+    basis: str
+    region_fallback: bool
+    pue: float
+    energy_kwh: float
+    """IT energy measured or estimated here, before PUE."""
+    energy_kwh_with_pue: float
+    co2_g: float
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    command: list[str]
+    exit_code: int | None
+    """None while the command still runs (a checkpoint)."""
+    interrupted: bool
+    started_at: datetime
+    ended_at: datetime
+    duration_s: float
+    host: dict
+    components: list[ComponentResult]
+    carbon: Carbon
+    warnings: list[str]
+    partial: bool = False
+    """True for a checkpoint written while the command still ran."""
+    schema_version: int = SCHEMA_VERSION
+    greenmeter_version: str = __version__
+    timeline: list[tuple[float, list[float | None]]] = field(default_factory=list, repr=False)
+
+    @property
+    def energy_j(self) -> dict[str, float | None]:
+        return energy_by_kind(self.components)
+
+
+def energy_by_kind(components: list[ComponentResult]) -> dict[str, float | None]:
+    """Joules per counted kind and in total. A kind nothing measured or estimated is
+    None, not 0; detail components (counted=False) are never added."""
+    out: dict[str, float | None] = {}
+    for kind in COUNTED_KINDS:
+        values = [c.energy_j for c in components
+                  if c.counted and c.kind == kind and c.energy_j is not None]
+        out[kind] = sum(values) if values else None
+    present = [v for v in out.values() if v is not None]
+    return {"total": sum(present) if present else None, **out}
+
+
+def new_run_id(started_at: datetime) -> str:
+    """Sortable by time, unique across concurrent runs."""
+    return f"{started_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def host_info(components: list[ComponentResult]) -> dict:
+    info = {
+        "hostname": socket.gethostname(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "cpu_model": _cpu_model(),
+        "gpu_models": sorted({c.name for c in components if c.kind == "gpu"}),
+    }
+    scheduler = {name: os.environ[name] for name in SCHEDULER_VARIABLES if name in os.environ}
+    if scheduler:
+        info["scheduler"] = scheduler
+    return info
+
+
+def _cpu_model() -> str | None:
+    from greenmeter.sensors.estimate import _read_cpuinfo, cpu_model
+
+    return cpu_model(_read_cpuinfo()) or platform.processor() or None
+
+
+def component_results(sensors: list[Sensor], measurement: Measurement) -> list[ComponentResult]:
+    results = []
+    traces = iter(measurement.traces)
+    for sensor in sensors:
+        try:
+            details = sensor.details()
+        except Exception as exc:  # a report without details beats no report
+            details = [{"details_error": str(exc)} for _ in sensor.components]
+        for comp, extra in zip(sensor.components, details):
+            trace: ComponentTrace = next(traces)
+            energy = trace.energy_j
+            covered = trace.covered_s
+            results.append(ComponentResult(
+                kind=comp.kind, name=comp.name, index=comp.index, source=comp.source,
+                method=comp.method, counted=comp.counted, energy_j=energy,
+                mean_power_w=(energy / covered) if energy is not None and covered > 0 else None,
+                samples=trace.reads,
+                partial=trace.failed_reads > 0 or energy is None,
+                covered_s=covered,
+                details=extra,
+            ))
+    return results
+
+
+def carbon_for(total_j: float | None, grid: GridIntensity, pue: float) -> Carbon:
+    energy_kwh = (total_j or 0.0) / J_PER_KWH
+    return Carbon(
+        region=grid.region, zone_id=grid.zone_id, zone_name=grid.name,
+        intensity_g_per_kwh=grid.intensity_g_per_kwh, intensity_source=grid.source,
+        intensity_year=grid.year, basis=grid.basis, region_fallback=grid.fallback, pue=pue,
+        energy_kwh=energy_kwh, energy_kwh_with_pue=energy_kwh * pue,
+        co2_g=energy_kwh * pue * grid.intensity_g_per_kwh,
+    )
+
+
+def build_result(run_id: str, command: list[str], exit_code: int | None, interrupted: bool,
+                 sensors: list[Sensor],
+                 measurement: Measurement, grid: GridIntensity, pue: float,
+                 started_at: datetime, notes: list[str], partial: bool = False) -> RunResult:
+    components = component_results(sensors, measurement)
+    warnings = list(notes)
+    for sensor in sensors:
+        try:
+            warnings.extend(sensor.warnings())
+        except Exception as exc:
+            warnings.append(f"{type(sensor).__name__} warnings unavailable: {exc}")
+    warnings.extend(f"sensor error: {e}" for e in measurement.sensor_errors)
+    for comp in components:
+        if comp.counted and comp.partial:
+            warnings.append(f"{comp.kind} {comp.name}: partial figure, covers "
+                            f"{comp.covered_s:.1f} s of {measurement.duration_s:.1f} s")
+    if grid.fallback:
+        warnings.append(f"no region configured: using the world average "
+                        f"{grid.intensity_g_per_kwh:g} gCO2e/kWh; set --region for a real figure")
+    return RunResult(
+        run_id=run_id,
+        command=list(command),
+        exit_code=exit_code,
+        interrupted=interrupted,
+        started_at=started_at,
+        ended_at=started_at + timedelta(seconds=measurement.duration_s),
+        duration_s=measurement.duration_s,
+        host=host_info(components),
+        components=components,
+        carbon=carbon_for(energy_by_kind(components)["total"], grid, pue),
+        warnings=warnings,
+        partial=partial,
+        timeline=measurement.timeline,
+    )

@@ -1,0 +1,190 @@
+"""The no-hardware estimate: CPU and memory energy of the command's process tree.
+
+Used for every kind no hardware sensor measures (cloud VMs, CI runners, laptops whose
+RAPL files are root-only). Always labelled ``estimated`` with the model in ``source``.
+
+CPU: energy = CPU seconds of the process tree x power of one busy logical CPU. The tree's
+CPU time comes from :class:`~greenmeter.process_tree.ProcessTree` (children that already
+exited included). The power per busy logical CPU is the CPU model's TDP (bundled table,
+CodeCarbon's MIT ``cpu_power.csv``) divided by the logical CPUs per package; on a virtual
+machine, or for a model not in the table, the package is unknown, so it is Cloud Carbon
+Footprint's average maximum watts per vCPU (3.5 W, SPECpower-derived).
+
+Memory: energy = resident memory of the tree x 0.392 W per GB (Cloud Carbon Footprint's
+memory coefficient, 0.000392 kWh per GB-hour).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import psutil
+
+from greenmeter.process_tree import ProcessTree
+from greenmeter.sensors.base import ESTIMATED, Component, Sensor
+
+WATTS_PER_VCPU = 3.5
+"""Cloud Carbon Footprint, AWS average maximum watts per vCPU (SPECpower)."""
+WATTS_PER_GB_MEMORY = 0.392
+"""Cloud Carbon Footprint memory coefficient: 0.000392 kWh per GB-hour."""
+CPU_POWER_TABLE = Path(__file__).resolve().parent.parent / "data" / "cpu_power.csv"
+
+_TRADEMARKS = re.compile(r"\((R|TM|tm|r)\)|®|™")
+_CLOCK = re.compile(r"@\s*[\d.]+\s*GHz", re.IGNORECASE)
+_FILLER = re.compile(r"\b(CPU|Processor|\d+-Core|with Radeon.*)\b", re.IGNORECASE)
+
+
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def _read_cpuinfo() -> str:
+    try:
+        return CPUINFO.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def cpu_model(cpuinfo: str) -> str | None:
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("model name", "Model name", "cpu model") and value.strip():
+            return value.strip()
+    return None
+
+
+def _is_virtual_machine(cpuinfo: str) -> bool:
+    # The "hypervisor" CPUID bit: set by every mainstream hypervisor for its guests.
+    return re.search(r"^flags\s*:.*\bhypervisor\b", cpuinfo, re.M) is not None
+
+
+def _package_count(cpuinfo: str) -> int:
+    ids = {line.partition(":")[2].strip() for line in cpuinfo.splitlines()
+           if line.startswith("physical id")}
+    return max(1, len(ids))
+
+
+def _normalise(model: str) -> str:
+    model = _FILLER.sub(" ", _CLOCK.sub(" ", _TRADEMARKS.sub(" ", model)))
+    return " ".join(model.split()).lower()
+
+
+@lru_cache(maxsize=1)
+def _tdp_table() -> dict[str, float]:
+    table: dict[str, float] = {}
+    with CPU_POWER_TABLE.open(newline="") as f:
+        for row in csv.DictReader(row for row in f if not row.startswith("#")):
+            try:
+                table[_normalise(row["Name"])] = float(row["TDP"])
+            except (KeyError, TypeError, ValueError):
+                continue
+    return table
+
+
+def find_tdp_w(model: str | None) -> tuple[float, str] | None:
+    """(TDP in watts, matched table entry) for a CPU model string, or None.
+
+    The table names models without vendor prefixes ("Xeon Gold 6148", "Ryzen 7 5800X"), so
+    the longest table name that occurs as whole words in the normalised model wins. Names
+    without a digit are skipped: "Xeon" alone would match any Xeon, a guess."""
+    if not model:
+        return None
+    text = f" {_normalise(model)} "
+    best: tuple[float, str] | None = None
+    for name, tdp_w in _tdp_table().items():
+        if any(ch.isdigit() for ch in name) and f" {name} " in text:
+            if best is None or len(name) > len(best[1]):
+                best = (tdp_w, name)
+    return best
+
+
+def describe_inputs() -> dict:
+    """The estimate's inputs, for ``greenmeter doctor`` and the report."""
+    cpuinfo = _read_cpuinfo()
+    model = cpu_model(cpuinfo)
+    logical = psutil.cpu_count(logical=True) or 1
+    packages = _package_count(cpuinfo)
+    vm = _is_virtual_machine(cpuinfo)
+    found = find_tdp_w(model)
+    if found and not vm:
+        tdp_w, entry = found
+        watts = tdp_w / max(1, logical // packages)
+        basis = f"TDP {tdp_w:g} W ('{entry}') / {logical // packages} logical CPUs per package"
+    else:
+        tdp_w, entry = (found or (None, None))
+        watts = WATTS_PER_VCPU
+        why = "virtual machine" if vm else "CPU model not in the TDP table"
+        basis = f"{WATTS_PER_VCPU} W per busy vCPU (Cloud Carbon Footprint; {why})"
+    return {
+        "cpu_model": model,
+        "tdp_w": tdp_w,
+        "tdp_table_entry": entry,
+        "logical_cpus": logical,
+        "packages": packages,
+        "virtual_machine": vm,
+        "watts_per_busy_cpu": watts,
+        "cpu_basis": basis,
+        "watts_per_gb_memory": WATTS_PER_GB_MEMORY,
+    }
+
+
+class EstimateSensor(Sensor):
+    """CPU and/or memory energy of the process tree, modelled (see module docstring)."""
+
+    def __init__(self, tree: ProcessTree, kinds: set[str], watts_per_cpu: float,
+                 cpu_basis: str, clock=time.monotonic):
+        self._tree = tree
+        self._clock = clock
+        self._watts_per_cpu = watts_per_cpu
+        components = []
+        if "cpu" in kinds:
+            components.append(Component("cpu", "process tree", "estimate-cpu-time", ESTIMATED))
+        if "dram" in kinds:
+            components.append(Component("dram", "process tree", "estimate-rss", ESTIMATED))
+        self.components = tuple(components)
+        self._cpu_basis = cpu_basis
+        self._memory_j = 0.0
+        self._last_t = clock()
+        self._last_rss_b = 0
+        self._peak_rss_b = 0
+
+    def read_energy_j(self) -> list[float | None]:
+        now = self._clock()
+        values: list[float | None] = []
+        for comp in self.components:
+            if comp.kind == "cpu":
+                values.append(self._tree.cpu_seconds() * self._watts_per_cpu)
+            else:
+                # The resident size seen at the previous read holds until this one.
+                self._memory_j += self._last_rss_b / 1e9 * WATTS_PER_GB_MEMORY * (now - self._last_t)
+                self._last_rss_b = self._tree.rss_bytes()
+                self._peak_rss_b = max(self._peak_rss_b, self._last_rss_b)
+                values.append(self._memory_j)
+        self._last_t = now
+        return values
+
+    def details(self) -> list[dict]:
+        out = []
+        for comp in self.components:
+            if comp.kind == "cpu":
+                out.append({"model": self._cpu_basis, "cpu_s": round(self._tree.cpu_seconds(), 3)})
+            else:
+                out.append({"model": f"{WATTS_PER_GB_MEMORY} W per GB resident",
+                            "peak_rss_mb": round(self._peak_rss_b / 1e6, 1)})
+        return out
+
+
+def open_estimate(tree: ProcessTree, kinds: set[str], tdp_w: float | None = None) -> EstimateSensor:
+    """An estimate for ``kinds`` (a subset of {"cpu", "dram"}).
+
+    ``tdp_w`` overrides the table (the ``cpu_tdp_w`` setting) for a model it lacks."""
+    if tdp_w is not None:
+        per_package = max(1, (psutil.cpu_count(logical=True) or 1) // _package_count(_read_cpuinfo()))
+        return EstimateSensor(tree, kinds, tdp_w / per_package,
+                              f"TDP {tdp_w:g} W (configured) / {per_package} logical CPUs per package")
+    inputs = describe_inputs()
+    return EstimateSensor(tree, kinds, inputs["watts_per_busy_cpu"], inputs["cpu_basis"])
+

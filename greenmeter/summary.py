@@ -1,0 +1,62 @@
+"""The end-of-run summary on stderr (rich, imported only here)."""
+
+from __future__ import annotations
+
+import sys
+
+from greenmeter.results import RunResult
+
+
+def format_energy(joules: float | None) -> str:
+    if joules is None:
+        return "-"
+    if abs(joules) >= 3.6e6:
+        return f"{joules / 3.6e6:.3f} kWh"
+    if abs(joules) >= 1e4:
+        return f"{joules / 1e3:.1f} kJ"
+    if abs(joules) >= 1:
+        return f"{joules:.1f} J"
+    return f"{joules * 1e3:.1f} mJ"
+
+
+def format_power(watts: float) -> str:
+    return f"{watts:.1f} W" if abs(watts) >= 1 else f"{watts * 1e3:.1f} mW"
+
+
+def format_co2(grams: float) -> str:
+    if grams >= 1000:
+        return f"{grams / 1000:.3f} kg"
+    if grams >= 1:
+        return f"{grams:.2f} g"
+    return f"{grams * 1000:.2f} mg"
+
+
+def print_summary(result: RunResult, file=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=file or sys.stderr, highlight=False)
+    status = f"exit {result.exit_code}" + (", interrupted" if result.interrupted else "")
+    table = Table(title=f"greenmeter: {result.duration_s:.2f} s, {status}", title_justify="left",
+                  show_edge=False, pad_edge=False)
+    table.add_column("component")
+    table.add_column("energy", justify="right")
+    table.add_column("mean power", justify="right")
+    table.add_column("how")
+    for comp in result.components:
+        label = f"{comp.kind} {comp.name}" if comp.counted else f"  ({comp.kind} {comp.name}, not added)"
+        power = "-" if comp.mean_power_w is None else format_power(comp.mean_power_w)
+        how = f"{comp.method}, {comp.source}" + (", partial" if comp.partial else "")
+        table.add_row(label, format_energy(comp.energy_j), power, how)
+    carbon = result.carbon
+    table.add_row("[bold]total[/bold]", f"[bold]{format_energy(result.energy_j['total'])}[/bold]",
+                  "", f"{carbon.energy_kwh:.3g} kWh")
+    console.print(table)
+    region = carbon.region or "world average (no region set)"
+    pue = f" x PUE {carbon.pue:g}" if carbon.pue != 1 else ""
+    console.print(
+        f"[bold]{format_co2(carbon.co2_g)} CO2e[/bold]{pue} at {carbon.intensity_g_per_kwh:g} gCO2e/kWh "
+        f"({region}: {carbon.zone_name}, {carbon.intensity_source} {carbon.intensity_year}, {carbon.basis})"
+    )
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
