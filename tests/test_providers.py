@@ -1,12 +1,10 @@
 """Live providers against a local HTTP server on 127.0.0.1: success, errors, timeouts, bad JSON, cache."""
 
-import json
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from fake_api import FakeAPI
 
 from greenmeter.carbon.intensity_series import parse_timestamp
 from greenmeter.carbon.providers import ProviderError, check_provider, fetch_intensity
@@ -14,49 +12,6 @@ from greenmeter.carbon.providers import ProviderError, check_provider, fetch_int
 TOKEN = "s3cret-token-value"
 T0 = parse_timestamp("2024-03-01T10:00:00Z")
 H = 3600.0
-
-
-class FakeAPI:
-    """routes: path prefix -> (status, body bytes, delay_s). Records (path, headers) of each request."""
-
-    def __init__(self):
-        self.routes = {}
-        self.requests = []
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                api.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
-                for prefix, (status, body, delay_s) in api.routes.items():
-                    if self.path.startswith(prefix):
-                        break
-                else:
-                    status, body, delay_s = 404, b'{"error": "not found"}', 0
-                time.sleep(delay_s)
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout test)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def route(self, prefix, body, status=200, delay_s=0.0):
-        self.routes[prefix] = (status, body if isinstance(body, bytes) else json.dumps(body).encode(), delay_s)
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
