@@ -116,6 +116,7 @@ def measure_command(options: RunOptions) -> int:
                 from greenmeter.summary import print_summary
 
                 print_summary(result)
+                _say(f"report: {options.json_path}; history: {options.csv_path}")
             return exit_code
     finally:
         for sensor in found.sensors:
