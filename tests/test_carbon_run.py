@@ -3,7 +3,6 @@ and `greenmeter regions`."""
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from datetime import datetime, timedelta, timezone
