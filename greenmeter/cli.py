@@ -149,6 +149,7 @@ def cli() -> None:
               envvar="GREENMETER_CPU_TDP",
               help="CPU package TDP in watts, for the estimate when the model is not in the table.")
 @click.option("--gpus", type=GpuSelection(), envvar="GREENMETER_GPUS",
+              metavar="all|none|0,2,UUID",
               help="GPUs to measure: all, none, or NVML indexes, GPU- UUIDs and MIG- ids "
                    "separated by commas. Default: those the command may use "
                    "(CUDA_VISIBLE_DEVICES).")
