@@ -19,10 +19,10 @@ DOCTOR_SCHEMA_VERSION = 1
 
 def gather(powercap_root: str | os.PathLike) -> dict:
     """Ask every backend, then :func:`collect`."""
-    from greenmeter.sensors import estimate
+    from greenmeter.sensors import estimate, nvml
 
     return collect(powercap_root, estimate_inputs=estimate.describe_inputs(),
-                   nvml_report=None)  # issue 4 merges: nvml_report=nvml.diagnose()
+                   nvml_report=nvml.diagnose())
 
 
 def collect(powercap_root: str | os.PathLike, *, estimate_inputs: dict,

@@ -31,16 +31,20 @@ def tree(tmp_path):
     return PowercapTree(tmp_path)
 
 
-def sample(sensor, duration_s: float, cap_s: float = 0.5):
+def sample(sensor, driver, duration_s: float, cap_s: float = 0.5):
     """Read like the sampler: exact first and last reads, in between as often as the
-    sensor asks. Returns (joules per component, seconds between first and last read)."""
+    sensor asks. The driver brings the counters up to date right before the first and
+    the last read, as hardware would be. Returns (joules per component, seconds between
+    the two)."""
+    driver.step()
     t_a = time.monotonic()
     first = sensor.read_energy_j()
     while time.monotonic() - t_a < duration_s:
         time.sleep(min(cap_s, sensor.max_interval_s() or cap_s))
         sensor.read_energy_j()
-    last = sensor.read_energy_j()
+    driver.step()
     elapsed = time.monotonic() - t_a
+    last = sensor.read_energy_j()
     return [b - a for a, b in zip(first, last)], elapsed
 
 
@@ -153,8 +157,8 @@ def test_max_interval_never_below_the_floor(tree):
 def test_single_socket_within_2_percent(tree):
     single_socket(tree)
     sensor = rapl.open_rapl(tree.root)
-    with CounterDriver(tree, {"intel-rapl:0": 35.0}):
-        energies, elapsed = sample(sensor, 1.5)
+    with CounterDriver(tree, {"intel-rapl:0": 35.0}) as driver:
+        energies, elapsed = sample(sensor, driver, 1.5)
     assert_close(counted_j(sensor, energies, "cpu"), 35.0 * elapsed)
 
 
@@ -163,8 +167,8 @@ def test_two_sockets_and_dram_within_2_percent(tree):
     sensor = rapl.open_rapl(tree.root)
     powers = {"intel-rapl:0": 60.0, "intel-rapl:0:0": 40.0, "intel-rapl:0:1": 8.0,
               "intel-rapl:1": 45.0, "intel-rapl:1:0": 30.0, "intel-rapl:1:1": 5.0}
-    with CounterDriver(tree, powers):
-        energies, elapsed = sample(sensor, 1.5)
+    with CounterDriver(tree, powers) as driver:
+        energies, elapsed = sample(sensor, driver, 1.5)
     assert_close(counted_j(sensor, energies, "cpu"), (60.0 + 45.0) * elapsed)
     assert_close(counted_j(sensor, energies, "dram"), (8.0 + 5.0) * elapsed)
     assert_close(by_name(sensor, energies)["package-1/core"][1], 30.0 * elapsed)
@@ -175,9 +179,9 @@ def test_wrap_every_1_5_s_at_40_w_within_2_percent(tree):
     tree.write("intel-rapl:0", "energy_uj", 55_000_000)  # first wrap after 0.125 s
     # Left alone, a 2 s gap would hide a whole wrap (80 J > 60 J); the sensor asks for less.
     # The counter moves before the sensor opens, as a real package's always does.
-    with CounterDriver(tree, {"intel-rapl:0": 40.0}):
+    with CounterDriver(tree, {"intel-rapl:0": 40.0}) as driver:
         sensor = rapl.open_rapl(tree.root)
-        energies, elapsed = sample(sensor, 3.2, cap_s=2.0)
+        energies, elapsed = sample(sensor, driver, 3.2, cap_s=2.0)
     assert_close(energies[0], 40.0 * elapsed)
     assert sensor.details()[0]["wraps"] == 3
 
@@ -188,8 +192,8 @@ def test_laptop_psys_core_uncore_and_mmio_are_not_added(tree):
     sensor = rapl.open_rapl(tree.root)
     powers = {"intel-rapl:0": 15.0, "intel-rapl:0:0": 9.0, "intel-rapl:0:1": 2.0,
               "intel-rapl:1": 32.0}
-    with CounterDriver(tree, powers):
-        energies, elapsed = sample(sensor, 1.5)
+    with CounterDriver(tree, powers) as driver:
+        energies, elapsed = sample(sensor, driver, 1.5)
     assert_close(counted_j(sensor, energies, "cpu"), 15.0 * elapsed)
     assert counted_j(sensor, energies, "dram") == 0  # no dram zone: nothing counted
     named = by_name(sensor, energies)

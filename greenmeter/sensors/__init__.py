@@ -20,11 +20,25 @@ def powercap_root() -> str:
     return os.environ.get("GREENMETER_POWERCAP_ROOT") or DEFAULT_POWERCAP_ROOT
 
 
-def open_sensors(tree: ProcessTree, *, tdp_w: float | None = None) -> SensorSet:
-    """Open every backend that can measure here; the estimate covers what none measures."""
-    from greenmeter.sensors import estimate, rapl
+def open_sensors(tree: ProcessTree, *, tdp_w: float | None = None,
+                 gpus: str | None = None) -> SensorSet:
+    """Open every backend that can measure here; the estimate covers what none measures.
+
+    ``gpus`` is a ``--gpus`` value; a GPU it names that does not exist raises
+    :class:`greenmeter.sensors.nvml.GpuSelectionError` (before anything is launched)."""
+    from greenmeter.sensors import estimate, nvml, rapl
 
     found = SensorSet()
+    try:
+        found.sensors.append(nvml.open_nvml(
+            gpus, os.environ.get("CUDA_VISIBLE_DEVICES"), tree,
+            cuda_device_order=os.environ.get("CUDA_DEVICE_ORDER"),
+        ))
+    except nvml.NoGpuHere as exc:
+        if gpus not in (None, "none"):  # GPUs were asked for: say why none is measured
+            found.unavailable["gpu"] = exc
+    except SensorUnavailable as exc:
+        found.unavailable["gpu"] = exc
     try:
         cpu_dram = rapl.open_rapl(powercap_root())
     except rapl.NoRaplZones:
