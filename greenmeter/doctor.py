@@ -26,12 +26,11 @@ def gather(powercap_root: str | os.PathLike) -> dict:
 
 
 def collect(powercap_root: str | os.PathLike, *, estimate_inputs: dict,
-            nvml_report: dict | None) -> dict:
+            nvml_report: dict) -> dict:
     """The doctor's findings.
 
     ``estimate_inputs`` is :func:`greenmeter.sensors.estimate.describe_inputs`;
-    ``nvml_report`` is :func:`greenmeter.sensors.nvml.diagnose`, or None where this build
-    has no GPU backend."""
+    ``nvml_report`` is :func:`greenmeter.sensors.nvml.diagnose`."""
     zones = rapl.discover_zones(powercap_root)
     rapl_gaps: dict[str, SensorUnavailable] = {}
     rapl_error: SensorUnavailable | None = None
@@ -104,10 +103,7 @@ def _dram_plan(zones: list[rapl.Zone], measured: set[str], gaps: dict,
                    "resident memory x a per-GB power"}
 
 
-def _gpu_plan(report: dict | None) -> dict:
-    if report is None:
-        return {"kind": "gpu", "method": None, "source": None,
-                "reason": "this build has no GPU backend", "fix": None}
+def _gpu_plan(report: dict) -> dict:
     gpus = report.get("gpus") or []
     if report.get("available") and gpus:
         counters = sum(1 for g in gpus if g.get("energy_counter"))
@@ -155,19 +151,18 @@ def render(findings: dict, file: IO[str]) -> None:
         console.print(f"RAPL: no zones under {findings['rapl']['root']}")
 
     nvml = findings["nvml"]
-    if nvml is not None:
-        if nvml.get("gpus"):
-            gpus = Table(title=f"GPUs (NVML, driver {nvml.get('driver_version') or '?'})",
-                         title_justify="left")
-            for column in ("index", "name", "energy counter", "power limit (W)"):
-                gpus.add_column(column)
-            for gpu in nvml["gpus"]:
-                gpus.add_row(str(gpu.get("index")), gpu.get("name") or "?",
-                             "yes" if gpu.get("energy_counter") else "no (power is polled)",
-                             "?" if gpu.get("power_limit_w") is None else f"{gpu['power_limit_w']:g}")
-            console.print(gpus)
-        else:
-            console.print(f"GPUs (NVML): none ({nvml.get('reason') or 'no GPU found'})")
+    if nvml.get("gpus"):
+        gpus = Table(title=f"GPUs (NVML, driver {nvml.get('driver_version') or '?'})",
+                     title_justify="left")
+        for column in ("index", "name", "energy counter", "power limit (W)"):
+            gpus.add_column(column)
+        for gpu in nvml["gpus"]:
+            gpus.add_row(str(gpu.get("index")), gpu.get("name") or "?",
+                         "yes" if gpu.get("energy_counter") else "no (power is polled)",
+                         "?" if gpu.get("power_limit_w") is None else f"{gpu['power_limit_w']:g}")
+        console.print(gpus)
+    else:
+        console.print(f"GPUs (NVML): none ({nvml.get('reason') or 'no GPU found'})")
 
     inputs = findings["estimate"]
     estimate = Table(title="Estimate inputs (used where nothing is measured)", title_justify="left")

@@ -25,6 +25,7 @@ mode grants no read bit, which is what the kernel does for an unprivileged reade
 from __future__ import annotations
 
 import builtins
+import contextlib
 import errno
 import os
 import signal
@@ -151,20 +152,29 @@ class CounterDriver:
         self._lock = threading.Lock()
 
     def step(self) -> None:
-        """Bring every counter up to now. Also callable from a test's thread right before
-        a read that must be exact: a loaded machine can delay the driver's thread by tens
-        of milliseconds, where real counters update every millisecond regardless."""
+        """Bring every counter up to now."""
         with self._lock:
-            now = time.monotonic()
-            powers = self.powers_w if self._busy else self.idle_powers_w
-            for zone, power_w in powers.items():
-                self._energy_uj[zone] += power_w * (now - self._last_t) * 1e6
-                self.tree.write(zone, "energy_uj",
-                                round(self._energy_uj[zone]) % self._ranges[zone])
-            self._last_t = now
-            if self.busy_marker is not None and self.busy_marker.exists() != self._busy:
-                self._busy = not self._busy
-                self.switches.append((now, "busy" if self._busy else "idle"))
+            self._step()
+
+    def _step(self) -> float:
+        now = time.monotonic()
+        powers = self.powers_w if self._busy else self.idle_powers_w
+        for zone, power_w in powers.items():
+            self._energy_uj[zone] += power_w * (now - self._last_t) * 1e6
+            self.tree.write(zone, "energy_uj", round(self._energy_uj[zone]) % self._ranges[zone])
+        self._last_t = now
+        if self.busy_marker is not None and self.busy_marker.exists() != self._busy:
+            self._busy = not self._busy
+            self.switches.append((now, "busy" if self._busy else "idle"))
+        return now
+
+    @contextlib.contextmanager
+    def frozen(self):
+        """Counters brought up to now and held there; yields that instant. For a read
+        that must be exact: on a loaded machine the reader can be paused between taking
+        the time and reading, while the counters (hardware) go on."""
+        with self._lock:
+            yield self._step()
 
     def run(self) -> None:
         while not self._stop.is_set():

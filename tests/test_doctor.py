@@ -74,7 +74,7 @@ def test_unreadable_rapl_gives_the_estimate_and_the_safe_fix(tree, monkeypatch):
     for zone in ("intel-rapl:0", "intel-rapl:0:1", "intel-rapl:1", "intel-rapl:1:1"):
         tree.make_unreadable(zone)
     emulate_dac_for_root(monkeypatch)
-    found = doctor.collect(tree.root, estimate_inputs=NO_TDP, nvml_report=None)
+    found = doctor.collect(tree.root, estimate_inputs=NO_TDP, nvml_report=NO_GPU)
     steps = plan(found)
     assert steps["cpu"]["method"] == steps["dram"]["method"] == "estimated"
     assert steps["cpu"]["fix"].startswith(rapl.PERMISSION_FIX)
@@ -88,7 +88,7 @@ def test_unreadable_rapl_gives_the_estimate_and_the_safe_fix(tree, monkeypatch):
 
 
 def test_no_rapl_at_all(tmp_path):
-    found = doctor.collect(tmp_path / "none", estimate_inputs=INPUTS, nvml_report=None)
+    found = doctor.collect(tmp_path / "none", estimate_inputs=INPUTS, nvml_report=NO_GPU)
     steps = plan(found)
     assert steps["cpu"]["method"] == "estimated"
     assert "no RAPL powercap zones" in steps["cpu"]["reason"]

@@ -33,19 +33,16 @@ def tree(tmp_path):
 
 def sample(sensor, driver, duration_s: float, cap_s: float = 0.5):
     """Read like the sampler: exact first and last reads, in between as often as the
-    sensor asks. The driver brings the counters up to date right before the first and
-    the last read, as hardware would be. Returns (joules per component, seconds between
-    the two)."""
-    driver.step()
-    t_a = time.monotonic()
-    first = sensor.read_energy_j()
+    sensor asks. The first and last reads see the counters frozen at a known instant.
+    Returns (joules per component, seconds between those instants)."""
+    with driver.frozen() as t_a:
+        first = sensor.read_energy_j()
     while time.monotonic() - t_a < duration_s:
         time.sleep(min(cap_s, sensor.max_interval_s() or cap_s))
         sensor.read_energy_j()
-    driver.step()
-    elapsed = time.monotonic() - t_a
-    last = sensor.read_energy_j()
-    return [b - a for a, b in zip(first, last)], elapsed
+    with driver.frozen() as t_b:
+        last = sensor.read_energy_j()
+    return [b - a for a, b in zip(first, last)], t_b - t_a
 
 
 def by_name(sensor, energies):
@@ -235,7 +232,7 @@ def test_unreadable_energy_gives_the_safe_fix(tree, monkeypatch):
         rapl.open_rapl(tree.root)
     assert err.value.reason == (
         "cannot measure cpu and dram (intel-rapl:0, intel-rapl:1, intel-rapl:0:1, intel-rapl:1:1: "
-        "energy_uj not readable (permission denied)); estimated instead")
+        "energy_uj not readable (permission denied)); estimated instead.")
     assert "CVE-2020-8694" in err.value.fix
     assert "udev rule or systemd-tmpfiles" in err.value.fix
     assert "Never 'chmod a+r'" in err.value.fix

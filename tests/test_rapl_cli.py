@@ -155,6 +155,10 @@ def test_doctor_text_and_json(greenmeter, tree):
         ("cpu", "measured"), ("dram", "estimated")]
     assert len(found["rapl"]["zones"]) == 5
     assert found["estimate"]["logical_cpus"] >= 1
+    gpu = found["plan"][2]
+    assert gpu["kind"] == "gpu"
+    if not found["nvml"]["available"]:  # no GPU here: the reason is NVML's own
+        assert (gpu["method"], gpu["reason"]) == (None, found["nvml"]["reason"])
 
 
 def test_doctor_explains_unreadable_counters(tree, tmp_path, gm_env):

@@ -74,11 +74,10 @@ PREFERRED_CONTROL = "intel-rapl"
 ``intel-rapl-mmio`` (client CPUs, for thermald) shows the same package counter again."""
 
 PERMISSION_FIX = (
-    "since Linux 5.10 energy_uj is readable only by root (CVE-2020-8694, the Platypus power "
-    "side channel). Safe fix: give a dedicated group read access with a udev rule or "
-    "systemd-tmpfiles and add yourself to it (exact recipe: docs/rapl.md, 'Reading RAPL "
-    "without root'). Never 'chmod a+r' the files: that re-opens the side channel to every "
-    "user."
+    "energy_uj is root-only since Linux 5.10 (CVE-2020-8694, the Platypus power side "
+    "channel). Give a dedicated group read access with a udev rule or systemd-tmpfiles and "
+    "add yourself to it (exact recipe: docs/rapl.md, 'Reading RAPL without root'). Never "
+    "'chmod a+r' the files: that re-opens the side channel to every user."
 )
 NO_ZONES_FIX = (
     "load the RAPL driver ('sudo modprobe intel_rapl_msr'; AMD Zen CPUs use the same "
@@ -451,7 +450,7 @@ def _unavailable(broken: dict[str, list[Zone]]) -> SensorUnavailable:
     for zone in (z for zs in broken.values() for z in zs):
         by_problem.setdefault(zone.problem or "unusable", []).append(zone.zone_id)
     listing = "; ".join(f"{', '.join(ids)}: {problem}" for problem, ids in by_problem.items())
-    reason = f"cannot measure {' and '.join(broken)} ({listing}); estimated instead"
+    reason = f"cannot measure {' and '.join(broken)} ({listing}); estimated instead."
     if any(z.permission_denied for zs in broken.values() for z in zs):
         return SensorUnavailable(reason, PERMISSION_FIX)
     return SensorUnavailable(reason, "the zone's files are missing or malformed: check the "
