@@ -83,7 +83,7 @@ def _cpu_plan(measured: set[str], gaps: dict, error: SensorUnavailable | None,
                        f"bundled table: the estimate uses {inputs.get('cpu_basis')}")
         fixes.append("For a better estimate, give the CPU's TDP: --cpu-tdp WATTS "
                      "(or cpu_tdp in greenmeter.toml, or GREENMETER_CPU_TDP).")
-    return {"kind": "cpu", "method": "estimated", "source": "estimate",
+    return {"kind": "cpu", "method": "estimated", "source": "estimate-cpu-time",
             "basis": inputs.get("cpu_basis"), "reason": "; ".join(reasons),
             "fix": " ".join(fixes) or None}
 
@@ -92,14 +92,15 @@ def _dram_plan(zones: list[rapl.Zone], measured: set[str], gaps: dict,
                error: SensorUnavailable | None) -> dict:
     if "dram" in measured:
         return {"kind": "dram", "method": "measured", "source": "rapl", "reason": None, "fix": None}
+    estimated = {"kind": "dram", "method": "estimated", "source": "estimate-rss"}
     why = gaps.get("dram") or (error if any(z.kind == "dram" for z in zones) else None)
     if why is not None:
-        return {"kind": "dram", "method": "estimated", "source": "estimate",
-                "reason": why.reason, "fix": why.fix}
-    return {"kind": "dram", "method": "estimated", "source": "estimate",
-            "reason": "RAPL shows no dram domain here (client CPUs and AMD CPUs have none; "
-                      "nor have machines without readable RAPL)",
-            "fix": "none needed where the hardware has no DRAM counter; the estimate is "
+        return {**estimated, "reason": why.reason, "fix": why.fix}
+    if not zones and error is not None:
+        return {**estimated, "reason": error.reason, "fix": error.fix}
+    return {**estimated,
+            "reason": "RAPL shows no dram domain here (client CPUs and AMD CPUs have none)",
+            "fix": "none: the hardware has no DRAM counter; the estimate is the command's "
                    "resident memory x a per-GB power"}
 
 
@@ -107,7 +108,8 @@ def _gpu_plan(report: dict) -> dict:
     gpus = report.get("gpus") or []
     if report.get("available") and gpus:
         counters = sum(1 for g in gpus if g.get("energy_counter"))
-        source = "nvml-energy" if counters == len(gpus) else "nvml-energy/nvml-power"
+        source = ("nvml-energy" if counters == len(gpus) else
+                  "nvml-power" if counters == 0 else "nvml-energy/nvml-power")
         return {"kind": "gpu", "method": "measured", "source": source, "reason": None,
                 "fix": None, "devices": len(gpus)}
     # GPUs have no estimate: a run reports gpu as null, not as a guess.

@@ -59,7 +59,7 @@ def test_laptop_explains_every_zone_and_the_missing_dram(tree):
     assert "same counter as intel-rapl:0" in zones["intel-rapl-mmio:0"]["note"]
     steps = plan(found)
     assert steps["cpu"]["method"] == "measured"
-    assert steps["dram"]["method"] == "estimated"
+    assert (steps["dram"]["method"], steps["dram"]["source"]) == ("estimated", "estimate-rss")
     assert "no dram domain" in steps["dram"]["reason"]
     assert steps["gpu"] == {"kind": "gpu", "method": None, "source": None,
                             "reason": "NVML library not found", "fix": "install the driver"}
@@ -87,11 +87,19 @@ def test_unreadable_rapl_gives_the_estimate_and_the_safe_fix(tree, monkeypatch):
     assert "CVE-2020-8694" in shown and "permission denied" in shown
 
 
+def test_gpus_without_energy_counter_are_polled():
+    old = {**GPUS, "gpus": [dict(GPUS["gpus"][0], energy_counter=False)]}
+    found = doctor.collect("/nonexistent", estimate_inputs=INPUTS, nvml_report=old)
+    assert plan(found)["gpu"]["source"] == "nvml-power"
+    assert "no (power is polled)" in text(found)
+
+
 def test_no_rapl_at_all(tmp_path):
     found = doctor.collect(tmp_path / "none", estimate_inputs=INPUTS, nvml_report=NO_GPU)
     steps = plan(found)
     assert steps["cpu"]["method"] == "estimated"
     assert "no RAPL powercap zones" in steps["cpu"]["reason"]
     assert "modprobe intel_rapl_msr" in steps["cpu"]["fix"]
+    assert (steps["dram"]["source"], steps["dram"]["fix"]) == ("estimate-rss", rapl.NO_ZONES_FIX)
     assert found["rapl"]["zones"] == []
     assert "RAPL: no zones" in text(found)

@@ -253,4 +253,5 @@ def test_idle_baseline_from_the_settings_file(greenmeter, tmp_path):
     (tmp_path / "greenmeter.toml").write_text("idle_baseline = 0.2\n")
     proc = greenmeter("run", "-q", "--json", "r.json", "--", "true")
     assert proc.returncode == 0, proc.stderr
-    assert read_report(tmp_path / "r.json")["idle_baseline"]["duration_s"] == pytest.approx(0.2, abs=0.1)
+    baseline = read_report(tmp_path / "r.json")["idle_baseline"]
+    assert baseline["duration_s"] == pytest.approx(0.2, abs=0.1)

@@ -47,10 +47,11 @@ SAFETY_FACTOR = 4.0
 counter could wrap twice between two reads only if the power jumped fourfold above the
 highest recently seen."""
 DEFAULT_POWER_W = 500.0
-"""Assumed per-zone power until two reads have shown the real one: above the TDP of any
-single socket sold today, so the first interval errs on the short side."""
+"""Assumed per-zone power until reads have shown the real one: above the TDP of any
+single socket sold today, so the first intervals err on the short side."""
 POWER_HISTORY = 16
-"""How many recent read-to-read intervals the power estimate for the interval looks at."""
+"""How many recent power figures (each over at least ``MIN_POWER_WINDOW_S``) the safe
+interval is planned from; the highest wins."""
 MIN_POWER_WINDOW_S = 0.05
 """Reads closer than this still count their energy but say nothing about power: the
 hardware updates its counters about once a millisecond, so two reads a few ms apart can
@@ -68,7 +69,7 @@ than this share (and more than 1 J) gets a warning in the report: the call was w
 
 _ZONE_ID = re.compile(r"^(?P<control>intel-rapl[a-z-]*):(?P<path>\d+(?::\d+)*)$")
 _PACKAGE = re.compile(r"^package-(?P<package>\d+)(?:-die-(?P<die>\d+))?$")
-_SUBZONE_KINDS = {"dram": "dram", "core": "core", "uncore": "uncore"}
+_SUBZONE_KINDS = frozenset({"dram", "core", "uncore"})
 PREFERRED_CONTROL = "intel-rapl"
 """The MSR interface: present on every RAPL machine and the one that has the subzones;
 ``intel-rapl-mmio`` (client CPUs, for thermald) shows the same package counter again."""
@@ -207,7 +208,7 @@ def _classify(zone: Zone, parent: Zone | None) -> None:
         zone.kind = "psys"
         zone.note = "whole platform, includes the packages and DRAM: not added"
     elif zone.depth > 0 and name in _SUBZONE_KINDS:
-        zone.kind = _SUBZONE_KINDS[name]
+        zone.kind = name
         zone.package = parent.package if parent else None
         if zone.kind != "dram":
             zone.note = f"inside {zone.parent_name or 'its package'}: not added"
@@ -247,7 +248,9 @@ def _probe(zone: Zone) -> None:
 def _why(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return exc.strerror or type(exc).__name__
-    return "not a non-negative integer" if isinstance(exc, (ValueError, UnicodeDecodeError)) else str(exc)
+    if isinstance(exc, (ValueError, UnicodeDecodeError)):
+        return "not a non-negative integer"
+    return str(exc)
 
 
 def _choose_counted(zones: list[Zone]) -> None:
@@ -272,7 +275,8 @@ def _choose_counted(zones: list[Zone]) -> None:
     for zone in primaries.values():
         zone.counted = True
         if not zone.note:
-            zone.note = "counted" if zone.kind == "cpu" else "counted (outside its package's figure)"
+            zone.note = ("counted" if zone.kind == "cpu"
+                         else "counted (outside its package's figure)")
     for kind in ("cpu", "dram"):
         counted = [z for z in primaries.values() if z.kind == kind and z.usable]
         for i, zone in enumerate(counted):
@@ -331,7 +335,8 @@ class _Counter:
         self.total_uj += delta
         self.last_uj = raw_uj
         if now - self.window_t >= MIN_POWER_WINDOW_S:
-            self.recent_power_w.append((self.total_uj - self.window_uj) / 1e6 / (now - self.window_t))
+            power_w = (self.total_uj - self.window_uj) / 1e6 / (now - self.window_t)
+            self.recent_power_w.append(power_w)
             self.window_uj, self.window_t = self.total_uj, now
 
 
@@ -409,7 +414,8 @@ class RaplSensor(Sensor):
         return out
 
 
-def select_zones(zones: list[Zone], root: str | os.PathLike) -> tuple[list[Zone], dict[str, SensorUnavailable]]:
+def select_zones(zones: list[Zone], root: str | os.PathLike
+                 ) -> tuple[list[Zone], dict[str, SensorUnavailable]]:
     """The zones to read (counted and detail) and, per kind RAPL shows but cannot measure,
     why. Raises :class:`SensorUnavailable` when nothing of kind cpu or dram is measurable
     (:class:`NoRaplZones` when there is no zone at all)."""
