@@ -17,6 +17,7 @@ from greenmeter.results import build_result
 from greenmeter.runner import CommandNotRunnable, SignalForwarder, run_command
 from greenmeter.sampler import Sampler
 from greenmeter.sensors import open_sensors
+from greenmeter.timeline import write_timeline
 
 CHECKPOINT_EVERY_S = 10.0
 
@@ -34,6 +35,7 @@ class RunOptions:
     csv_path: Path
     quiet: bool
     cpu_tdp_w: float | None
+    html_path: Path | None = None
 
 
 def _say(message: str) -> None:
@@ -53,11 +55,20 @@ def measure_command(options: RunOptions) -> int:
         return build_result(options.run_id, options.command, exit_code, interrupted, found.sensors,
                             measurement, options.grid, options.pue, started_at, notes, partial)
 
+    def write_json(result) -> None:
+        # The timeline first, so the report never names a file that is not there yet.
+        try:
+            result.timeline_file = write_timeline(options.json_path, result.components,
+                                                  result.timeline)
+        except OSError as exc:
+            _say(f"timeline not written: {exc}")
+        write_text_atomic(options.json_path, result_to_json(result))
+
     def checkpoint(sampler: Sampler) -> None:
         # A partial report that survives kill -9 of greenmeter; replaced atomically.
         try:
             partial = result_of(sampler.snapshot(), None, False, True)
-            write_text_atomic(options.json_path, result_to_json(partial))
+            write_json(partial)
         except Exception as exc:  # the run goes on; the final write will report it
             _say(f"checkpoint not written: {exc}")
 
@@ -78,17 +89,28 @@ def measure_command(options: RunOptions) -> int:
             result = result_of(measurement, outcome.exit_code, outcome.interrupted, False)
             exit_code = outcome.exit_code
             try:
-                write_text_atomic(options.json_path, result_to_json(result))
+                write_json(result)
                 append_row(options.csv_path, result_to_row(result))
             except OSError as exc:
                 _say(f"report not written: {exc}")
                 if exit_code == 0:
                     exit_code = exit_codes.GREENMETER_ERROR
+            if options.html_path is not None:
+                from greenmeter.html_report import write_run_html
+
+                try:
+                    write_run_html(result, options.html_path)
+                except OSError as exc:
+                    _say(f"HTML report not written: {exc}")
+                    if exit_code == 0:
+                        exit_code = exit_codes.GREENMETER_ERROR
             if not options.quiet:
                 from greenmeter.summary import print_summary
 
                 print_summary(result)
                 _say(f"report: {options.json_path}; history: {options.csv_path}")
+                if options.html_path is not None:
+                    _say(f"HTML report: {options.html_path}")
             return exit_code
     finally:
         for sensor in found.sensors:
