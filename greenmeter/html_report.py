@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import shlex
+import statistics
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -22,7 +23,8 @@ from greenmeter import __version__
 from greenmeter.atomic_write import write_text_atomic
 from greenmeter.summary import format_co2, format_energy, format_power
 from greenmeter.timeline import (
-    TIME_COLUMN, Point, TimelineUnreadable, downsample, intervals, read_timeline,
+    MAX_STORED_POINTS, Point, TimelineUnreadable, downsample, intervals, read_timeline,
+    total_power,
 )
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
@@ -131,8 +133,10 @@ def write_run_html(result, out: Path) -> None:
     """The page for a :class:`~greenmeter.results.RunResult` still in memory."""
     from greenmeter.report_json import result_to_dict
 
-    write_text_atomic(out, render_html([RunView(report=result_to_dict(result),
-                                                points=list(result.timeline))]))
+    # Thinned as the stored timeline is, so this page and 'greenmeter html' of the same
+    # report agree to the watt.
+    points = downsample(result.timeline, MAX_STORED_POINTS)
+    write_text_atomic(out, render_html([RunView(report=result_to_dict(result), points=points)]))
 
 
 # ---------------------------------------------------------------- numbers and scales
@@ -186,6 +190,14 @@ def format_duration(seconds: float | None) -> str:
     if seconds < 2 * 3600:
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.2f} h"
+
+
+def _short_span(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.2g} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 def _sig3(value: float | None):
@@ -449,15 +461,21 @@ def _facts(report: dict, points: list[Point]) -> str:
              ("CO\u2082e", format_co2(carbon["co2_g"]) if carbon.get("co2_g") is not None else "-"),
              ("Duration", format_duration(duration)),
              ("Mean power", format_power(total / duration) if total and duration else "-")]
+    notes = {}
     steps = intervals(points)
     if steps:
         counted = [c.get("counted", True) for c in report.get("components") or []]
-        peak = max(sum(p or 0.0 for p, c in zip(s.power_w, counted) if c) for s in steps)
+        peak = max(total_power(s, counted) for s in steps)
         facts.append(("Peak power", format_power(peak)))
+        # The timeline holds means over its intervals; a shorter burst is not seen.
+        typical = statistics.median(s.end_s - s.start_s for s in steps)
+        notes["Peak power"] = f"highest {_short_span(typical)} mean"
     exit_code = report.get("exit_code")
     facts.append(("Exit code", "running" if exit_code is None else str(exit_code)))
     return '<dl class="facts">' + "".join(
-        f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in facts) + "</dl>"
+        f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd>" +
+        (f"<dd class=note>{_e(notes[k])}</dd>" if k in notes else "") + "</div>"
+        for k, v in facts) + "</dl>"
 
 
 def _energy_section(uid: str, report: dict) -> str:
@@ -652,6 +670,7 @@ dl.facts{display:flex;flex-wrap:wrap;gap:10px;margin:10px 0}
 dl.facts div{background:var(--panel);border-radius:6px;padding:8px 14px;min-width:120px}
 dl.facts dt{font-size:12px;color:var(--muted);text-transform:uppercase;letter-spacing:.04em}
 dl.facts dd{margin:0;font-size:20px;font-weight:600}
+dl.facts dd.note{font-size:12px;font-weight:400;color:var(--muted)}
 dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px}
 dl.meta dt{color:var(--muted)}dl.meta dd{margin:0;overflow-wrap:anywhere}
 figure{margin:6px 0 10px;position:relative}
