@@ -9,6 +9,7 @@ from pathlib import Path
 
 from greenmeter import exit_codes
 from greenmeter.atomic_write import write_text_atomic
+from greenmeter.carbon.intensity_series import IntensitySeries
 from greenmeter.carbon.regions import GridIntensity
 from greenmeter.process_tree import ProcessTree
 from greenmeter.report_csv import append_row, result_to_row
@@ -35,6 +36,13 @@ class RunOptions:
     csv_path: Path
     quiet: bool
     cpu_tdp_w: float | None
+    pue_source: str | None = None
+    intensity_series: IntensitySeries | None = None
+    """An hourly (or finer) intensity from --intensity-file: CO2 hour by hour."""
+    carbon_provider: str | None = None
+    """A live provider asked for the run's hours when it ends (falls back to the shipped figure)."""
+    gpus: str | None = None
+    """``--gpus``: all, none, or NVML indexes/UUIDs; None = the command's CUDA_VISIBLE_DEVICES."""
     html_path: Path | None = None
 
 
@@ -42,18 +50,37 @@ def _say(message: str) -> None:
     print(f"greenmeter: {message}", file=sys.stderr, flush=True)
 
 
+def _live_series(options: RunOptions, started_at: datetime, duration_s: float,
+                 notes: list[str]) -> IntensitySeries | None:
+    """The provider's intensity over the run, or None (and a note) to fall back to shipped data."""
+    from greenmeter.carbon.providers import ProviderError, fetch_intensity
+
+    start_s = started_at.timestamp()
+    try:
+        return fetch_intensity(options.carbon_provider, options.grid.zone_id, start_s,
+                               start_s + duration_s).series
+    except ProviderError as exc:
+        grid = options.grid
+        note = (f"live intensity unavailable ({exc}); used the shipped figure "
+                f"{grid.intensity_g_per_kwh:g} gCO2e/kWh ({grid.source} {grid.year})")
+        _say(note)
+        notes.append(note)
+        return None
+
+
 def measure_command(options: RunOptions) -> int:
     """Run the command under measurement; return the exit code greenmeter should exit with."""
     tree = ProcessTree()
-    found = open_sensors(tree, tdp_w=options.cpu_tdp_w)
+    found = open_sensors(tree, tdp_w=options.cpu_tdp_w, gpus=options.gpus)
     notes = [f"{what}: {gap.reason}" + (f" Fix: {gap.fix}" if gap.fix else "")
              for what, gap in found.unavailable.items()]
     for note in notes:  # said once, here, before the command's own output
         _say(note)
 
-    def result_of(measurement, exit_code, interrupted, partial):
+    def result_of(measurement, exit_code, interrupted, partial, series=options.intensity_series):
         return build_result(options.run_id, options.command, exit_code, interrupted, found.sensors,
-                            measurement, options.grid, options.pue, started_at, notes, partial)
+                            measurement, options.grid, options.pue, started_at, notes, partial,
+                            options.pue_source, series)
 
     def write_json(result) -> None:
         # The timeline first, so the report never names a file that is not there yet.
@@ -86,7 +113,10 @@ def measure_command(options: RunOptions) -> int:
                 return exc.exit_code
             tree.finish(outcome.cpu_s)
             measurement = sampler.stop()
-            result = result_of(measurement, outcome.exit_code, outcome.interrupted, False)
+            series = options.intensity_series
+            if options.carbon_provider:
+                series = _live_series(options, started_at, measurement.duration_s, notes)
+            result = result_of(measurement, outcome.exit_code, outcome.interrupted, False, series)
             exit_code = outcome.exit_code
             try:
                 write_json(result)

@@ -56,10 +56,15 @@ def print_summary(result: RunResult, file=None) -> None:
         _print_power_sparkline(console, result)
     region = carbon.region or "world average (no region set)"
     pue = f" x PUE {carbon.pue:g}" if carbon.pue != 1 else ""
-    console.print(
-        f"[bold]{format_co2(carbon.co2_g)} CO2e[/bold]{pue} at {carbon.intensity_g_per_kwh:g} gCO2e/kWh "
-        f"({region}: {carbon.zone_name}, {carbon.intensity_source} {carbon.intensity_year}, {carbon.basis})"
-    )
+    if carbon.pue_source:
+        pue += " (provider's)"
+    if carbon.time_resolved:
+        where = f"{region}: {carbon.zone_name}, " if carbon.zone_id else ""
+        provenance = f"energy-weighted mean ({where}hourly {carbon.intensity_source} {carbon.intensity_year}, {carbon.basis})"
+    else:
+        provenance = f"({region}: {carbon.zone_name}, {carbon.intensity_source} {carbon.intensity_year}, {carbon.basis})"
+    console.print(f"[bold]{format_co2(carbon.co2_g)} CO2e[/bold]{pue} at "
+                  f"{carbon.intensity_g_per_kwh:.4g} gCO2e/kWh {provenance}")
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
 
