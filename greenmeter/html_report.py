@@ -478,6 +478,24 @@ def _facts(report: dict, points: list[Point]) -> str:
         for k, v in facts) + "</dl>"
 
 
+def _how(comp: dict) -> str:
+    """Method and source, with what the backend said about the device (estimate model,
+    GPU utilisation, memory, sharing)."""
+    how = f"{comp.get('method', '?')}, {comp.get('source', '?')}"
+    details = comp.get("details") if isinstance(comp.get("details"), dict) else {}
+    if details.get("model"):
+        how += f" ({details['model']})"
+    if details.get("mean_utilization_pct") is not None:
+        how += f"; mean utilisation {details['mean_utilization_pct']:g} %"
+    if details.get("peak_memory_used_mib") is not None:
+        how += f", peak memory {details['peak_memory_used_mib']:g} MiB"
+    if details.get("shared_gpu"):
+        how += "; shared with other processes (the figure is the whole device's)"
+    if comp.get("partial"):
+        how += f"; partial, covers {comp.get('covered_s') or 0:.1f} s"
+    return how
+
+
 def _energy_section(uid: str, report: dict) -> str:
     comps = report.get("components") or []
     total = (report.get("energy_j") or {}).get("total")
@@ -488,15 +506,9 @@ def _energy_section(uid: str, report: dict) -> str:
         counted = c.get("counted", True)
         energy = c.get("energy_j")
         share = f"{energy / total * 100:.1f} %" if counted and energy is not None and total else ""
-        how = f"{c.get('method', '?')}, {c.get('source', '?')}"
-        model = (c.get("details") or {}).get("model") if isinstance(c.get("details"), dict) else None
-        if model:
-            how += f" ({model})"
-        if c.get("partial"):
-            how += f"; partial, covers {c.get('covered_s', 0):.1f} s"
         power = c.get("mean_power_w")
         rows.append([_e(label + ("" if counted else " (detail, not added)")), _e(format_energy(energy)),
-                     _e("-" if power is None else format_power(power)), share, _e(how)])
+                     _e("-" if power is None else format_power(power)), share, _e(_how(c))])
         bars.append((label if counted else f"{label} (not added)",
                      [(energy or 0.0, colours.get(i, "#8c8c8c"), label)]))
         texts.append(format_energy(energy))

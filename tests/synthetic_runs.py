@@ -60,7 +60,9 @@ def report(comps: list[Comp], pts, run_id="20250101T000000Z-00000001",
     components = [{
         "kind": c.kind, "name": c.name, "index": c.index, "source": c.source, "method": c.method,
         "counted": c.counted, "energy_j": e, "mean_power_w": e / duration if duration else None,
-        "samples": len(pts), "partial": False, "covered_s": duration, "details": {},
+        "samples": len(pts), "partial": False, "covered_s": duration,
+        "details": {"mean_utilization_pct": 87.5, "peak_memory_used_mib": 40960.0,
+                    "shared_gpu": False} if c.kind == "gpu" else {},
     } for c, e in zip(comps, final)]
     by_kind = {k: sum(e for c, e in zip(comps, final) if c.counted and c.kind == k) or None
                for k in ("cpu", "gpu", "dram")}

@@ -12,8 +12,8 @@ import pytest
 
 from synthetic_runs import DAY_S, machine, points, report, write_run
 from greenmeter.html_report import (
-    CHART_POINTS, CHART_W, MARGIN_L, MARGIN_R, TABLE_ROWS, load_run, nice_ticks, power_chart,
-    render_html, write_html_report,
+    CHART_POINTS, CHART_W, MARGIN_L, MARGIN_R, TABLE_ROWS, RunView, load_run, nice_ticks,
+    power_chart, render_html, write_html_report,
 )
 from greenmeter.results import Carbon, ComponentResult, RunResult
 from greenmeter.sparkline import BLOCKS, sparkline, total_power_w
@@ -58,6 +58,7 @@ def test_a_24_hour_run_is_one_small_self_contained_accessible_page(day_run, tmp_
     table = html[html.index("<details>"):html.index("</details>")]
     assert table.count("<tr>") == TABLE_ROWS + 1
     assert "core package-0 (detail, not added)" in html
+    assert "measured, nvml-energy; mean utilisation 87.5 %, peak memory 40960 MiB" in html
     # Carbon with its source, and the metadata.
     assert "Germany (DE), source ember 2024, lifecycle basis" in html
     assert "20250101T000000Z-00000001" in html and "node1" in html
@@ -137,8 +138,6 @@ def test_reports_without_a_timeline_still_render(tmp_path):
 def test_text_from_the_report_is_escaped(tmp_path):
     comps = machine(gpus=0, packages=1)
     data = report(comps, points(comps, 10, 1.0), command=["sh", "-c", "echo '<script>x</script>'"])
-    from greenmeter.html_report import RunView
-
     html = render_html([RunView(report=data)])
     assert "<script>x</script>" not in html
     assert "&lt;script&gt;x&lt;/script&gt;" in html
