@@ -130,7 +130,7 @@ def measure_command(options: RunOptions) -> int:
 
                 try:
                     write_run_html(result, options.html_path)
-                except OSError as exc:
+                except Exception as exc:  # a drawing bug must not cost the run's outcome
                     _say(f"HTML report not written: {exc}")
                     if exit_code == 0:
                         exit_code = exit_codes.GREENMETER_ERROR
