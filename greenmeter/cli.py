@@ -159,11 +159,14 @@ def cli() -> None:
                    "then report energy above idle too (per component).")
 @click.option("-q", "--quiet", is_flag=True, envvar="GREENMETER_QUIET",
               help="No summary on stderr (warnings about sensors are still said).")
+@click.option("--html", "html_path", type=click.Path(path_type=Path), envvar="GREENMETER_HTML",
+              help="Also write a self-contained HTML report of this run (charts, tables).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_command(region, pue: float | None, intensity_file, carbon_provider: str | None,
                 interval: float, json_path: Path | None,
                 csv_path: Path | None, cpu_tdp: float | None, gpus: str | None,
-                idle_baseline: float | None, quiet: bool, command: tuple[str, ...]) -> int:
+                idle_baseline: float | None, quiet: bool, html_path: Path | None,
+                command: tuple[str, ...]) -> int:
     """Run COMMAND unchanged and measure the energy it used.
 
     Put greenmeter's options before COMMAND; '--' ends them. Everything after
@@ -192,6 +195,7 @@ def run_command(region, pue: float | None, intensity_file, carbon_provider: str 
         intensity_series=intensity_file,
         carbon_provider=carbon_provider,
         gpus=gpus,
+        html_path=writable_file(html_path, "--html") if html_path else None,
         idle_baseline_s=idle_baseline,
     )
     try:
@@ -216,6 +220,29 @@ def regions_command(query: str | None, basis: str) -> int:
         return 1
     print_regions(results)
     return 0
+
+
+@cli.command("html", short_help="Write a self-contained HTML report of one or more runs.")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", "out", required=True, type=click.Path(path_type=Path),
+              help="HTML file to write.")
+def html_command(runs: tuple[Path, ...], out: Path) -> None:
+    """Draw RUNS (JSON reports, or directories of them) as one HTML page: power over
+    time, energy per component, carbon and its source, and a comparison of the runs.
+    The page loads nothing from the network. Same as 'greenmeter report --html FILE RUNS'.
+
+    \b
+    Example:
+      greenmeter html greenmeter-runs/ -o runs.html
+    """
+    from greenmeter.html_report import ReportsNotReadable, write_html_report
+
+    try:
+        notes = write_html_report(list(runs), writable_file(out, "--output"))
+    except ReportsNotReadable as exc:
+        raise click.BadParameter(str(exc), param_hint="RUNS") from None
+    for note in notes:
+        click.echo(f"greenmeter: {note}", err=True)
 
 
 @cli.command("doctor", short_help="Show what can be measured here, and how to fix each gap.")

@@ -20,6 +20,7 @@ from greenmeter.results import build_result
 from greenmeter.runner import CommandNotRunnable, SignalForwarder, run_command
 from greenmeter.sampler import Sampler
 from greenmeter.sensors import open_sensors
+from greenmeter.timeline import write_timeline
 
 CHECKPOINT_EVERY_S = 10.0
 
@@ -44,6 +45,7 @@ class RunOptions:
     """A live provider asked for the run's hours when it ends (falls back to the shipped figure)."""
     gpus: str | None = None
     """``--gpus``: all, none, or NVML indexes/UUIDs; None = the command's CUDA_VISIBLE_DEVICES."""
+    html_path: Path | None = None
     idle_baseline_s: float | None = None
     """``--idle-baseline``: seconds of idle sampling before the command starts."""
 
@@ -86,11 +88,20 @@ def measure_command(options: RunOptions) -> int:
                             measurement, options.grid, options.pue, started_at, notes, partial,
                             options.pue_source, series, idle)
 
+    def write_json(result) -> None:
+        # The timeline first, so the report never names a file that is not there yet.
+        try:
+            result.timeline_file = write_timeline(options.json_path, result.components,
+                                                  result.timeline)
+        except OSError as exc:
+            _say(f"timeline not written: {exc}")
+        write_text_atomic(options.json_path, result_to_json(result))
+
     def checkpoint(sampler: Sampler) -> None:
         # A partial report that survives kill -9 of greenmeter; replaced atomically.
         try:
             partial = result_of(sampler.snapshot(), None, False, True)
-            write_text_atomic(options.json_path, result_to_json(partial))
+            write_json(partial)
         except Exception as exc:  # the run goes on; the final write will report it
             _say(f"checkpoint not written: {exc}")
 
@@ -125,17 +136,28 @@ def measure_command(options: RunOptions) -> int:
             result = result_of(measurement, outcome.exit_code, outcome.interrupted, False, series)
             exit_code = outcome.exit_code
             try:
-                write_text_atomic(options.json_path, result_to_json(result))
+                write_json(result)
                 append_row(options.csv_path, result_to_row(result))
             except OSError as exc:
                 _say(f"report not written: {exc}")
                 if exit_code == 0:
                     exit_code = exit_codes.GREENMETER_ERROR
+            if options.html_path is not None:
+                from greenmeter.html_report import write_run_html
+
+                try:
+                    write_run_html(result, options.html_path)
+                except Exception as exc:  # a drawing bug must not cost the run's outcome
+                    _say(f"HTML report not written: {exc}")
+                    if exit_code == 0:
+                        exit_code = exit_codes.GREENMETER_ERROR
             if not options.quiet:
                 from greenmeter.summary import print_summary
 
                 print_summary(result, already_said=notes)
                 _say(f"report: {options.json_path}; history: {options.csv_path}")
+                if options.html_path is not None:
+                    _say(f"HTML report: {options.html_path}")
             return exit_code
     finally:
         for sensor in found.sensors:

@@ -95,6 +95,8 @@ class RunResult:
     schema_version: int = SCHEMA_VERSION
     greenmeter_version: str = __version__
     timeline: list[tuple[float, list[float | None]]] = field(default_factory=list, repr=False)
+    timeline_file: dict | None = None
+    """The report's ``timeline`` field once the timeline CSV is written (greenmeter/timeline.py)."""
     idle_baseline_s: float | None = None
     """Seconds of idle sampling before the command (``--idle-baseline``); None without."""
 

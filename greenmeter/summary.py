@@ -56,6 +56,8 @@ def print_summary(result: RunResult, file=None, already_said: Collection[str] = 
     table.add_row("[bold]total[/bold]", f"[bold]{format_energy(result.energy_j['total'])}[/bold]",
                   "", f"{carbon.energy_kwh:.3g} kWh")
     console.print(table)
+    if console.is_terminal:
+        _print_power_sparkline(console, result)
     region = carbon.region or "world average (no region set)"
     pue = f" x PUE {carbon.pue:g}" if carbon.pue != 1 else ""
     if carbon.pue_source:
@@ -77,3 +79,18 @@ def print_summary(result: RunResult, file=None, already_said: Collection[str] = 
         if warning in already_said:
             continue
         console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+def _print_power_sparkline(console, result: RunResult) -> None:
+    """Total power over the run as one line of blocks, scaled from 0 W to the peak."""
+    from rich.text import Text
+
+    from greenmeter.sparkline import sparkline, total_power_w
+
+    width = max(10, min(60, console.width - 30))
+    power = total_power_w(result.timeline, [c.counted for c in result.components], width)
+    if len(power) < 2:
+        return
+    peak = max(power)
+    console.print(Text.assemble("total power ", (sparkline(power, peak), "green"),
+                                f" 0\u2013{format_power(peak)} over {result.duration_s:.1f} s"))
