@@ -2,32 +2,32 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import tempfile
 from pathlib import Path
 
 
-@functools.lru_cache(maxsize=1)
-def _new_file_mode() -> int:
-    """What ``open(path, "w")`` would give a new file: 0o666 less the umask. mkstemp
-    makes 0o600 files, which other users of a shared reports directory could not read."""
-    try:  # Linux >= 4.7 shows the umask; reading it changes nothing (threads are running)
-        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
-            mask = next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
-    except (OSError, StopIteration, ValueError, IndexError):
-        mask = os.umask(0o022)  # can only be read by setting it
-        os.umask(mask)
-    return 0o666 & ~mask
+def _umask() -> int:
+    # os.umask() can only be read by setting it, which races with other threads creating
+    # files (the sampler's checkpoints); the kernel shows it in /proc since Linux 4.7.
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path``, fsync, then rename over it."""
-    mode = _new_file_mode()
+    """Write to a temporary file beside ``path``, fsync, then rename over it.
+
+    The file gets the permissions a plain ``open(path, "w")`` would give (0666 less the
+    umask), not mkstemp's private 0600: reports are meant to be shared."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(f.fileno(), mode)
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -11,14 +12,17 @@ from pathlib import Path
 
 from greenmeter import exit_codes
 from greenmeter.atomic_write import write_text_atomic
+from greenmeter.carbon.intensity_series import IntensitySeries
 from greenmeter.carbon.regions import GridIntensity
 from greenmeter.process_tree import ProcessTree
+from greenmeter.idle_baseline import measure_idle
 from greenmeter.report_csv import append_row, result_to_row
 from greenmeter.report_json import result_to_json
 from greenmeter.results import build_result
 from greenmeter.runner import CommandNotRunnable, SignalForwarder, run_command
 from greenmeter.sampler import Sampler
 from greenmeter.sensors import open_sensors
+from greenmeter.timeline import write_timeline
 
 CHECKPOINT_EVERY_S = 10.0
 """Default of ``--checkpoint-interval``: at most this much of a run is lost to kill -9."""
@@ -37,6 +41,16 @@ class RunOptions:
     csv_path: Path
     quiet: bool
     cpu_tdp_w: float | None
+    pue_source: str | None = None
+    intensity_series: IntensitySeries | None = None
+    """An hourly (or finer) intensity from --intensity-file: CO2 hour by hour."""
+    carbon_provider: str | None = None
+    """A live provider asked for the run's hours when it ends (falls back to the shipped figure)."""
+    gpus: str | None = None
+    """``--gpus``: all, none, or NVML indexes/UUIDs; None = the command's CUDA_VISIBLE_DEVICES."""
+    html_path: Path | None = None
+    idle_baseline_s: float | None = None
+    """``--idle-baseline``: seconds of idle sampling before the command starts."""
     checkpoint_interval_s: float = CHECKPOINT_EVERY_S
 
 
@@ -65,6 +79,28 @@ def _say(message: str) -> None:
         _stderr_gone()
 
 
+def _print_summary(result, already_said: list[str]) -> None:
+    if not _stderr_usable():
+        return
+    from greenmeter.summary import print_summary
+
+    try:
+        print_summary(result, already_said=already_said)
+    except (OSError, SystemExit):  # rich turns a broken pipe into SystemExit(1)
+        _stderr_gone()
+
+
+def write_json(result, json_path: Path) -> None:
+    """The report and, first, its timeline beside it (so the report never names a file
+    that is not there yet). A timeline that cannot be written is said, not fatal."""
+    try:
+        result.timeline_file = write_timeline(json_path, result.components, result.timeline)
+    except OSError as exc:
+        result.timeline_file = None
+        _say(f"timeline not written: {exc}")
+    write_text_atomic(json_path, result_to_json(result))
+
+
 def fallback_json_path(run_id: str) -> Path:
     """Where the report goes when its own path cannot be written (directory removed,
     disk full): the temporary directory, usually another file system."""
@@ -77,13 +113,12 @@ def write_reports(result, json_path: Path, csv_path: Path) -> list[str]:
     Each is tried on its own: a full disk under one must not cost the other. A JSON
     report that cannot be written is saved to :func:`fallback_json_path` instead."""
     failures = []
-    text = result_to_json(result)
     try:
-        write_text_atomic(json_path, text)
+        write_json(result, json_path)
     except OSError as exc:
         fallback = fallback_json_path(result.run_id)
         try:
-            write_text_atomic(fallback, text)
+            write_json(result, fallback)
             saved = f"saved to {fallback} instead"
         except OSError as exc2:
             saved = f"nor to {fallback}: {exc2.strerror or exc2}"
@@ -95,29 +130,39 @@ def write_reports(result, json_path: Path, csv_path: Path) -> list[str]:
     return failures
 
 
-def _print_summary(result) -> None:
-    if not _stderr_usable():
-        return
-    from greenmeter.summary import print_summary
+def _live_series(options: RunOptions, started_at: datetime, duration_s: float,
+                 notes: list[str]) -> IntensitySeries | None:
+    """The provider's intensity over the run, or None (and a note) to fall back to shipped data."""
+    from greenmeter.carbon.providers import ProviderError, fetch_intensity
 
+    start_s = started_at.timestamp()
     try:
-        print_summary(result)
-    except (OSError, SystemExit):  # rich turns a broken pipe into SystemExit(1)
-        _stderr_gone()
+        return fetch_intensity(options.carbon_provider, options.grid.zone_id, start_s,
+                               start_s + duration_s).series
+    except ProviderError as exc:
+        grid = options.grid
+        note = (f"live intensity unavailable ({exc}); used the shipped figure "
+                f"{grid.intensity_g_per_kwh:g} gCO2e/kWh ({grid.source} {grid.year})")
+        _say(note)
+        notes.append(note)
+        return None
 
 
 def measure_command(options: RunOptions) -> int:
     """Run the command under measurement; return the exit code greenmeter should exit with."""
     tree = ProcessTree()
-    found = open_sensors(tree, tdp_w=options.cpu_tdp_w)
+    found = open_sensors(tree, tdp_w=options.cpu_tdp_w, gpus=options.gpus)
     notes = [f"{what}: {gap.reason}" + (f" Fix: {gap.fix}" if gap.fix else "")
              for what, gap in found.unavailable.items()]
     for note in notes:  # said once, here, before the command's own output
         _say(note)
 
-    def result_of(measurement, exit_code, interrupted, partial):
+    idle = None
+
+    def result_of(measurement, exit_code, interrupted, partial, series=options.intensity_series):
         return build_result(options.run_id, options.command, exit_code, interrupted, found.sensors,
-                            measurement, options.grid, options.pue, started_at, notes, partial)
+                            measurement, options.grid, options.pue, started_at, notes, partial,
+                            options.pue_source, series, idle)
 
     checkpoint_failed = False
 
@@ -126,7 +171,7 @@ def measure_command(options: RunOptions) -> int:
         nonlocal checkpoint_failed
         try:
             partial = result_of(sampler.snapshot(), None, False, True)
-            write_text_atomic(options.json_path, result_to_json(partial))
+            write_json(partial, options.json_path)
         except Exception as exc:  # the run goes on; the final write will report it
             if not checkpoint_failed:  # once, not every interval of a long run
                 _say(f"checkpoint not written (will keep trying): {exc}")
@@ -134,6 +179,17 @@ def measure_command(options: RunOptions) -> int:
 
     try:
         with SignalForwarder() as forwarder:
+            if options.idle_baseline_s:
+                if not options.quiet:
+                    _say(f"measuring idle power for {options.idle_baseline_s:g} s "
+                         f"before starting the command")
+                idle = measure_idle(found.sensors, options.idle_baseline_s, options.interval_s,
+                                    cancelled=lambda: bool(forwarder.received))
+                if idle is None:
+                    signo = forwarder.received[0]
+                    _say(f"{signal.Signals(signo).name} during the idle baseline: "
+                         f"the command was not started")
+                    return exit_codes.SIGNAL_BASE + signo
             sampler = Sampler(found.sensors, options.interval_s, on_tick=checkpoint,
                               tick_every_s=options.checkpoint_interval_s)
             started_at = datetime.now(timezone.utc)
@@ -151,15 +207,34 @@ def measure_command(options: RunOptions) -> int:
             exit_code = outcome.exit_code
             own_failure = exit_code or exit_codes.GREENMETER_ERROR
             try:
-                result = result_of(measurement, outcome.exit_code, outcome.interrupted, False)
+                series = options.intensity_series
+                if options.carbon_provider:
+                    series = _live_series(options, started_at, measurement.duration_s, notes)
+                result = result_of(measurement, outcome.exit_code, outcome.interrupted, False,
+                                   series)
                 failures = write_reports(result, options.json_path, options.csv_path)
             except Exception as exc:
                 _say(f"internal error, no report: {type(exc).__name__}: {exc}")
                 return own_failure
             for failure in failures:
                 _say(failure)
+            reports_written = not failures
+            html_written = False
+            if options.html_path is not None:
+                from greenmeter.html_report import write_run_html
+
+                try:
+                    write_run_html(result, options.html_path)
+                    html_written = True
+                except Exception as exc:  # a drawing bug must not cost the run's outcome
+                    failures.append(f"HTML report not written: {exc}")
+                    _say(failures[-1])
             if not options.quiet:
-                _print_summary(result)
+                _print_summary(result, already_said=notes)
+                if reports_written:
+                    _say(f"report: {options.json_path}; history: {options.csv_path}")
+                if html_written:
+                    _say(f"HTML report: {options.html_path}")
             return own_failure if failures else exit_code
     finally:
         for sensor in found.sensors:
