@@ -181,6 +181,68 @@ def test_memory_estimate_integrates_any_irregular_rss_trace(rss):
     assert last == pytest.approx(expected, rel=1e-9, abs=1e-9)
 
 
+# --- counter wraps (RAPL) and sampled power (NVML) ---------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(range_uj=st.integers(min_value=2, max_value=2**40),
+       start=st.floats(min_value=0.0, max_value=1.0, exclude_max=True),
+       steps_=st.lists(st.tuples(st.floats(min_value=0.0, max_value=1.0, exclude_max=True),
+                                 st.floats(min_value=0.0, max_value=5.0)), max_size=40))
+def test_rapl_counter_wraps_are_undone_for_any_sequence(range_uj, start, steps_):
+    """Any sequence of reads where the counter advances by less than one range between two
+    reads (what ``max_interval_s`` guarantees): the sensor's cumulative energy is the true
+    energy to the microjoule, however often it wrapped, at any (irregular) read times."""
+    import tempfile
+
+    from greenmeter.sensors import rapl
+    from powercap_tree import PowercapTree
+
+    with tempfile.TemporaryDirectory() as base:
+        tree = PowercapTree(Path(base))
+        raw = int(start * range_uj)
+        tree.add_zone("intel-rapl:0", "package-0", raw, range_uj)
+        clock = FakeClock()
+        zones, _ = rapl.select_zones(rapl.discover_zones(tree.root), tree.root)
+        sensor = rapl.RaplSensor(zones, {}, clock=clock)
+        total_uj = wraps = 0
+        for fraction, dt in steps_:
+            delta = int(fraction * range_uj)  # < range: at most one wrap per read
+            wraps += raw + delta >= range_uj
+            raw = (raw + delta) % range_uj
+            total_uj += delta
+            clock.t += dt
+            tree.write("intel-rapl:0", "energy_uj", raw)
+            (energy_j,) = sensor.read_energy_j()
+            assert energy_j == total_uj / 1e6
+            limit = sensor.max_interval_s()
+            assert limit is not None and math.isfinite(limit) and limit > 0
+        assert sensor.details()[0]["wraps"] == wraps
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=st.floats(min_value=0, max_value=700), b=st.floats(min_value=-50, max_value=50),
+       gaps=st.lists(st.floats(min_value=0.0, max_value=2.0), min_size=1, max_size=50))
+def test_polled_power_is_exact_for_a_linear_ramp_at_any_sample_times(a, b, gaps):
+    """The NVML polling path integrates by trapezoids: exact for power linear in time,
+    whatever the (irregular, even coincident) sample times."""
+    from greenmeter.sensors.nvml import _Gpu
+
+    gpu = _Gpu(index=0, handle=None, name="fake", uuid="GPU-0", mig_uuids=[],
+               has_counter=False, has_power=True)
+    t, times = 0.0, [0.0]
+    for gap in gaps:
+        t += gap
+        times.append(t)
+    power = [max(0.0, a + b * x) for x in times]
+    assume(all(a + b * x >= 0 for x in times))  # a ramp, not clipped at zero
+    for x, w in zip(times, power):
+        gpu._add_power(x, w)
+    truth = a * times[-1] + b * times[-1] ** 2 / 2
+    assert gpu.energy_j() == pytest.approx(truth, rel=1e-9, abs=1e-9)
+    assert gpu.power_samples == len(times) and gpu.energy_j() >= 0
+
+
 @given(joules=st.floats(allow_nan=False), grams=st.floats(allow_nan=False, min_value=0))
 def test_unit_formatting_never_fails(joules, grams):
     for text in (format_energy(joules), format_power(joules), format_co2(grams)):
