@@ -160,11 +160,8 @@ def test_memory_estimate_integrates_any_irregular_rss_trace(rss):
     class Tree:
         current = 0
 
-        def rss_bytes(self):
-            return self.current
-
-        def cpu_seconds(self):
-            return 0.0
+        def usage(self):
+            return 0.0, self.current
 
     tree = Tree()
     sensor = EstimateSensor(tree, {"dram"}, 3.5, "test", clock=clock)

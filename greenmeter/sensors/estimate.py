@@ -174,14 +174,15 @@ class EstimateSensor(Sensor):
 
     def read_energy_j(self) -> list[float | None]:
         now = self._clock()
+        cpu_s, rss_b = self._tree.usage()  # one walk of the tree for both
         values: list[float | None] = []
         for comp in self.components:
             if comp.kind == "cpu":
-                values.append(self._tree.cpu_seconds() * self._watts_per_cpu)
+                values.append(cpu_s * self._watts_per_cpu)
             else:
                 # The resident size seen at the previous read holds until this one.
                 self._memory_j += self._last_rss_b / 1e9 * WATTS_PER_GB_MEMORY * (now - self._last_t)
-                self._last_rss_b = self._tree.rss_bytes()
+                self._last_rss_b = rss_b
                 self._peak_rss_b = max(self._peak_rss_b, self._last_rss_b)
                 values.append(self._memory_j)
         self._last_t = now

@@ -1,0 +1,76 @@
+"""The process tree walk: every descendant (also those started by a non-main thread), the
+same set as psutil's whole-machine walk, and a cache that never outgrows the live tree."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from greenmeter import process_tree
+from greenmeter.process_tree import ProcessTree
+
+PY = sys.executable
+# The command starts one child from its main thread and one from another thread; each
+# child starts a grandchild. All of them sleep until the test kills the group.
+FAMILY = """\
+import subprocess, sys, threading, time
+grand = [sys.executable, "-c", "import subprocess, sys, time; "
+         "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"]
+subprocess.Popen(grand)
+threading.Thread(target=lambda: subprocess.Popen(grand)).start()
+time.sleep(60)
+"""
+
+
+@pytest.fixture
+def family():
+    proc = subprocess.Popen([PY, "-c", FAMILY], start_new_session=True)
+    root = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 30
+    while len(root.children(recursive=True)) < 4:
+        assert time.monotonic() < deadline, "the family never grew to 5 processes"
+        time.sleep(0.05)
+    yield proc
+    for child in root.children(recursive=True):
+        child.kill()
+    proc.kill()
+    proc.wait()
+
+
+def _psutil_pids(pid: int) -> set[int]:
+    root = psutil.Process(pid)
+    return {pid} | {c.pid for c in root.children(recursive=True)}
+
+
+def test_walk_finds_every_descendant(family):
+    tree = ProcessTree()
+    tree.attach(family.pid)
+    pids = tree.pids()
+    assert len(pids) == 5 and pids == _psutil_pids(family.pid)
+    assert tree.processes()[0].pid == family.pid  # parents come first
+    cpu_s, rss_b = tree.usage()
+    assert cpu_s > 0 and rss_b > 5 * 1_000_000  # five Python interpreters
+
+
+def test_kernels_without_children_files_fall_back_to_psutil(family, monkeypatch):
+    monkeypatch.setattr(process_tree, "_child_pids", lambda pid: None)
+    tree = ProcessTree()
+    tree.attach(family.pid)
+    assert tree.pids() == _psutil_pids(family.pid)
+    assert tree._children_files is False
+
+
+def test_cache_holds_only_the_live_tree():
+    proc = subprocess.Popen(["sh", "-c", "i=0; while [ $i -lt 50 ]; do sleep 0.01; "
+                                         "i=$((i+1)); done"])
+    tree = ProcessTree()
+    tree.attach(proc.pid)
+    seen = set()
+    while proc.poll() is None:
+        seen |= tree.pids()
+        assert len(tree._known) <= 2  # sh and at most one sleep
+    assert len(seen) > 3  # several sleeps came and went
