@@ -21,7 +21,8 @@ import subprocess, sys, threading, time
 grand = [sys.executable, "-c", "import subprocess, sys, time; "
          "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"]
 subprocess.Popen(grand)
-threading.Thread(target=lambda: subprocess.Popen(grand)).start()
+# A live thread: once it ends, the kernel hands its children to the main thread.
+threading.Thread(target=lambda: (subprocess.Popen(grand), time.sleep(60)), daemon=True).start()
 time.sleep(60)
 """
 
