@@ -5,20 +5,23 @@ know which processes belong to the run. Children that have already exited still 
 their CPU time is folded into their parent's ``children_*`` times once reaped, and into
 ``os.wait4``'s rusage for the whole tree when the command ends.
 
-The tree is walked down from the command through ``/proc/<pid>/task/<tid>/children``,
-reading only the tree's own processes. psutil's ``children(recursive=True)`` reads the
-``stat`` file of every process on the machine instead: on a node with a thousand
-processes that alone cost several per cent of a core at the default interval. Kernels
-without those files (built without CONFIG_PROC_CHILDREN) get psutil's walk.
+Read straight from /proc (the run path is Linux-only anyway): one ``stat`` file per
+process gives its CPU times, its reaped children's CPU times and its resident size. The
+tree is walked down from the command through ``/proc/<pid>/task/<tid>/children``, so
+only the tree's own processes are read. (psutil's ``children(recursive=True)`` reads the
+``stat`` file of every process on the machine: on a node with a thousand processes that
+alone cost several per cent of a core at the default interval; importing psutil also
+cost ~10 ms of every run's start-up.) Kernels without the ``children`` files (built
+without CONFIG_PROC_CHILDREN) get a walk over every process's parent instead.
 """
 
 from __future__ import annotations
 
 import os
 
-import psutil
-
 PROC = "/proc"
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+_PAGE_B = os.sysconf("SC_PAGE_SIZE")
 
 
 def _child_pids(pid: int) -> list[int] | None:
@@ -42,76 +45,88 @@ def _child_pids(pid: int) -> list[int] | None:
     return children
 
 
+def _stat_fields(pid: int) -> list[bytes] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first), or None
+    for a process that is gone. The name is skipped by its last ')': it may hold spaces."""
+    try:
+        with open(f"{PROC}/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return data[data.rfind(b")") + 2:].split()
+
+
+# Indexes into _stat_fields (proc(5) numbers fields from 1, with state as field 3).
+_PPID, _UTIME, _STIME, _CUTIME, _CSTIME, _RSS = 1, 11, 12, 13, 14, 21
+
+
+def _all_children(root_pid: int) -> list[int]:
+    """The tree under ``root_pid`` from every process's parent (the slow, portable walk)."""
+    by_parent: dict[int, list[int]] = {}
+    for entry in os.listdir(PROC):
+        if entry.isdigit():
+            fields = _stat_fields(int(entry))
+            if fields is not None:
+                by_parent.setdefault(int(fields[_PPID]), []).append(int(entry))
+    pids, i = [root_pid], 0
+    while i < len(pids):
+        pids.extend(by_parent.get(pids[i], ()))
+        i += 1
+    return pids
+
+
 class ProcessTree:
     def __init__(self) -> None:
         self.root_pid: int | None = None
-        self._root: psutil.Process | None = None
         self._final_cpu_s: float | None = None
         self._max_cpu_s = 0.0
-        self._known: dict[int, psutil.Process] = {}
-        """Process objects kept from walk to walk: creating one reads /proc again."""
         self._children_files = True
 
     def attach(self, pid: int) -> None:
         """Called right after the command is spawned."""
         self.root_pid = pid
-        try:
-            self._root = psutil.Process(pid)
-        except psutil.Error:
-            self._root = None
 
     def finish(self, rusage_cpu_s: float) -> None:
         """Called with ``ru_utime + ru_stime`` from ``os.wait4``: the exact CPU time of the
         command and every descendant it waited for."""
         self._final_cpu_s = rusage_cpu_s
 
-    def processes(self) -> list[psutil.Process]:
+    def pids(self) -> set[int]:
+        """The command and its live descendants."""
+        return set(self._walk())
+
+    def _walk(self) -> list[int]:
         """The command and its live descendants, parents before their children."""
-        if self._root is None or self._final_cpu_s is not None:
+        if self.root_pid is None or self._final_cpu_s is not None:
             return []
         if self._children_files:
-            pids = self._walk(self._root.pid)
-            if pids is not None:
-                return self._processes(pids)
-            self._children_files = False
-        try:
-            return [self._root, *self._root.children(recursive=True)]
-        except psutil.Error:
-            return []
-
-    def _walk(self, root_pid: int) -> list[int] | None:
-        pids, i = [root_pid], 0
-        while i < len(pids):
-            children = _child_pids(pids[i])
-            if children is None:
-                return None
-            pids.extend(children)
-            i += 1
-        return pids
-
-    def _processes(self, pids: list[int]) -> list[psutil.Process]:
-        # Process objects are kept for the pids still in the tree (creating one reads
-        # /proc again), and only for those: the cache never outgrows the live tree.
-        known, self._known = self._known, {}
-        for pid in pids:
-            proc = known.get(pid)
-            if proc is None:
-                try:
-                    proc = psutil.Process(pid)
-                except psutil.Error:  # ended since the walk
-                    continue
-            self._known[pid] = proc
-        return list(self._known.values())
-
-    def pids(self) -> set[int]:
-        return {p.pid for p in self.processes()}
+            pids, i = [self.root_pid], 0
+            while i < len(pids):
+                children = _child_pids(pids[i])
+                if children is None:
+                    self._children_files = False
+                    break
+                pids.extend(children)
+                i += 1
+            else:
+                return pids
+        return _all_children(self.root_pid)
 
     def usage(self) -> tuple[float, int]:
         """(:meth:`cpu_seconds`, :meth:`rss_bytes`) from a single walk of the tree."""
-        processes = self.processes()
-        return self.cpu_seconds(processes), self.rss_bytes(processes)
+        if self._final_cpu_s is not None:
+            return self.cpu_seconds(), 0
+        ticks = pages = 0
+        for pid in self._walk():
+            fields = _stat_fields(pid)
+            if fields is None:
+                continue  # ended since the walk; its parent's children times will have it
+            ticks += sum(int(fields[i]) for i in (_UTIME, _STIME, _CUTIME, _CSTIME))
+            pages += int(fields[_RSS])
+        self._max_cpu_s = max(self._max_cpu_s, ticks / _TICKS_PER_S)
+        return self._max_cpu_s, pages * _PAGE_B
 
-    def cpu_seconds(self, processes: list[psutil.Process] | None = None) -> float:
+    def cpu_seconds(self) -> float:
         """CPU seconds (user + system) used by the tree so far, never decreasing.
 
         While running: the live processes' own times plus what they have reaped. A
@@ -119,22 +134,8 @@ class ProcessTree:
         maximum. After the end: the kernel's exact figure from ``wait4``."""
         if self._final_cpu_s is not None:
             return max(self._final_cpu_s, self._max_cpu_s)
-        total = 0.0
-        for proc in self.processes() if processes is None else processes:
-            try:
-                t = proc.cpu_times()
-            except psutil.Error:
-                continue
-            total += t.user + t.system + t.children_user + t.children_system
-        self._max_cpu_s = max(self._max_cpu_s, total)
-        return self._max_cpu_s
+        return self.usage()[0]
 
-    def rss_bytes(self, processes: list[psutil.Process] | None = None) -> int:
+    def rss_bytes(self) -> int:
         """Resident memory of the live tree now (0 once it has ended)."""
-        total = 0
-        for proc in self.processes() if processes is None else processes:
-            try:
-                total += proc.memory_info().rss
-            except psutil.Error:
-                continue
-        return total
+        return self.usage()[1]

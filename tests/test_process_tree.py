@@ -52,7 +52,7 @@ def test_walk_finds_every_descendant(family):
     tree.attach(family.pid)
     pids = tree.pids()
     assert len(pids) == 5 and pids == _psutil_pids(family.pid)
-    assert tree.processes()[0].pid == family.pid  # parents come first
+    assert tree._walk()[0] == family.pid  # parents come first
     cpu_s, rss_b = tree.usage()
     assert cpu_s > 0 and rss_b > 5 * 1_000_000  # five Python interpreters
 
@@ -65,13 +65,14 @@ def test_kernels_without_children_files_fall_back_to_psutil(family, monkeypatch)
     assert tree._children_files is False
 
 
-def test_cache_holds_only_the_live_tree():
-    proc = subprocess.Popen(["sh", "-c", "i=0; while [ $i -lt 50 ]; do sleep 0.01; "
-                                         "i=$((i+1)); done"])
+def test_figures_match_psutil(family):
     tree = ProcessTree()
-    tree.attach(proc.pid)
-    seen = set()
-    while proc.poll() is None:
-        seen |= tree.pids()
-        assert len(tree._known) <= 2  # sh and at most one sleep
-    assert len(seen) > 3  # several sleeps came and went
+    tree.attach(family.pid)
+    procs = [psutil.Process(pid) for pid in _psutil_pids(family.pid)]
+    before = sum(sum(p.cpu_times()) for p in procs)
+    cpu_s, rss_b = tree.usage()
+    after = sum(sum(p.cpu_times()) for p in procs)
+    assert before - 0.011 <= cpu_s <= after + 0.011  # one clock tick either side
+    assert rss_b == pytest.approx(sum(p.memory_info().rss for p in procs), rel=0.05)
+    tree.finish(12.5)
+    assert tree.cpu_seconds() == 12.5 and tree.pids() == set() and tree.rss_bytes() == 0

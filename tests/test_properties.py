@@ -5,6 +5,7 @@ traceback."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import math
@@ -248,6 +249,59 @@ def test_unit_formatting_never_fails(joules, grams):
 
 
 # --- parsers ---------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _normalised_table() -> dict[str, float]:
+    import csv as csv_mod
+
+    from greenmeter.sensors.estimate import CPU_POWER_TABLE, _normalise
+
+    table: dict[str, float] = {}
+    with CPU_POWER_TABLE.open(newline="") as f:
+        for row in csv_mod.DictReader(line for line in f if not line.startswith("#")):
+            try:
+                table[_normalise(row["Name"])] = float(row["TDP"])
+            except (KeyError, TypeError, ValueError):
+                continue
+    return table
+
+
+def _reference_tdp(model: str) -> tuple[float, str] | None:
+    """The TDP lookup by definition: scan every table name (slow, so not used in runs)."""
+    from greenmeter.sensors.estimate import _normalise
+
+    text, best = f" {_normalise(model)} ", None
+    for name, tdp_w in _normalised_table().items():
+        if any(ch.isdigit() for ch in name) and f" {name} " in text:
+            if best is None or len(name) > len(best[1]):
+                best = (tdp_w, name)
+    return best
+
+
+@functools.lru_cache(maxsize=1)
+def _table_names() -> list[str]:
+    from greenmeter.sensors.estimate import CPU_POWER_TABLE
+
+    lines = [ln for ln in CPU_POWER_TABLE.read_text().splitlines() if not ln.startswith("#")]
+    return [ln.rsplit(",", 1)[0].strip('"') for ln in lines[1:]]
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_tdp_lookup_matches_its_definition(data):
+    from greenmeter.sensors.estimate import find_tdp_w
+
+    names = st.sampled_from(_table_names())
+    model = data.draw(st.one_of(
+        names.map(lambda n: f"Intel(R) Core(TM) {n} CPU @ 3.20GHz"),
+        names.map(lambda n: f"AMD {n} 8-Core Processor"),
+        st.tuples(names, names).map(" ".join),
+        st.text(max_size=40),
+    ))
+    assert find_tdp_w(model) == _reference_tdp(model)
+
+
 
 
 @settings(max_examples=300, deadline=None)

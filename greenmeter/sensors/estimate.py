@@ -17,12 +17,11 @@ memory coefficient, 0.000392 kWh per GB-hour).
 from __future__ import annotations
 
 import csv
+import os
 import re
 import time
-from functools import lru_cache
+from collections.abc import Iterator
 from pathlib import Path
-
-import psutil
 
 from greenmeter.process_tree import ProcessTree
 from greenmeter.sensors.base import ESTIMATED, Component, Sensor
@@ -72,26 +71,26 @@ def _normalise(model: str) -> str:
     return " ".join(model.split()).lower()
 
 
-@lru_cache(maxsize=1)
-def _tdp_rows() -> list[tuple[str, float]]:
-    """(name as in the table, TDP in watts), in table order; unparsable rows skipped."""
-    rows: list[tuple[str, float]] = []
-    with CPU_POWER_TABLE.open(newline="") as f:
-        reader = csv.reader(row for row in f if not row.startswith("#"))
-        header = next(reader, [])
-        if "Name" not in header or "TDP" not in header:
-            return rows
-        name_col, tdp_col = header.index("Name"), header.index("TDP")
-        for row in reader:
-            try:
-                rows.append((row[name_col], float(row[tdp_col])))
-            except (IndexError, ValueError):
-                continue
-    return rows
-
-
 def _has_digit(text: str) -> bool:
     return any(ch.isdigit() for ch in text)
+
+
+def _rows_mentioning(words: list[str]) -> Iterator[tuple[str, float]]:
+    """(name as in the table, TDP in watts) of the rows whose line holds one of ``words``
+    (lower case), in table order. Only those lines are parsed: the whole table (~5,000
+    rows) would cost ~10 ms of every run's start-up."""
+    with CPU_POWER_TABLE.open(newline="") as f:
+        lines = (line for line in f if not line.startswith("#"))
+        header = next(csv.reader([next(lines, "")]))
+        if "Name" not in header or "TDP" not in header:
+            return
+        name_col, tdp_col = header.index("Name"), header.index("TDP")
+        wanted = (line for line in lines if any(w in line.lower() for w in words))
+        for row in csv.reader(wanted):
+            try:
+                yield row[name_col], float(row[tdp_col])
+            except (IndexError, ValueError):
+                continue
 
 
 def find_tdp_w(model: str | None) -> tuple[float, str] | None:
@@ -104,16 +103,14 @@ def find_tdp_w(model: str | None) -> tuple[float, str] | None:
     if not model:
         return None
     words = _normalise(model).split()
-    runs = {" ".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)}
+    # A name that matches holds one of the model's words with a digit; normalising only
+    # cuts and lower-cases, so that word is already in the table's line, lower-cased.
     digit_words = [w for w in words if _has_digit(w)]
+    if not digit_words:
+        return None
+    runs = {" ".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)}
     best: tuple[float, str] | None = None
-    for raw_name, tdp_w in _tdp_rows():
-        # Normalising all ~5,000 names cost ~50 ms of every run's start-up. A name that
-        # matches holds one of the model's words with a digit, and normalising only cuts
-        # and lower-cases, so that word is already in the raw name, lower-cased.
-        lowered = raw_name.lower()
-        if not any(w in lowered for w in digit_words):
-            continue
+    for raw_name, tdp_w in _rows_mentioning(digit_words):
         name = _normalise(raw_name)
         if name not in runs or not _has_digit(name):
             continue
@@ -126,7 +123,7 @@ def describe_inputs() -> dict:
     """The estimate's inputs, for ``greenmeter doctor`` and the report."""
     cpuinfo = _read_cpuinfo()
     model = cpu_model(cpuinfo)
-    logical = psutil.cpu_count(logical=True) or 1
+    logical = os.cpu_count() or 1
     packages = _package_count(cpuinfo)
     vm = _is_virtual_machine(cpuinfo)
     found = find_tdp_w(model)
@@ -204,7 +201,7 @@ def open_estimate(tree: ProcessTree, kinds: set[str], tdp_w: float | None = None
 
     ``tdp_w`` overrides the table (the ``cpu_tdp_w`` setting) for a model it lacks."""
     if tdp_w is not None:
-        per_package = max(1, (psutil.cpu_count(logical=True) or 1) // _package_count(_read_cpuinfo()))
+        per_package = max(1, (os.cpu_count() or 1) // _package_count(_read_cpuinfo()))
         return EstimateSensor(tree, kinds, tdp_w / per_package,
                               f"TDP {tdp_w:g} W (configured) / {per_package} logical CPUs per package")
     inputs = describe_inputs()
