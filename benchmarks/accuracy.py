@@ -1,0 +1,244 @@
+"""How close greenmeter's joules are to the truth, on hardware whose truth is known.
+
+1. RAPL counter path: a fake powercap tree (tests/powercap_tree.py) whose counters a
+   separate process advances every 0.5 ms along a power profile, wrapping about every
+   1.3 s at peak power; greenmeter's sampler and RAPL sensor read it as in a run (exact
+   reads at start and end, in between as often as the sensor asks).
+2. NVML counter path and polling path: ``greenmeter run`` end to end with the fake
+   libnvidia-ml.so.1 (tests/fake_nvml), with and without the energy counter; the library
+   logs the instant of every read.
+3. Estimate path: 20 short children of 0.3 s CPU each against one 6 s process, under
+   greenmeter and (if it can be installed) CodeCarbon 3.3.2's ``codecarbon monitor``.
+
+Profiles (power as an exact function of CLOCK_MONOTONIC, tests/fake_nvml.Profile):
+constant, square wave (1 s period) and ramp (sawtooth, 4 s period). The truth is the
+profile's exact integral between the first and the last read greenmeter made.
+
+    python benchmarks/accuracy.py [--seconds 3] [--repeat 3] [--codecarbon-venv DIR | --no-codecarbon]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from machine import GREENMETER, REPO, codecarbon_venv, describe, greenmeter_env
+
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+import fake_nvml  # noqa: E402  (tests/ helper: the fake NVML library and exact profiles)
+from powercap_tree import PowercapTree  # noqa: E402  (tests/ helper: kernel-like trees)
+
+from greenmeter.sampler import Sampler  # noqa: E402
+from greenmeter.sensors import rapl  # noqa: E402
+
+PROFILES = {"constant": "const:175", "square wave": "square:100:300:1",
+            "ramp": "ramp:100:300:4"}
+# RAPL zones get CPU-sized powers: package-0, package-1, package-0's DRAM.
+RAPL_PROFILES = {"intel-rapl:0": ("constant", "const:65"),
+                 "intel-rapl:1": ("square wave", "square:20:120:1"),
+                 "intel-rapl:0:0": ("ramp", "ramp:5:25:4")}
+BURN = "import time\nt = time.process_time()\nwhile time.process_time() - t < {s}: pass\n"
+
+
+# --- RAPL ------------------------------------------------------------------------------
+
+def drive_rapl(base: str, specs: list[str]) -> None:
+    """Child process: advance each zone's counter along its profile until killed."""
+    tree = PowercapTree(Path(base))
+    zones = []
+    for spec in specs:
+        zone, profile, range_uj = spec.split("=")
+        zones.append((zone, fake_nvml.Profile.parse(profile), int(range_uj)))
+    try:  # the counters stand for hardware: a busy machine must not delay them
+        os.nice(-10)
+    except OSError:
+        pass
+    print("ready", flush=True)
+    while True:
+        now = time.monotonic()
+        for zone, profile, range_uj in zones:
+            tree.write(zone, "energy_uj", round(profile.energy_j(now) * 1e6) % range_uj)
+        time.sleep(0.0005)
+
+
+def rapl_errors(seconds: float) -> dict[str, float]:
+    """Relative error per profile for one run of the sampler over the fake tree."""
+    with tempfile.TemporaryDirectory() as base:
+        tree = PowercapTree(Path(base))
+        specs = []
+        for zone, (_, spec) in RAPL_PROFILES.items():
+            profile = fake_nvml.Profile.parse(spec)
+            range_uj = round(max(profile.low_w, profile.high_w) * 1.3e6)  # wraps ~ every 1.3 s
+            name = "dram" if zone.count(":") == 2 else f"package-{zone[-1]}"
+            tree.add_zone(zone, name, round(profile.energy_j(time.monotonic()) * 1e6) % range_uj,
+                          range_uj)
+            specs.append(f"{zone}={spec}={range_uj}")
+        driver = subprocess.Popen([sys.executable, __file__, "--drive-rapl", base, *specs],
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            assert driver.stdout is not None and driver.stdout.readline().strip() == "ready"
+            zones, _ = rapl.select_zones(rapl.discover_zones(tree.root), tree.root)
+            sensor = rapl.RaplSensor(zones, {})
+            sampler = Sampler([sensor], 0.5)
+            sampler.start()
+            time.sleep(seconds)
+            measurement = sampler.stop()
+        finally:
+            driver.kill()
+            driver.wait()
+    errors = {}
+    for zone, trace, details in zip(zones, measurement.traces, sensor.details()):
+        label, spec = RAPL_PROFILES[zone.zone_id]
+        truth = fake_nvml.Profile.parse(spec).between_j(trace.first_t, trace.last_t)
+        assert details["wraps"] >= 1, "the benchmark must go through counter wraps"
+        errors[label] = (trace.energy_j - truth) / truth
+    return errors
+
+
+# --- NVML ------------------------------------------------------------------------------
+
+def nvml_errors(lib: Path, seconds: float, counter: bool, work: Path) -> dict[str, float]:
+    """Relative error per profile for one end-to-end run, GPU i drawing profile i."""
+    log = work / "reads.log"
+    log.unlink(missing_ok=True)
+    env = greenmeter_env(LD_LIBRARY_PATH=str(lib), FAKE_NVML_GPUS=str(len(PROFILES)),
+                         FAKE_NVML_LOG=str(log),
+                         GREENMETER_POWERCAP_ROOT=str(work / "no-powercap"))
+    env = {k: v for k, v in env.items() if not k.startswith("CUDA_")}
+    for i, spec in enumerate(PROFILES.values()):
+        env[f"FAKE_NVML_GPU{i}_PROFILE"] = spec
+        if not counter:
+            env[f"FAKE_NVML_GPU{i}_NO_ENERGY"] = "1"
+    (work / "no-powercap").mkdir(exist_ok=True)
+    subprocess.run([*GREENMETER, "run", "-q", "--json", str(work / "r.json"), "--csv",
+                    str(work / "r.csv"), "--", "sleep", f"{seconds:g}"], env=env, check=True,
+                   cwd=work)
+    report = json.loads((work / "r.json").read_text())
+    gpus = {c["index"]: c for c in report["components"] if c["kind"] == "gpu"}
+    call = "energy" if counter else "power"
+    errors = {}
+    for i, (label, spec) in enumerate(PROFILES.items()):
+        assert gpus[i]["source"] == ("nvml-energy" if counter else "nvml-power")
+        # The sensor probes each GPU once when it opens, before the command: skipped.
+        times = [r.time_s for r in fake_nvml.read_log(log) if r.gpu == i and r.call == call][1:]
+        truth = fake_nvml.Profile.parse(spec).between_j(times[0], times[-1])
+        errors[label] = (gpus[i]["energy_j"] - truth) / truth
+    return errors
+
+
+# --- estimate ----------------------------------------------------------------------------
+
+def kernel_cpu_s(argv: list[str], cwd: Path) -> float:
+    """CPU seconds the kernel charges ``argv`` and its descendants, run bare."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(argv, cwd=cwd, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def estimate_figures(work: Path, codecarbon_bin: Path | None
+                     ) -> tuple[dict[str, float], list[tuple[str, str, float, float | None]]]:
+    """The kernel's CPU seconds per workload, and (tool, workload, CPU joules, CPU seconds
+    seen) for both workloads under each tool."""
+    many = work / "many.py"
+    many.write_text("import subprocess, sys\nfor _ in range(20):\n"
+                    f"    subprocess.run([sys.executable, '-c', {BURN.format(s=0.3)!r}])\n")
+    one = work / "one.py"
+    one.write_text(BURN.format(s=6.0))
+    workloads = {"20 children x 0.3 s CPU": many, "one process, 6 s CPU": one}
+    truth = {label: kernel_cpu_s([sys.executable, str(script)], work)
+             for label, script in workloads.items()}
+    rows = []
+    env = greenmeter_env(GREENMETER_POWERCAP_ROOT=str(work / "no-powercap"))
+    (work / "no-powercap").mkdir(exist_ok=True)
+    for label, script in workloads.items():
+        report_path = work / "estimate.json"
+        subprocess.run([*GREENMETER, "run", "-q", "--json", str(report_path), "--csv",
+                        str(work / "estimate.csv"), "--", sys.executable, str(script)],
+                       env=env, check=True, cwd=work)
+        report = json.loads(report_path.read_text())
+        cpu = next(c for c in report["components"] if c["kind"] == "cpu")
+        rows.append(("greenmeter", label, cpu["energy_j"], cpu["details"]["cpu_s"]))
+    if codecarbon_bin is not None:
+        for label, script in workloads.items():
+            out = work / "cc"
+            out.mkdir(exist_ok=True)
+            (out / "emissions.csv").unlink(missing_ok=True)
+            subprocess.run([str(codecarbon_bin / "codecarbon"), "monitor", "--offline",
+                            "--country-iso-code", "USA", "--", sys.executable, str(script)],
+                           cwd=out, check=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            row = list(csv.DictReader((out / "emissions.csv").open()))[-1]
+            rows.append(("CodeCarbon 3.3.2", label, float(row["cpu_energy"]) * 3.6e6, None))
+    return truth, rows
+
+
+def summary(errors: list[float]) -> str:
+    mean = statistics.mean(errors) * 100
+    worst = max(errors, key=abs) * 100
+    return f"{mean:+.3f} % | {worst:+.3f} %"
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--drive-rapl":
+        drive_rapl(sys.argv[2], sys.argv[3:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each measured run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per path")
+    parser.add_argument("--codecarbon-venv", type=Path, help="reuse (or create) this venv")
+    parser.add_argument("--no-codecarbon", action="store_true")
+    args = parser.parse_args()
+    print(describe())
+
+    results: dict[tuple[str, str], list[float]] = {}
+    for _ in range(args.repeat):
+        for label, error in rapl_errors(args.seconds).items():
+            results.setdefault(("RAPL counter (energy_uj, wrapping)", label), []).append(error)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        try:
+            lib = fake_nvml.build(work / "fake-nvml")
+        except (FileNotFoundError, subprocess.CalledProcessError) as exc:
+            lib = None
+            print(f"NVML rows left out: cannot build the fake library ({exc})")
+        if lib is not None:
+            for counter, path in ((True, "NVML counter (total energy)"),
+                                  (False, "NVML polling (power, trapezoids)")):
+                for _ in range(args.repeat):
+                    for label, error in nvml_errors(lib, args.seconds, counter, work).items():
+                        results.setdefault((path, label), []).append(error)
+        bin_dir = None if args.no_codecarbon else codecarbon_venv(args.codecarbon_venv)
+        kernel, estimates = estimate_figures(work, bin_dir)
+
+    print(f"\nerror against the exact integral, {args.repeat} runs of {args.seconds:g} s each\n")
+    print("| path | profile | mean error | worst error |")
+    print("| --- | --- | ---: | ---: |")
+    for (path, label), errors in sorted(results.items(),
+                                        key=lambda item: list(PROFILES).index(item[0][1])):
+        print(f"| {path} | {label} | {summary(errors)} |")
+
+    print("\nestimate path: short-lived children against one process (same CPU work; the "
+          "children\nalso pay 20 interpreter start-ups, which the kernel's figure includes)\n")
+    print("| tool | workload | CPU energy (J) | CPU seconds counted | kernel's CPU seconds, bare run |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for tool, label, joules, cpu_s in estimates:
+        counted = "-" if cpu_s is None else f"{cpu_s:.2f}"
+        print(f"| {tool} | {label} | {joules:.2f} | {counted} | {kernel[label]:.2f} |")
+    for tool in dict.fromkeys(t for t, *_ in estimates):
+        many, one = (j for t, _, j, _ in estimates if t == tool)
+        print(f"{tool}: 20 short children counted as {many / one:.2f} x the single process")
+
+
+if __name__ == "__main__":
+    main()
