@@ -10,6 +10,8 @@ from pathlib import Path
 import click
 
 from greenmeter import __version__, exit_codes
+from greenmeter.labels import TAG
+from greenmeter.quantities import ENERGY, MASS
 
 DEFAULT_OUTPUT_DIR = Path("greenmeter-runs")
 
@@ -18,12 +20,16 @@ Examples:
   greenmeter run -- python train.py --epochs 3
   greenmeter run --region DE --json run.json --csv runs.csv -- pytest -q
   GREENMETER_REGION=FR greenmeter run --quiet -- make test
+  greenmeter run --tag model=resnet50 --units 50000 --unit-name images -- python infer.py
+  greenmeter run --repeat 5 --warmup 1 --max-energy 50kJ --max-co2 10g -- pytest -q
 
 \b
 Exit status: the command's own; 128+N if a signal N killed it; 127 if it was
 not found, 126 if it could not be executed; 125 if greenmeter itself failed
 (bad option, config, region or output path; or a report that could not be
-written after the command succeeded).
+written after the command succeeded); 121 if the command succeeded but a run
+went over --max-energy or --max-co2. With --repeat: the first failing
+repetition's code, else 125/121/0 as above.
 """
 
 
@@ -94,21 +100,54 @@ def cli() -> None:
               help="CPU package TDP in watts, for the estimate when the model is not in the table.")
 @click.option("-q", "--quiet", is_flag=True, envvar="GREENMETER_QUIET",
               help="No summary on stderr (warnings about sensors are still said).")
+@click.option("--tag", "tags", type=TAG, multiple=True, envvar="GREENMETER_TAG",
+              help="Label the run, e.g. --tag model=resnet50 (repeatable). CI commit, "
+                   "branch, job and runner are recorded without asking.")
+@click.option("--units", type=click.FloatRange(min=0, min_open=True), envvar="GREENMETER_UNITS",
+              help="Units of work the command does (samples, requests...), for energy and "
+                   "CO2e per unit. The command may write its own count to $GREENMETER_UNITS_FILE.")
+@click.option("--unit-name", envvar="GREENMETER_UNIT_NAME",
+              help="What one unit is, e.g. samples. Default: units.")
+@click.option("--repeat", type=click.IntRange(min=1, max=10_000), default=1, show_default=True,
+              envvar="GREENMETER_REPEAT",
+              help="Run the command N times, one report each, and give mean, median, "
+                   "standard deviation and 95 % confidence interval.")
+@click.option("--warmup", type=click.IntRange(min=0, max=1000), default=0, show_default=True,
+              envvar="GREENMETER_WARMUP",
+              help="Unmeasured runs before the measured ones (caches, JIT).")
+@click.option("--max-energy", type=ENERGY, envvar="GREENMETER_MAX_ENERGY",
+              help="Energy budget per run: 50kJ, 1.5Wh, 2kWh (a bare number is J). Over it, "
+                   "greenmeter exits 121 when the command succeeded.")
+@click.option("--max-co2", type=MASS, envvar="GREENMETER_MAX_CO2",
+              help="CO2e budget per run: 10g, 1.5kg, 500mg (a bare number is g). Over it, "
+                   "greenmeter exits 121 when the command succeeded.")
+@click.option("--summary-md", type=click.Path(path_type=Path), envvar="GREENMETER_SUMMARY_MD",
+              help="Append a Markdown summary to FILE for CI pages ($GITHUB_STEP_SUMMARY, "
+                   "when set, gets one too).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_command(region, pue: float, interval: float, json_path: Path | None,
                 csv_path: Path | None, cpu_tdp: float | None, quiet: bool,
-                command: tuple[str, ...]) -> int:
+                tags: tuple[tuple[str, str], ...], units: float | None, unit_name: str | None,
+                repeat: int, warmup: int, max_energy: float | None, max_co2: float | None,
+                summary_md: Path | None, command: tuple[str, ...]) -> int:
     """Run COMMAND unchanged and measure the energy it used.
 
     Put greenmeter's options before COMMAND; '--' ends them. Everything after
     the command's name belongs to the command.
     """
-    from greenmeter.measure import RunOptions, measure_command
+    from greenmeter.budget import Budget
+    from greenmeter.labels import ci_context, tags_dict
+    from greenmeter.measure import RunOptions
+    from greenmeter.repeat import repetition_json_path, run_repeated
     from greenmeter.results import new_run_id
+    from greenmeter.step_summary import summary_targets
 
     run_id = new_run_id(datetime.now(timezone.utc))
     if json_path is None or csv_path is None:
         DEFAULT_OUTPUT_DIR.mkdir(exist_ok=True)
+    if json_path is not None and repeat > 1:
+        for i in range(1, repeat + 1):
+            writable_file(repetition_json_path(json_path, i), "--json")
     options = RunOptions(
         run_id=run_id,
         command=list(command),
@@ -120,8 +159,16 @@ def run_command(region, pue: float, interval: float, json_path: Path | None,
         csv_path=writable_file(csv_path or DEFAULT_OUTPUT_DIR / "runs.csv", "--csv"),
         quiet=quiet,
         cpu_tdp_w=cpu_tdp,
+        tags=tags_dict(tags),
+        ci=ci_context(os.environ),
+        units=units,
+        unit_name=unit_name,
+        budget=Budget(max_energy, max_co2) if max_energy or max_co2 else None,
     )
-    return measure_command(options)
+    if summary_md is not None:
+        writable_file(summary_md, "--summary-md")
+    return run_repeated(options, repeat, warmup, json_path, DEFAULT_OUTPUT_DIR,
+                        summary_targets(summary_md))
 
 
 def main(argv: list[str] | None = None) -> None:

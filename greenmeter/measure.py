@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from greenmeter import exit_codes
 from greenmeter.atomic_write import write_text_atomic
+from greenmeter.budget import Budget
 from greenmeter.carbon.regions import GridIntensity
 from greenmeter.process_tree import ProcessTree
 from greenmeter.report_csv import append_row, result_to_row
 from greenmeter.report_json import result_to_json
-from greenmeter.results import build_result
+from greenmeter.results import RunResult, build_result
 from greenmeter.runner import CommandNotRunnable, SignalForwarder, run_command
 from greenmeter.sampler import Sampler
 from greenmeter.sensors import open_sensors
+from greenmeter.units_of_work import (UNITS_FILE_VAR, UnitsReading, child_environment,
+                                      create_units_file, read_units_file, remove_units_file)
 
 CHECKPOINT_EVERY_S = 10.0
 
@@ -34,14 +37,44 @@ class RunOptions:
     csv_path: Path
     quiet: bool
     cpu_tdp_w: float | None
+    tags: dict[str, str] = field(default_factory=dict)
+    ci: dict[str, str] | None = None
+    units: float | None = None
+    unit_name: str | None = None
+    budget: Budget | None = None
+    repeat_group: str | None = None
+    repetition: int | None = None
+    repetitions: int | None = None
+
+
+@dataclass
+class RunOutcome:
+    exit_code: int
+    """What greenmeter exits with for this run: the command's code if it failed (or could
+    not be started); else 125 if the report could not be written; else BUDGET_EXCEEDED if
+    the run went over a budget; else 0."""
+    result: RunResult | None
+    """None when the command could not be started."""
 
 
 def _say(message: str) -> None:
     print(f"greenmeter: {message}", file=sys.stderr, flush=True)
 
 
-def measure_command(options: RunOptions) -> int:
-    """Run the command under measurement; return the exit code greenmeter should exit with."""
+def _units(options: RunOptions, reading: UnitsReading) -> tuple[float | None, str | None, list[str]]:
+    """The command's own count wins over ``--units``: it knows what it did."""
+    notes = [reading.warning] if reading.warning else []
+    units, name = options.units, options.unit_name
+    if reading.units is not None:
+        if units is not None and units != reading.units:
+            notes.append(f"--units {units:g} given, but the command wrote {reading.units:g} "
+                         f"to ${UNITS_FILE_VAR}: using the command's count")
+        units, name = reading.units, reading.unit_name or name
+    return units, (name or "units") if units is not None else None, notes
+
+
+def measure_command(options: RunOptions) -> RunOutcome:
+    """Run the command once under measurement and write its report."""
     tree = ProcessTree()
     found = open_sensors(tree, tdp_w=options.cpu_tdp_w)
     notes = [f"{what}: {gap.reason}" + (f" Fix: {gap.fix}" if gap.fix else "")
@@ -49,9 +82,15 @@ def measure_command(options: RunOptions) -> int:
     for note in notes:  # said once, here, before the command's own output
         _say(note)
 
-    def result_of(measurement, exit_code, interrupted, partial):
-        return build_result(options.run_id, options.command, exit_code, interrupted, found.sensors,
-                            measurement, options.grid, options.pue, started_at, notes, partial)
+    def result_of(measurement, exit_code, interrupted, partial,
+                  reading=UnitsReading(None, None, None)):
+        units, unit_name, unit_notes = _units(options, reading)
+        result = build_result(options.run_id, options.command, exit_code, interrupted,
+                              found.sensors, measurement, options.grid, options.pue, started_at,
+                              notes + unit_notes, partial)
+        return replace(result, tags=options.tags, ci=options.ci, units=units,
+                       unit_name=unit_name, repeat_group=options.repeat_group,
+                       repetition=options.repetition, repetitions=options.repetitions)
 
     def checkpoint(sampler: Sampler) -> None:
         # A partial report that survives kill -9 of greenmeter; replaced atomically.
@@ -61,6 +100,7 @@ def measure_command(options: RunOptions) -> int:
         except Exception as exc:  # the run goes on; the final write will report it
             _say(f"checkpoint not written: {exc}")
 
+    units_path = create_units_file()
     try:
         with SignalForwarder() as forwarder:
             sampler = Sampler(found.sensors, options.interval_s, on_tick=checkpoint,
@@ -68,14 +108,19 @@ def measure_command(options: RunOptions) -> int:
             started_at = datetime.now(timezone.utc)
             sampler.start()
             try:
-                outcome = run_command(options.command, forwarder, on_spawned=tree.attach)
+                outcome = run_command(options.command, forwarder, on_spawned=tree.attach,
+                                      env=child_environment(units_path))
             except CommandNotRunnable as exc:
                 sampler.stop()
                 _say(str(exc))
-                return exc.exit_code
+                return RunOutcome(exc.exit_code, None)
             tree.finish(outcome.cpu_s)
             measurement = sampler.stop()
-            result = result_of(measurement, outcome.exit_code, outcome.interrupted, False)
+            result = result_of(measurement, outcome.exit_code, outcome.interrupted, False,
+                               read_units_file(units_path))
+            if options.budget is not None:
+                result = replace(result, budget=options.budget.check(result.energy_j["total"],
+                                                                     result.carbon.co2_g))
             exit_code = outcome.exit_code
             try:
                 write_text_atomic(options.json_path, result_to_json(result))
@@ -88,7 +133,12 @@ def measure_command(options: RunOptions) -> int:
                 from greenmeter.summary import print_summary
 
                 print_summary(result)
-            return exit_code
+            elif result.budget is not None and result.budget.exceeded:
+                _say(result.budget.describe())
+            if exit_code == 0 and result.budget is not None and result.budget.exceeded:
+                exit_code = exit_codes.BUDGET_EXCEEDED
+            return RunOutcome(exit_code, result)
     finally:
         for sensor in found.sensors:
             sensor.close()
+        remove_units_file(units_path)

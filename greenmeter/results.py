@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from greenmeter import __version__
+from greenmeter.budget import BudgetCheck
 from greenmeter.carbon.regions import GridIntensity
 from greenmeter.sampler import ComponentTrace, Measurement
 from greenmeter.sensors.base import Sensor
@@ -81,10 +82,29 @@ class RunResult:
     schema_version: int = SCHEMA_VERSION
     greenmeter_version: str = __version__
     timeline: list[tuple[float, list[float | None]]] = field(default_factory=list, repr=False)
+    tags: dict[str, str] = field(default_factory=dict)
+    ci: dict[str, str] | None = None
+    """The CI job that ran it (``labels.ci_context``); None outside CI."""
+    units: float | None = None
+    unit_name: str | None = None
+    repeat_group: str | None = None
+    """Shared by the repetitions of one ``run --repeat N``; ``repetition`` is 1..N."""
+    repetition: int | None = None
+    repetitions: int | None = None
+    budget: BudgetCheck | None = None
 
     @property
     def energy_j(self) -> dict[str, float | None]:
         return energy_by_kind(self.components)
+
+    @property
+    def energy_j_per_unit(self) -> float | None:
+        total = self.energy_j["total"]
+        return total / self.units if total is not None and self.units else None
+
+    @property
+    def co2_g_per_unit(self) -> float | None:
+        return self.carbon.co2_g / self.units if self.units else None
 
 
 def energy_by_kind(components: list[ComponentResult]) -> dict[str, float | None]:

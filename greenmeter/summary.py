@@ -28,6 +28,8 @@ def format_co2(grams: float) -> str:
         return f"{grams / 1000:.3f} kg"
     if grams >= 1:
         return f"{grams:.2f} g"
+    if 0 < abs(grams) < 1e-3:  # per-unit figures: a sample's share is micrograms
+        return f"{grams * 1e6:.2f} µg"
     return f"{grams * 1000:.2f} mg"
 
 
@@ -58,5 +60,14 @@ def print_summary(result: RunResult, file=None) -> None:
         f"[bold]{format_co2(carbon.co2_g)} CO2e[/bold]{pue} at {carbon.intensity_g_per_kwh:g} gCO2e/kWh "
         f"({region}: {carbon.zone_name}, {carbon.intensity_source} {carbon.intensity_year}, {carbon.basis})"
     )
+    if result.units:
+        from greenmeter.units_of_work import singular
+
+        console.print(f"per {singular(result.unit_name)} ({result.units:g} {result.unit_name}): "
+                      f"{format_energy(result.energy_j_per_unit)}, "
+                      f"{format_co2(result.co2_g_per_unit)} CO2e")
+    if result.budget is not None:
+        style = "bold red" if result.budget.exceeded else "green"
+        console.print(f"[{style}]{result.budget.describe()}[/{style}]")
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
