@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from greenmeter import __version__, exit_codes
+from greenmeter.history_commands import compare_command, export_command, report_command
 from greenmeter.labels import TAG
 from greenmeter.quantities import ENERGY, MASS
 
@@ -169,6 +170,11 @@ def run_command(region, pue: float, interval: float, json_path: Path | None,
         writable_file(summary_md, "--summary-md")
     return run_repeated(options, repeat, warmup, json_path, DEFAULT_OUTPUT_DIR,
                         summary_targets(summary_md))
+
+
+cli.add_command(report_command)
+cli.add_command(compare_command)
+cli.add_command(export_command)
 
 
 def main(argv: list[str] | None = None) -> None:
