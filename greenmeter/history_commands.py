@@ -139,6 +139,10 @@ def report_command(paths, keys, selections, since, until, fmt, output) -> int:
         if fmt is None:
             fmt = "table" if output is not None or sys.stdout.isatty() else "csv"
     title = f"greenmeter: {len(frame)} runs" + (f" by {', '.join(keys)}" if keys else "")
+    if fmt == "table" and len(table) > history_output.TABLE_MAX_ROWS:
+        _warn(f"{len(table):,} groups: the table shows the last "
+              f"{history_output.TABLE_MAX_ROWS}; --format csv, json or markdown give all")
+        table = table.tail(history_output.TABLE_MAX_ROWS)
     if fmt == "table" and output is None:
         history_output.render_table(table, sys.stdout, colour=sys.stdout.isatty(), title=title)
         return 0
