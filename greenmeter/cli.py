@@ -51,6 +51,53 @@ def _resolve_region(ctx: click.Context, param: click.Parameter, value: str | Non
         raise click.BadParameter(str(exc)) from None
 
 
+def _load_intensity_file(ctx: click.Context, param: click.Parameter, value: str | None):
+    if value is None:
+        return None
+    from greenmeter.carbon.intensity_series import IntensityFileError, load_intensity_file
+
+    try:
+        return load_intensity_file(value)
+    except IntensityFileError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _carbon_settings(grid, pue: float | None, series, provider: str | None):
+    """Cross-option checks and the PUE a cloud region brings; before launch, one-line errors."""
+    if series is not None and provider is not None:
+        raise click.BadParameter("give either an intensity file or a live provider, not both",
+                                 param_hint="--carbon-provider")
+    if provider is not None:
+        from greenmeter.carbon.providers import check_provider
+
+        if grid.fallback:
+            raise click.BadParameter(f"the {provider} provider needs --region", param_hint="--carbon-provider")
+        try:
+            check_provider(provider, grid.zone_id)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--carbon-provider") from None
+    if pue is not None:
+        return pue, None
+    if grid.pue is not None:
+        return grid.pue, grid.pue_source
+    return 1.0, None
+
+
+class GpuSelection(click.ParamType):
+    """``--gpus``: syntax checked here (also for env and config values); whether the
+    GPUs exist is checked against NVML when the sensors open, still before launch."""
+
+    name = "all|none|GPUS"
+
+    def convert(self, value, param, ctx):
+        from greenmeter.sensors.nvml import parse_gpu_selection
+
+        try:
+            return parse_gpu_selection(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 def writable_file(path: Path, param: str) -> Path:
     """Fail before launch if a report could not be written to ``path``."""
     if path.is_dir():
@@ -84,11 +131,20 @@ def cli() -> None:
               callback=_load_config, envvar="GREENMETER_CONFIG",
               help="Settings file (TOML). Default: ./greenmeter.toml if present.")
 @click.option("--region", callback=_resolve_region, envvar="GREENMETER_REGION",
-              help="Where the energy was used: ISO 3166 country code (DE, DEU). "
+              help="Where the energy was used: ISO 3166 code (DE, DEU), zone (US-CA, SE-SE3) or "
+                   "cloud region (aws:us-east-1); see 'greenmeter regions'. "
                    "Default: the world average, stated in the report.")
-@click.option("--pue", type=click.FloatRange(min=1.0, max=5.0), default=1.0, show_default=True,
-              envvar="GREENMETER_PUE",
-              help="Data-centre power usage effectiveness applied to the measured IT energy.")
+@click.option("--pue", type=click.FloatRange(min=1.0, max=5.0), envvar="GREENMETER_PUE",
+              help="Data-centre power usage effectiveness applied to the measured IT energy. "
+                   "Default: 1.0, or the provider's published PUE for a cloud region.")
+@click.option("--intensity-file", "intensity_file", type=click.Path(dir_okay=False),
+              callback=_load_intensity_file, envvar="GREENMETER_INTENSITY_FILE",
+              help="CSV of timestamp,gCO2e/kWh (hourly or finer; naive times are UTC): "
+                   "CO2 hour by hour over the run.")
+@click.option("--carbon-provider", "carbon_provider",
+              type=click.Choice(["electricitymaps", "ukgrid"]), envvar="GREENMETER_CARBON_PROVIDER",
+              help="Ask a live provider for the run's hours (network; token for electricitymaps in "
+                   "GREENMETER_ELECTRICITYMAPS_TOKEN). Falls back to the shipped figure, and says so.")
 @click.option("--interval", type=click.FloatRange(min=0.01, max=60.0), default=0.5,
               show_default=True, envvar="GREENMETER_INTERVAL",
               help="Seconds between samples (timeline; sensors may ask for shorter).")
@@ -99,8 +155,15 @@ def cli() -> None:
 @click.option("--cpu-tdp", "cpu_tdp", type=click.FloatRange(min=1.0, max=2000.0),
               envvar="GREENMETER_CPU_TDP",
               help="CPU package TDP in watts, for the estimate when the model is not in the table.")
+@click.option("--gpus", type=GpuSelection(), envvar="GREENMETER_GPUS",
+              metavar="all|none|0,2,UUID",
+              help="GPUs to measure: all, none, or NVML indexes, GPU- UUIDs and MIG- ids "
+                   "separated by commas. Default: those the command may use "
+                   "(CUDA_VISIBLE_DEVICES).")
 @click.option("-q", "--quiet", is_flag=True, envvar="GREENMETER_QUIET",
               help="No summary on stderr (warnings about sensors are still said).")
+@click.option("--html", "html_path", type=click.Path(path_type=Path), envvar="GREENMETER_HTML",
+              help="Also write a self-contained HTML report of this run (charts, tables).")
 @click.option("--tag", "tags", type=TAG, multiple=True, envvar="GREENMETER_TAG",
               help="Label the run, e.g. --tag model=resnet50 (repeatable). CI commit, "
                    "branch, job and runner are recorded without asking.")
@@ -126,11 +189,13 @@ def cli() -> None:
               help="Append a Markdown summary to FILE for CI pages ($GITHUB_STEP_SUMMARY, "
                    "when set, gets one too).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def run_command(region, pue: float, interval: float, json_path: Path | None,
-                csv_path: Path | None, cpu_tdp: float | None, quiet: bool,
-                tags: tuple[tuple[str, str], ...], units: float | None, unit_name: str | None,
-                repeat: int, warmup: int, max_energy: float | None, max_co2: float | None,
-                summary_md: Path | None, command: tuple[str, ...]) -> int:
+def run_command(region, pue: float | None, intensity_file, carbon_provider: str | None,
+                interval: float, json_path: Path | None,
+                csv_path: Path | None, cpu_tdp: float | None, gpus: str | None, quiet: bool,
+                html_path: Path | None, tags: tuple[tuple[str, str], ...], units: float | None,
+                unit_name: str | None, repeat: int, warmup: int, max_energy: float | None,
+                max_co2: float | None, summary_md: Path | None,
+                command: tuple[str, ...]) -> int:
     """Run COMMAND unchanged and measure the energy it used.
 
     Put greenmeter's options before COMMAND; '--' ends them. Everything after
@@ -139,16 +204,19 @@ def run_command(region, pue: float, interval: float, json_path: Path | None,
     from greenmeter.budget import Budget
     from greenmeter.labels import ci_context, tags_dict
     from greenmeter.measure import RunOptions
-    from greenmeter.repeat import repetition_json_path, run_repeated
+    from greenmeter.repeat import repetition_path, run_repeated
     from greenmeter.results import new_run_id
+    from greenmeter.sensors.nvml import GpuSelectionError
     from greenmeter.step_summary import summary_targets
 
+    pue, pue_source = _carbon_settings(region, pue, intensity_file, carbon_provider)
     run_id = new_run_id(datetime.now(timezone.utc))
     if json_path is None or csv_path is None:
         DEFAULT_OUTPUT_DIR.mkdir(exist_ok=True)
-    if json_path is not None and repeat > 1:
-        for i in range(1, repeat + 1):
-            writable_file(repetition_json_path(json_path, i), "--json")
+    if repeat > 1:
+        for path, option in ((json_path, "--json"), (html_path, "--html")):
+            for i in range(1, repeat + 1 if path is not None else 1):
+                writable_file(repetition_path(path, i), option)
     options = RunOptions(
         run_id=run_id,
         command=list(command),
@@ -160,6 +228,11 @@ def run_command(region, pue: float, interval: float, json_path: Path | None,
         csv_path=writable_file(csv_path or DEFAULT_OUTPUT_DIR / "runs.csv", "--csv"),
         quiet=quiet,
         cpu_tdp_w=cpu_tdp,
+        pue_source=pue_source,
+        intensity_series=intensity_file,
+        carbon_provider=carbon_provider,
+        gpus=gpus,
+        html_path=writable_file(html_path, "--html") if html_path else None,
         tags=tags_dict(tags),
         ci=ci_context(os.environ),
         units=units,
@@ -168,8 +241,52 @@ def run_command(region, pue: float, interval: float, json_path: Path | None,
     )
     if summary_md is not None:
         writable_file(summary_md, "--summary-md")
-    return run_repeated(options, repeat, warmup, json_path, DEFAULT_OUTPUT_DIR,
-                        summary_targets(summary_md))
+    try:
+        return run_repeated(options, repeat, warmup, json_path, DEFAULT_OUTPUT_DIR,
+                            summary_targets(summary_md))
+    except GpuSelectionError as exc:  # raised while opening the sensors, before launch
+        raise click.BadParameter(str(exc), param_hint="'--gpus'") from None
+
+
+@cli.command("regions", short_help="List the zones and cloud regions --region accepts.")
+@click.argument("query", required=False)
+@click.option("--basis", type=click.Choice(["lifecycle", "direct"]), default="lifecycle",
+              show_default=True, help="Preferred basis (a zone without it shows the other, labelled).")
+def regions_command(query: str | None, basis: str) -> int:
+    """List grid zones and cloud regions matching QUERY (id, name or location; all when omitted)
+    with the intensity --region would use, its year, basis and source."""
+    from greenmeter.carbon.regions import search_regions
+    from greenmeter.regions_listing import print_regions
+
+    results = search_regions(query, basis)
+    if not results:
+        click.echo(f"greenmeter: no region matches {query!r}", err=True)
+        return 1
+    print_regions(results)
+    return 0
+
+
+@cli.command("html", short_help="Write a self-contained HTML report of one or more runs.")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", "out", required=True, type=click.Path(path_type=Path),
+              help="HTML file to write.")
+def html_command(runs: tuple[Path, ...], out: Path) -> None:
+    """Draw RUNS (JSON reports, or directories of them) as one HTML page: power over
+    time, energy per component, carbon and its source, and a comparison of the runs.
+    The page loads nothing from the network. Same as 'greenmeter report --html FILE RUNS'.
+
+    \b
+    Example:
+      greenmeter html greenmeter-runs/ -o runs.html
+    """
+    from greenmeter.html_report import ReportsNotReadable, write_html_report
+
+    try:
+        notes = write_html_report(list(runs), writable_file(out, "--output"))
+    except ReportsNotReadable as exc:
+        raise click.BadParameter(str(exc), param_hint="RUNS") from None
+    for note in notes:
+        click.echo(f"greenmeter: {note}", err=True)
 
 
 cli.add_command(report_command)

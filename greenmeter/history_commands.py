@@ -117,7 +117,10 @@ job, runner, group (repeat group), run, day, week, month, or any CSV column.
                    "JSON for .json, Markdown for .md.")
 @click.option("-o", "--output", callback=_output, metavar="FILE",
               help="Write here instead of stdout ('-': stdout).")
-def report_command(paths, keys, selections, since, until, fmt, output) -> int:
+@click.option("--html", "html_path", callback=_output, metavar="FILE",
+              help="Also draw the JSON reports among PATHS as one HTML page (as 'greenmeter "
+                   "html' does).")
+def report_command(paths, keys, selections, since, until, fmt, output, html_path) -> int:
     """Read run history (CSV histories, JSON reports, directories of both) and give runs,
     duration, energy, CO2e and energy per unit per group.
 
@@ -127,10 +130,13 @@ def report_command(paths, keys, selections, since, until, fmt, output) -> int:
     """
     from greenmeter import history, history_output
 
+    paths = _paths_or_default(paths)
+    if html_path is not None:
+        _write_html(paths, html_path)
     needed = set(history.AGGREGATE_INPUTS)
     for key in [*keys, *(s.key for s in selections)]:
         needed |= history.key_columns(key)
-    frame = history.load_history(_paths_or_default(paths), _warn, needed)
+    frame = history.load_history(paths, _warn, needed)
     frame = history.select(frame, selections, since, until)
     table = history.aggregate(frame, keys)
     if fmt is None:
@@ -152,6 +158,20 @@ def report_command(paths, keys, selections, since, until, fmt, output) -> int:
             "markdown": lambda: history_output.to_markdown(table)}[fmt]()
     _emit(text, output)
     return 0
+
+
+def _write_html(paths: list[Path], out: Path) -> None:
+    from greenmeter.html_report import ReportsNotReadable, write_html_report
+
+    reports = [p for p in paths if p.is_dir() or p.suffix.lower() == ".json"]
+    try:
+        if not reports:
+            raise ReportsNotReadable("no JSON reports or directories among PATHS to draw")
+        notes = write_html_report(reports, out)
+    except ReportsNotReadable as exc:
+        raise click.BadParameter(str(exc), param_hint="'--html'") from None
+    for note in notes:
+        click.echo(f"greenmeter: {note}", err=True)
 
 
 COMPARE_EPILOG = """\b

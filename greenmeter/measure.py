@@ -10,6 +10,7 @@ from pathlib import Path
 from greenmeter import exit_codes
 from greenmeter.atomic_write import write_text_atomic
 from greenmeter.budget import Budget
+from greenmeter.carbon.intensity_series import IntensitySeries
 from greenmeter.carbon.regions import GridIntensity
 from greenmeter.process_tree import ProcessTree
 from greenmeter.report_csv import append_row, result_to_row
@@ -18,6 +19,7 @@ from greenmeter.results import RunResult, build_result
 from greenmeter.runner import CommandNotRunnable, SignalForwarder, run_command
 from greenmeter.sampler import Sampler
 from greenmeter.sensors import open_sensors
+from greenmeter.timeline import write_timeline
 from greenmeter.units_of_work import (UNITS_FILE_VAR, UnitsReading, child_environment,
                                       create_units_file, read_units_file, remove_units_file)
 
@@ -37,6 +39,14 @@ class RunOptions:
     csv_path: Path
     quiet: bool
     cpu_tdp_w: float | None
+    pue_source: str | None = None
+    intensity_series: IntensitySeries | None = None
+    """An hourly (or finer) intensity from --intensity-file: CO2 hour by hour."""
+    carbon_provider: str | None = None
+    """A live provider asked for the run's hours when it ends (falls back to the shipped figure)."""
+    gpus: str | None = None
+    """``--gpus``: all, none, or NVML indexes/UUIDs; None = the command's CUDA_VISIBLE_DEVICES."""
+    html_path: Path | None = None
     tags: dict[str, str] = field(default_factory=dict)
     ci: dict[str, str] | None = None
     units: float | None = None
@@ -61,6 +71,24 @@ def _say(message: str) -> None:
     print(f"greenmeter: {message}", file=sys.stderr, flush=True)
 
 
+def _live_series(options: RunOptions, started_at: datetime, duration_s: float,
+                 notes: list[str]) -> IntensitySeries | None:
+    """The provider's intensity over the run, or None (and a note) to fall back to shipped data."""
+    from greenmeter.carbon.providers import ProviderError, fetch_intensity
+
+    start_s = started_at.timestamp()
+    try:
+        return fetch_intensity(options.carbon_provider, options.grid.zone_id, start_s,
+                               start_s + duration_s).series
+    except ProviderError as exc:
+        grid = options.grid
+        note = (f"live intensity unavailable ({exc}); used the shipped figure "
+                f"{grid.intensity_g_per_kwh:g} gCO2e/kWh ({grid.source} {grid.year})")
+        _say(note)
+        notes.append(note)
+        return None
+
+
 def _units(options: RunOptions, reading: UnitsReading) -> tuple[float | None, str | None, list[str]]:
     """The command's own count wins over ``--units``: it knows what it did."""
     notes = [reading.warning] if reading.warning else []
@@ -76,27 +104,36 @@ def _units(options: RunOptions, reading: UnitsReading) -> tuple[float | None, st
 def measure_command(options: RunOptions) -> RunOutcome:
     """Run the command once under measurement and write its report."""
     tree = ProcessTree()
-    found = open_sensors(tree, tdp_w=options.cpu_tdp_w)
+    found = open_sensors(tree, tdp_w=options.cpu_tdp_w, gpus=options.gpus)
     notes = [f"{what}: {gap.reason}" + (f" Fix: {gap.fix}" if gap.fix else "")
              for what, gap in found.unavailable.items()]
     for note in notes:  # said once, here, before the command's own output
         _say(note)
 
-    def result_of(measurement, exit_code, interrupted, partial,
+    def result_of(measurement, exit_code, interrupted, partial, series=options.intensity_series,
                   reading=UnitsReading(None, None, None)):
         units, unit_name, unit_notes = _units(options, reading)
         result = build_result(options.run_id, options.command, exit_code, interrupted,
                               found.sensors, measurement, options.grid, options.pue, started_at,
-                              notes + unit_notes, partial)
+                              notes + unit_notes, partial, options.pue_source, series)
         return replace(result, tags=options.tags, ci=options.ci, units=units,
                        unit_name=unit_name, repeat_group=options.repeat_group,
                        repetition=options.repetition, repetitions=options.repetitions)
+
+    def write_json(result) -> None:
+        # The timeline first, so the report never names a file that is not there yet.
+        try:
+            result.timeline_file = write_timeline(options.json_path, result.components,
+                                                  result.timeline)
+        except OSError as exc:
+            _say(f"timeline not written: {exc}")
+        write_text_atomic(options.json_path, result_to_json(result))
 
     def checkpoint(sampler: Sampler) -> None:
         # A partial report that survives kill -9 of greenmeter; replaced atomically.
         try:
             partial = result_of(sampler.snapshot(), None, False, True)
-            write_text_atomic(options.json_path, result_to_json(partial))
+            write_json(partial)
         except Exception as exc:  # the run goes on; the final write will report it
             _say(f"checkpoint not written: {exc}")
 
@@ -116,23 +153,38 @@ def measure_command(options: RunOptions) -> RunOutcome:
                 return RunOutcome(exc.exit_code, None)
             tree.finish(outcome.cpu_s)
             measurement = sampler.stop()
-            result = result_of(measurement, outcome.exit_code, outcome.interrupted, False,
+            series = options.intensity_series
+            if options.carbon_provider:
+                series = _live_series(options, started_at, measurement.duration_s, notes)
+            result = result_of(measurement, outcome.exit_code, outcome.interrupted, False, series,
                                read_units_file(units_path))
             if options.budget is not None:
                 result = replace(result, budget=options.budget.check(result.energy_j["total"],
                                                                      result.carbon.co2_g))
             exit_code = outcome.exit_code
             try:
-                write_text_atomic(options.json_path, result_to_json(result))
+                write_json(result)
                 append_row(options.csv_path, result_to_row(result))
             except OSError as exc:
                 _say(f"report not written: {exc}")
                 if exit_code == 0:
                     exit_code = exit_codes.GREENMETER_ERROR
+            if options.html_path is not None:
+                from greenmeter.html_report import write_run_html
+
+                try:
+                    write_run_html(result, options.html_path)
+                except Exception as exc:  # a drawing bug must not cost the run's outcome
+                    _say(f"HTML report not written: {exc}")
+                    if exit_code == 0:
+                        exit_code = exit_codes.GREENMETER_ERROR
             if not options.quiet:
                 from greenmeter.summary import print_summary
 
                 print_summary(result)
+                _say(f"report: {options.json_path}; history: {options.csv_path}")
+                if options.html_path is not None:
+                    _say(f"HTML report: {options.html_path}")
             elif result.budget is not None and result.budget.exceeded:
                 _say(result.budget.describe())
             if exit_code == 0 and result.budget is not None and result.budget.exceeded:

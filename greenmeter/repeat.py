@@ -31,8 +31,9 @@ def _say(message: str) -> None:
     print(f"greenmeter: {message}", file=sys.stderr, flush=True)
 
 
-def repetition_json_path(path: Path, repetition: int) -> Path:
-    """``run.json`` -> ``run-2.json``: an explicit ``--json`` path, one file per repetition."""
+def repetition_path(path: Path, repetition: int) -> Path:
+    """``run.json`` -> ``run-2.json``: an explicit ``--json`` (or ``--html``) path, one file
+    per repetition."""
     return path.with_name(f"{path.stem}-{repetition}{path.suffix}")
 
 
@@ -86,11 +87,12 @@ def run_repeated(base: RunOptions, repeat: int, warmup: int, json_path: Path | N
             if json_path is None:
                 path = default_dir / f"{run_id}.json"
             else:
-                path = json_path if group is None else repetition_json_path(json_path, i)
+                path = json_path if group is None else repetition_path(json_path, i)
             options = replace(base, run_id=run_id, json_path=path)
             if group is not None:  # one line per repetition here, the statistics at the end
                 options = replace(options, repeat_group=group, repetition=i,
-                                  repetitions=repeat, quiet=True)
+                                  repetitions=repeat, quiet=True,
+                                  html_path=base.html_path and repetition_path(base.html_path, i))
             outcome = measure_command(options)
             outcomes.append(outcome)
             result = outcome.result

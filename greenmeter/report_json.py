@@ -30,6 +30,7 @@ def result_to_dict(result: RunResult) -> dict:
         "components": [asdict(c) for c in result.components],
         "carbon": asdict(result.carbon),
         "warnings": result.warnings,
+        "timeline": result.timeline_file,
         "tags": result.tags,
         "ci": result.ci,
         "units": result.units,

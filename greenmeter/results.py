@@ -11,10 +11,12 @@ import platform
 import socket
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from greenmeter import __version__
 from greenmeter.budget import BudgetCheck
+from greenmeter.carbon.accounting import energy_intervals
+from greenmeter.carbon.intensity_series import IntensitySeries
 from greenmeter.carbon.regions import GridIntensity
 from greenmeter.sampler import ComponentTrace, Measurement
 from greenmeter.sensors.base import Sensor
@@ -49,7 +51,8 @@ class ComponentResult:
 @dataclass
 class Carbon:
     region: str | None
-    zone_id: str
+    zone_id: str | None
+    """None when an intensity file was used without a region."""
     zone_name: str
     intensity_g_per_kwh: float
     intensity_source: str
@@ -61,6 +64,12 @@ class Carbon:
     """IT energy measured or estimated here, before PUE."""
     energy_kwh_with_pue: float
     co2_g: float
+    pue_source: str | None = None
+    """Where the PUE came from: the cloud provider's published figure, or None (given / default)."""
+    time_resolved: bool = False
+    """True when the intensity is the energy-weighted mean of an hourly (or finer) series."""
+    intensity_outside_s: float = 0.0
+    """Seconds of the run outside the series' range, charged its nearest value."""
 
 
 @dataclass
@@ -82,6 +91,8 @@ class RunResult:
     schema_version: int = SCHEMA_VERSION
     greenmeter_version: str = __version__
     timeline: list[tuple[float, list[float | None]]] = field(default_factory=list, repr=False)
+    timeline_file: dict | None = None
+    """The report's ``timeline`` field once the timeline CSV is written (greenmeter/timeline.py)."""
     tags: dict[str, str] = field(default_factory=dict)
     ci: dict[str, str] | None = None
     """The CI job that ran it (``labels.ci_context``); None outside CI."""
@@ -168,22 +179,44 @@ def component_results(sensors: list[Sensor], measurement: Measurement) -> list[C
     return results
 
 
-def carbon_for(total_j: float | None, grid: GridIntensity, pue: float) -> Carbon:
+def carbon_for(total_j: float | None, grid: GridIntensity, pue: float, pue_source: str | None = None,
+               series: IntensitySeries | None = None, intervals: list | None = None) -> Carbon:
     energy_kwh = (total_j or 0.0) / J_PER_KWH
+    if series is None:
+        return Carbon(
+            region=grid.region, zone_id=grid.zone_id, zone_name=grid.name,
+            intensity_g_per_kwh=grid.intensity_g_per_kwh, intensity_source=grid.source,
+            intensity_year=grid.year, basis=grid.basis, region_fallback=grid.fallback, pue=pue,
+            energy_kwh=energy_kwh, energy_kwh_with_pue=energy_kwh * pue,
+            co2_g=energy_kwh * pue * grid.intensity_g_per_kwh, pue_source=pue_source,
+        )
+    # Hour by hour: the mean is energy-weighted, so co2_g = energy x pue x mean still holds.
+    account = series.account(intervals or [])
+    first_s = intervals[0][0] if intervals else series.start_s
+    year_s = min(max(first_s, series.start_s), series.end_s - 1)  # the year the figures describe
     return Carbon(
-        region=grid.region, zone_id=grid.zone_id, zone_name=grid.name,
-        intensity_g_per_kwh=grid.intensity_g_per_kwh, intensity_source=grid.source,
-        intensity_year=grid.year, basis=grid.basis, region_fallback=grid.fallback, pue=pue,
-        energy_kwh=energy_kwh, energy_kwh_with_pue=energy_kwh * pue,
-        co2_g=energy_kwh * pue * grid.intensity_g_per_kwh,
+        region=grid.region, zone_id=None if grid.fallback else grid.zone_id,
+        zone_name=series.source if grid.fallback else grid.name,
+        intensity_g_per_kwh=account.mean_intensity_g_per_kwh, intensity_source=series.source,
+        intensity_year=datetime.fromtimestamp(year_s, tz=timezone.utc).year, basis=series.basis,
+        region_fallback=False, pue=pue, energy_kwh=energy_kwh, energy_kwh_with_pue=energy_kwh * pue,
+        co2_g=account.co2_g * pue, pue_source=pue_source, time_resolved=True,
+        intensity_outside_s=account.outside_s,
     )
 
 
 def build_result(run_id: str, command: list[str], exit_code: int | None, interrupted: bool,
                  sensors: list[Sensor],
                  measurement: Measurement, grid: GridIntensity, pue: float,
-                 started_at: datetime, notes: list[str], partial: bool = False) -> RunResult:
+                 started_at: datetime, notes: list[str], partial: bool = False,
+                 pue_source: str | None = None, series: IntensitySeries | None = None) -> RunResult:
     components = component_results(sensors, measurement)
+    total_j = energy_by_kind(components)["total"]
+    intervals = None
+    if series is not None:
+        intervals = energy_intervals(measurement.timeline, [c.counted for c in components],
+                                     started_at.timestamp(), total_j or 0.0)
+    carbon = carbon_for(total_j, grid, pue, pue_source, series, intervals)
     warnings = list(notes)
     for sensor in sensors:
         try:
@@ -195,7 +228,13 @@ def build_result(run_id: str, command: list[str], exit_code: int | None, interru
         if comp.counted and comp.partial:
             warnings.append(f"{comp.kind} {comp.name}: partial figure, covers "
                             f"{comp.covered_s:.1f} s of {measurement.duration_s:.1f} s")
-    if grid.fallback:
+    if carbon.intensity_outside_s > 0:
+        warnings.append(f"{carbon.intensity_outside_s:.0f} s of the run fall outside the intensity series "
+                        f"({series.source}): charged its nearest value")
+    if carbon.basis != "lifecycle":
+        warnings.append(f"intensity basis is {carbon.basis!r}, not life-cycle like greenmeter's default "
+                        f"figures ({carbon.intensity_source}): compare with other runs with care")
+    if carbon.region_fallback:
         warnings.append(f"no region configured: using the world average "
                         f"{grid.intensity_g_per_kwh:g} gCO2e/kWh; set --region for a real figure")
     return RunResult(
@@ -208,7 +247,7 @@ def build_result(run_id: str, command: list[str], exit_code: int | None, interru
         duration_s=measurement.duration_s,
         host=host_info(components),
         components=components,
-        carbon=carbon_for(energy_by_kind(components)["total"], grid, pue),
+        carbon=carbon,
         warnings=warnings,
         partial=partial,
         timeline=measurement.timeline,

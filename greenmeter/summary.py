@@ -54,12 +54,19 @@ def print_summary(result: RunResult, file=None) -> None:
     table.add_row("[bold]total[/bold]", f"[bold]{format_energy(result.energy_j['total'])}[/bold]",
                   "", f"{carbon.energy_kwh:.3g} kWh")
     console.print(table)
+    if console.is_terminal:
+        _print_power_sparkline(console, result)
     region = carbon.region or "world average (no region set)"
     pue = f" x PUE {carbon.pue:g}" if carbon.pue != 1 else ""
-    console.print(
-        f"[bold]{format_co2(carbon.co2_g)} CO2e[/bold]{pue} at {carbon.intensity_g_per_kwh:g} gCO2e/kWh "
-        f"({region}: {carbon.zone_name}, {carbon.intensity_source} {carbon.intensity_year}, {carbon.basis})"
-    )
+    if carbon.pue_source:
+        pue += " (provider's)"
+    if carbon.time_resolved:
+        where = f"{region}: {carbon.zone_name}, " if carbon.zone_id else ""
+        provenance = f"energy-weighted mean ({where}hourly {carbon.intensity_source} {carbon.intensity_year}, {carbon.basis})"
+    else:
+        provenance = f"({region}: {carbon.zone_name}, {carbon.intensity_source} {carbon.intensity_year}, {carbon.basis})"
+    console.print(f"[bold]{format_co2(carbon.co2_g)} CO2e[/bold]{pue} at "
+                  f"{carbon.intensity_g_per_kwh:.4g} gCO2e/kWh {provenance}")
     if result.units:
         from greenmeter.units_of_work import singular
 
@@ -71,3 +78,18 @@ def print_summary(result: RunResult, file=None) -> None:
         console.print(f"[{style}]{result.budget.describe()}[/{style}]")
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+def _print_power_sparkline(console, result: RunResult) -> None:
+    """Total power over the run as one line of blocks, scaled from 0 W to the peak."""
+    from rich.text import Text
+
+    from greenmeter.sparkline import sparkline, total_power_w
+
+    width = max(10, min(60, console.width - 30))
+    power = total_power_w(result.timeline, [c.counted for c in result.components], width)
+    if len(power) < 2:
+        return
+    peak = max(power)
+    console.print(Text.assemble("total power ", (sparkline(power, peak), "green"),
+                                f" 0\u2013{format_power(peak)} over {result.duration_s:.1f} s"))

@@ -21,7 +21,6 @@ import csv
 import hashlib
 import io
 import json
-import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -135,7 +134,7 @@ PUE_ROWS = [
      "https://www.google.com/about/datacenters/efficiency/"),
     ("aws", 1.15, 2024, "AWS global PUE, 2023-2024 sustainability reporting",
      "https://sustainability.aboutamazon.com/products-services/aws-cloud"),
-    ("azure", 1.18, 2024, "Microsoft Azure fleet design PUE",
+    ("azure", 1.18, 2024, "Microsoft Azure fleet PUE",
      "https://datacenters.microsoft.com/sustainability/efficiency/"),
     ("industry", 1.56, 2024, "Uptime Institute Global Data Center Survey 2024 (industry average 1.54-1.58 over 2023-2025)",
      "https://uptimeinstitute.com/resources/research-and-reports/uptime-institute-global-data-center-survey-results-2024"),
@@ -196,14 +195,14 @@ class Inputs:
         return data
 
 
-def iso_tables(inputs: Inputs) -> tuple[dict[str, str], dict[str, str]]:
-    """alpha-2 -> alpha-3 and alpha-3 -> alpha-2, from the UNFCCC table's code columns (facts only)."""
+def iso_tables(inputs: Inputs) -> dict[str, str]:
+    """alpha-2 -> alpha-3, from the UNFCCC table's code columns (codes only, no figures)."""
     table = json.loads((inputs.sources_dir / "co2js/marginal-intensities-2021.json").read_bytes())
     iso2_to_iso3 = dict(EXTRA_ISO2_TO_ISO3)
     for row in table.values():
         if row.get("country_code_iso_2") and row.get("country_code_iso_3"):
             iso2_to_iso3[row["country_code_iso_2"]] = row["country_code_iso_3"]
-    return iso2_to_iso3, {v: k for k, v in iso2_to_iso3.items()}
+    return iso2_to_iso3
 
 
 def aggregate_id(name: str) -> str:
@@ -213,7 +212,7 @@ def aggregate_id(name: str) -> str:
 def ember_rows(inputs: Inputs) -> list[dict]:
     data = json.loads(inputs.read("ember", "co2js/average-intensities.json"))
     rows = []
-    for key, item in data.items():
+    for item in data.values():
         iso3 = item["country_code"]
         if item["emissions_intensity_gco2_per_kwh"] <= 0:
             # No grid is carbon-free on a life-cycle basis (hydro alone is ~24 g/kWh): a 0 is missing
@@ -402,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
 
     wheel = zipfile.ZipFile(args.codecarbon_wheel)
     inputs = Inputs(args.sources, wheel)
-    iso2_to_iso3, _ = iso_tables(inputs)
+    iso2_to_iso3 = iso_tables(inputs)
     by_source = {
         "ember": ember_rows(inputs),
         "electricitymaps": electricitymaps_rows(inputs, iso2_to_iso3),

@@ -241,3 +241,15 @@ def test_bad_report_options_exit_125(greenmeter, tmp_path):
         proc = greenmeter("report", "runs.csv", *args)
         assert proc.returncode == 125, args
         assert b"Traceback" not in proc.stderr
+
+
+def test_report_html_draws_the_json_reports(greenmeter, tmp_path):
+    assert greenmeter("run", "--quiet", "--", sys.executable, "-c", "pass").returncode == 0
+    proc = greenmeter("report", "--html", "runs.html", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[0]["runs"] == 1
+    page = (tmp_path / "runs.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<svg" in page
+    write_csv(tmp_path / "only.csv", [make_row(0)])
+    refused = greenmeter("report", "only.csv", "--html", "x.html")
+    assert refused.returncode == 125 and b"no JSON reports" in refused.stderr

@@ -116,3 +116,12 @@ def test_twenty_short_children_count_like_one_long_process(greenmeter, tmp_path)
     proc = greenmeter("run", "-q", "--interval", "1", "--json", "r.json", "--", PY, str(script))
     assert proc.returncode == 0
     assert 2.0 <= _cpu(read_report(tmp_path / "r.json"))["details"]["cpu_s"] < 4.0
+
+
+def test_reports_get_the_umask_permissions_not_private(greenmeter, tmp_path):
+    proc = greenmeter("run", "-q", "--json", "r.json", "--", PY, "-c", "pass")
+    assert proc.returncode == 0
+    import os
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -113,7 +113,7 @@ def resolve_region(query: str | None, basis: str = DEFAULT_BASIS) -> GridIntensi
         return _result(query, row, fallback=False, pue=tables.pue.get(provider))
     zone_id = tables.zone_by_key.get(key) or (alias.zone_id if alias else None)
     if zone_id is None:
-        raise UnknownRegion(_unknown_message(query, tables))
+        raise UnknownRegion(_unknown_message(query))
     return _result(query, _best_row(tables, [zone_id], basis), fallback=False, pue=None)
 
 
@@ -123,6 +123,14 @@ def _result(query: str | None, row: _Row, *, fallback: bool, pue: tuple[float, s
         source=row.source_id, year=row.year, basis=row.basis, fallback=fallback,
         pue=pue[0] if pue else None, pue_source=pue[1] if pue else None,
     )
+
+
+def country_iso2(zone_id: str) -> str | None:
+    """ISO 3166 alpha-2 code of a country zone ("DEU" -> "DE"); None for other zones."""
+    for alias, entry in _tables().aliases.items():
+        if entry.kind == "iso2" and entry.zone_id == zone_id:
+            return alias.upper()
+    return None
 
 
 def suggestions(query: str, limit: int = 3) -> list[str]:
@@ -145,7 +153,7 @@ def suggestions(query: str, limit: int = 3) -> list[str]:
     return out[:limit]
 
 
-def _unknown_message(query: str, tables: _Tables) -> str:
+def _unknown_message(query: str) -> str:
     found = suggestions(query)
     hint = f"; did you mean {', '.join(found)}?" if found else ""
     return (f"unknown region {query!r}{hint} (ISO country code, zone such as US-CA, or cloud region "

@@ -6,15 +6,31 @@ reporting in :mod:`greenmeter.results` and the exporters.
 
 from __future__ import annotations
 
+import os
+
 from greenmeter.process_tree import ProcessTree
-from greenmeter.sensors.base import SensorSet
+from greenmeter.sensors.base import SensorSet, SensorUnavailable
 
 
-def open_sensors(tree: ProcessTree, *, tdp_w: float | None = None) -> SensorSet:
-    """Open every backend that can measure here; the estimate covers what none measures."""
-    from greenmeter.sensors import estimate
+def open_sensors(tree: ProcessTree, *, tdp_w: float | None = None,
+                 gpus: str | None = None) -> SensorSet:
+    """Open every backend that can measure here; the estimate covers what none measures.
+
+    ``gpus`` is a ``--gpus`` value; a GPU it names that does not exist raises
+    :class:`greenmeter.sensors.nvml.GpuSelectionError` (before anything is launched)."""
+    from greenmeter.sensors import estimate, nvml
 
     found = SensorSet()
+    try:
+        found.sensors.append(nvml.open_nvml(
+            gpus, os.environ.get("CUDA_VISIBLE_DEVICES"), tree,
+            cuda_device_order=os.environ.get("CUDA_DEVICE_ORDER"),
+        ))
+    except nvml.NoGpuHere as exc:
+        if gpus not in (None, "none"):  # GPUs were asked for: say why none is measured
+            found.unavailable["gpu"] = exc
+    except SensorUnavailable as exc:
+        found.unavailable["gpu"] = exc
     measured_kinds = {c.kind for s in found.sensors for c in s.components if c.counted}
     found.sensors.append(
         estimate.open_estimate(tree, kinds={"cpu", "dram"} - measured_kinds, tdp_w=tdp_w)

@@ -1,0 +1,573 @@
+"""NVIDIA GPUs through NVML (``nvidia-ml-py``, imported as ``pynvml``).
+
+Energy comes from ``nvmlDeviceGetTotalEnergyConsumption``, a millijoule counter since
+the driver loaded (Volta and newer): the difference between the reads at the command's
+exact start and end is the figure, whatever happened in between. Older GPUs lack it
+(NOT_SUPPORTED); for them sampled ``nvmlDeviceGetPowerUsage`` is integrated with the
+trapezoid rule at a 10 Hz poll, as Zeus does (half the counter update period, capped at
+100 ms). Where the counter exists, power is still sampled so the two can be compared:
+they do not always agree (Zeus issue #181), and the report says so when they don't.
+
+Which GPUs: by default those the command can use, read from ``CUDA_VISIBLE_DEVICES``
+exactly as CUDA reads it; ``--gpus`` overrides. ``pynvml`` is imported only inside the
+functions that need it, so the rest of greenmeter starts fast without it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+from greenmeter.process_tree import ProcessTree
+from greenmeter.sensors.base import MEASURED, Component, Sensor, SensorUnavailable
+
+POLL_INTERVAL_S = 0.1
+"""Power poll for GPUs without an energy counter (Zeus: half the update period, <= 100 ms)."""
+SHARED_CHECK_INTERVAL_S = 2.0
+"""Listing a GPU's processes is slow on a busy driver; other tenants rarely come and go
+faster than this."""
+CROSS_CHECK_MIN_S = 3.0
+"""Below this the power samples are too few for integrated power to mean much."""
+CROSS_CHECK_MIN_SAMPLES = 5
+CROSS_CHECK_TOLERANCE = 0.05
+MIB = 1024 * 1024
+
+
+class GpuSelectionError(ValueError):
+    """``--gpus`` names a GPU that NVML does not have. A bad option: refuse to launch."""
+
+
+class NoGpuHere(SensorUnavailable):
+    """Nothing to measure rather than something broken: no NVIDIA library, no GPU, or
+    none the command may use. Worth a line in ``doctor``, not a warning on every run."""
+
+
+def parse_gpu_selection(text: str) -> str:
+    """Check the syntax of a ``--gpus`` value without touching NVML.
+
+    Accepts ``all``, ``none`` or a comma-separated list of NVML indexes, ``GPU-`` UUIDs
+    (or unique prefixes) and ``MIG-`` device ids. Returns it normalised (no spaces,
+    lower-case keywords); raises ValueError with a one-line message otherwise.
+    """
+    value = text.strip()
+    if value.lower() in ("all", "none"):
+        return value.lower()
+    tokens = [t.strip() for t in value.split(",")]
+    if not value or any(not t for t in tokens):
+        raise ValueError(f"{text!r}: expected all, none, or GPU indexes/UUIDs separated by commas")
+    for token in tokens:
+        if token.isdigit() or (token.startswith(("GPU-", "MIG-")) and len(token) > 4):
+            continue
+        raise ValueError(
+            f"{token!r} is not a GPU index, GPU- UUID or MIG- id (e.g. --gpus 0,2 or --gpus all)"
+        )
+    return ",".join(tokens)
+
+
+def open_nvml(
+    selection: str | None,
+    visible_devices: str | None,
+    tree: ProcessTree,
+    *,
+    cuda_device_order: str | None = None,
+) -> Sensor:
+    """Open the GPUs to measure.
+
+    ``selection`` is a ``--gpus`` value (see :func:`parse_gpu_selection`) or None for
+    the GPUs ``visible_devices`` (the command's ``CUDA_VISIBLE_DEVICES``; None = unset)
+    lets the command use. ``cuda_device_order`` is the command's ``CUDA_DEVICE_ORDER``:
+    CUDA numbers GPUs fastest first unless it is ``PCI_BUS_ID``, NVML always by bus.
+
+    Raises :class:`SensorUnavailable` when nothing can be measured (no library, no
+    driver, no GPU, all hidden) and :class:`GpuSelectionError` for a ``--gpus`` entry
+    that matches no GPU.
+    """
+    if selection is not None:
+        try:
+            selection = parse_gpu_selection(selection)
+        except ValueError as exc:
+            raise GpuSelectionError(str(exc)) from None
+    if selection == "none":
+        raise NoGpuHere("GPU measurement is turned off (--gpus none)")
+    nvml = _start_nvml()
+    try:
+        return _open_gpus(nvml, selection, visible_devices, tree, cuda_device_order)
+    except nvml.NVMLError as exc:
+        _stop_nvml(nvml)
+        raise SensorUnavailable(
+            f"NVML failed while opening the GPUs: {exc}", "check that nvidia-smi works"
+        ) from None
+    except BaseException:
+        _stop_nvml(nvml)
+        raise
+
+
+def _open_gpus(nvml, selection, visible_devices, tree, cuda_device_order) -> NvmlSensor:
+    count = nvml.nvmlDeviceGetCount()
+    if count == 0:
+        raise NoGpuHere("NVML sees no GPU", "check that nvidia-smi lists the GPU on this machine")
+    # One GPU that NVML cannot open (lost, or barred by a cgroup) must not cost the others.
+    handles: list = [None] * count
+    uuids: list[str | None] = [None] * count
+    open_errors: dict[int, str] = {}
+    for index in range(count):
+        try:
+            handles[index] = nvml.nvmlDeviceGetHandleByIndex(index)
+            uuids[index] = _text(nvml.nvmlDeviceGetUUID(handles[index]))
+        except nvml.NVMLError as exc:
+            open_errors[index] = str(exc)
+    notes: list[str] = []
+    if selection == "all":
+        picked = _from_cuda_visible_devices(nvml, None, uuids)
+    elif selection is not None:
+        picked = _from_gpus_option(nvml, selection, uuids)
+    else:
+        picked = _from_cuda_visible_devices(nvml, visible_devices, uuids)
+        if not picked:
+            raise NoGpuHere(
+                f"CUDA_VISIBLE_DEVICES={visible_devices!r} hides every GPU from the command",
+                "pass --gpus all to measure the GPUs anyway",
+            )
+        if visible_devices is not None:
+            notes += _order_warning(nvml, handles, visible_devices, cuda_device_order)
+    gpus = []
+    for index, migs in picked.items():
+        error = open_errors.get(index)
+        if error is None:
+            try:
+                gpu = _Gpu.open(nvml, index, handles[index], uuids[index], migs)
+            except nvml.NVMLError as exc:
+                error = str(exc)
+        if error is not None:
+            notes.append(f"GPU {index}: NVML cannot read it ({error}); it is not measured.")
+            continue
+        if gpu.has_counter or gpu.has_power:
+            gpus.append(gpu)
+        else:
+            notes.append(
+                f"GPU {index} ({gpu.name}) reports neither an energy counter nor power "
+                "draw; it is not measured."
+            )
+    if not gpus:
+        raise SensorUnavailable(
+            "no selected GPU reports energy or power through NVML",
+            "see `greenmeter doctor` for what each GPU supports",
+        )
+    return NvmlSensor(nvml, gpus, tree, notes)
+
+
+def diagnose() -> dict:
+    """What ``greenmeter doctor`` shows about GPUs: the driver and, per GPU, whether the
+    energy counter works and the power limit; or the one-line reason there is no GPU."""
+    try:
+        nvml = _start_nvml()
+    except SensorUnavailable as exc:
+        return {"available": False, "reason": exc.reason, "fix": exc.fix,
+                "driver_version": None, "gpus": []}
+    try:
+        report: dict = {"available": False, "reason": None, "fix": None,
+                        "driver_version": None, "gpus": []}
+        try:
+            report["driver_version"] = _text(nvml.nvmlSystemGetDriverVersion())
+            count = nvml.nvmlDeviceGetCount()
+        except nvml.NVMLError as exc:
+            report["reason"] = f"NVML failed: {exc}"
+            return report
+        for index in range(count):
+            report["gpus"].append(_diagnose_gpu(nvml, index))
+        report["available"] = bool(report["gpus"])
+        if not report["gpus"]:
+            report["reason"] = "NVML sees no GPU"
+        return report
+    finally:
+        _stop_nvml(nvml)
+
+
+def _diagnose_gpu(nvml, index: int) -> dict:
+    entry: dict = {"index": index, "name": None, "uuid": None, "energy_counter": False,
+                   "power_limit_w": None}
+    try:
+        handle = nvml.nvmlDeviceGetHandleByIndex(index)
+        entry["name"] = _text(nvml.nvmlDeviceGetName(handle))
+        entry["uuid"] = _text(nvml.nvmlDeviceGetUUID(handle))
+    except nvml.NVMLError as exc:
+        entry["error"] = str(exc)
+        return entry
+    try:
+        nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+        entry["energy_counter"] = True
+    except nvml.NVMLError as exc:
+        if not isinstance(exc, nvml.NVMLError_NotSupported):
+            entry["error"] = f"energy counter: {exc}"
+    try:
+        entry["power_limit_w"] = nvml.nvmlDeviceGetPowerManagementLimit(handle) / 1000.0
+    except nvml.NVMLError:
+        pass  # not every GPU exposes a limit; doctor shows it as unknown
+    return entry
+
+
+class NvmlSensor(Sensor):
+    """One component per selected GPU, all read together."""
+
+    def __init__(self, nvml, gpus: list[_Gpu], tree: ProcessTree, notes: list[str]):
+        self._nvml = nvml
+        self._gpus = gpus
+        self._tree = tree
+        self._notes = notes
+        self._next_shared_check_s = 0.0
+        self.components = tuple(
+            Component(
+                kind="gpu",
+                name=gpu.name,
+                source="nvml-energy" if gpu.has_counter else "nvml-power",
+                method=MEASURED,
+                index=gpu.index,
+            )
+            for gpu in gpus
+        )
+
+    def read_energy_j(self) -> list[float | None]:
+        joules = [gpu.read(self._nvml) for gpu in self._gpus]
+        if time.monotonic() >= self._next_shared_check_s:
+            self._check_shared()
+        return joules
+
+    def max_interval_s(self) -> float | None:
+        if all(gpu.has_counter for gpu in self._gpus):
+            return None  # a 64-bit millijoule counter never wraps
+        return POLL_INTERVAL_S
+
+    def _check_shared(self) -> None:
+        before = self._tree.pids()
+        if not before:
+            return  # the command has not started or has ended: nothing to compare with
+        found = {gpu: gpu.compute_pids(self._nvml) for gpu in self._gpus}
+        # A process of the tree that exited during the listing is still ours.
+        ours = before | self._tree.pids() | {os.getpid()}
+        for gpu, pids in found.items():
+            if pids is not None:
+                gpu.shared_checked = True
+                gpu.other_pids |= pids - ours
+        self._next_shared_check_s = time.monotonic() + SHARED_CHECK_INTERVAL_S
+
+    def details(self) -> list[dict]:
+        return [gpu.details() for gpu in self._gpus]
+
+    def warnings(self) -> list[str]:
+        said = list(self._notes)
+        for gpu in self._gpus:
+            said += gpu.warnings()
+        return said
+
+    def close(self) -> None:
+        _stop_nvml(self._nvml)
+
+
+@dataclass(eq=False)
+class _Gpu:
+    """One GPU's handle, what it supports, and what was read from it during the run."""
+
+    index: int
+    handle: object
+    name: str
+    uuid: str
+    mig_uuids: list[str]
+    has_counter: bool
+    has_power: bool
+    has_utilization: bool = True
+    has_memory: bool = True
+    has_process_list: bool = True
+    first_counter_mj: int | None = None
+    last_counter_mj: int | None = None
+    first_read_s: float | None = None
+    last_good_read_s: float | None = None
+    last_power: tuple[float, float] | None = None
+    """(time, watts) of the previous power sample, for the trapezoid."""
+    power_integral_j: float = 0.0
+    power_samples: int = 0
+    max_power_w: float | None = None
+    utilization_sum_pct: float = 0.0
+    utilization_samples: int = 0
+    peak_memory_used_b: int | None = None
+    shared_checked: bool = False
+    other_pids: set[int] = field(default_factory=set)
+    error: str | None = None
+
+    @classmethod
+    def open(cls, nvml, index: int, handle, uuid: str, mig_uuids: list[str]) -> _Gpu:
+        return cls(
+            index=index,
+            handle=handle,
+            name=_text(nvml.nvmlDeviceGetName(handle)),
+            uuid=uuid,
+            mig_uuids=mig_uuids,
+            has_counter=_supported(nvml, nvml.nvmlDeviceGetTotalEnergyConsumption, handle),
+            has_power=_supported(nvml, nvml.nvmlDeviceGetPowerUsage, handle),
+        )
+
+    def read(self, nvml) -> float | None:
+        """Joules since the first read, or None once NVML has failed on this GPU."""
+        if self.error is not None:
+            return None
+        try:
+            if self.has_counter:
+                counter_mj = nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle)
+            if self.has_power:
+                before = time.monotonic()
+                power_w = nvml.nvmlDeviceGetPowerUsage(self.handle) / 1000.0
+                # The sample belongs to the middle of the call, not to either end.
+                self._add_power((before + time.monotonic()) / 2, power_w)
+        except Exception as exc:  # GPU lost, Xid, any NVML error: never stop the run
+            self.error = f"{type(exc).__name__}: {exc}"
+            return None
+        now = time.monotonic()
+        if self.first_read_s is None:
+            self.first_read_s = now
+        if self.has_counter:
+            if self.last_counter_mj is not None and counter_mj < self.last_counter_mj:
+                self.error = "energy counter went backwards (driver reloaded?)"
+                return None
+            if self.first_counter_mj is None:
+                self.first_counter_mj = counter_mj
+            self.last_counter_mj = counter_mj
+        self.last_good_read_s = now
+        self._read_extras(nvml)
+        return self.energy_j()
+
+    def energy_j(self) -> float:
+        if self.has_counter:
+            return (self.last_counter_mj - self.first_counter_mj) / 1000.0
+        return self.power_integral_j
+
+    def _add_power(self, at_s: float, power_w: float) -> None:
+        if self.last_power is not None:
+            then_s, then_w = self.last_power
+            self.power_integral_j += (then_w + power_w) / 2 * (at_s - then_s)
+        self.last_power = (at_s, power_w)
+        self.power_samples += 1
+        self.max_power_w = power_w if self.max_power_w is None else max(self.max_power_w, power_w)
+
+    def _read_extras(self, nvml) -> None:
+        """Utilisation and memory for the report: extras, so any failure only stops them."""
+        if self.has_utilization:
+            try:
+                self.utilization_sum_pct += nvml.nvmlDeviceGetUtilizationRates(self.handle).gpu
+                self.utilization_samples += 1
+            except Exception:
+                self.has_utilization = False
+        if self.has_memory:
+            try:
+                used = nvml.nvmlDeviceGetMemoryInfo(self.handle).used
+                self.peak_memory_used_b = max(used, self.peak_memory_used_b or 0)
+            except Exception:
+                self.has_memory = False
+
+    def compute_pids(self, nvml) -> set[int] | None:
+        if self.error is not None or not self.has_process_list:
+            return None
+        try:
+            return {p.pid for p in nvml.nvmlDeviceGetComputeRunningProcesses(self.handle)}
+        except Exception:  # shared_gpu stays unknown; the energy is unaffected
+            self.has_process_list = False
+            return None
+
+    def covered_s(self) -> float:
+        if self.first_read_s is None or self.last_good_read_s is None:
+            return 0.0
+        return self.last_good_read_s - self.first_read_s
+
+    def details(self) -> dict:
+        found: dict = {
+            "uuid": self.uuid,
+            "max_power_w": _rounded(self.max_power_w),
+            "mean_utilization_pct": _rounded(
+                self.utilization_sum_pct / self.utilization_samples
+                if self.utilization_samples else None
+            ),
+            "peak_memory_used_mib": _rounded(
+                None if self.peak_memory_used_b is None else self.peak_memory_used_b / MIB
+            ),
+            "shared_gpu": bool(self.other_pids) if self.shared_checked else None,
+        }
+        if self.other_pids:
+            found["other_pids"] = sorted(self.other_pids)
+        if self.mig_uuids:
+            found["mig_devices"] = list(self.mig_uuids)
+        if self.error is not None:
+            found["error"] = self.error
+        return found
+
+    def warnings(self) -> list[str]:
+        label = f"GPU {self.index} ({self.name})"
+        said = []
+        if self.other_pids:
+            pids = ", ".join(str(p) for p in sorted(self.other_pids))
+            said.append(
+                f"{label} was shared with processes outside the command (pid {pids}): "
+                "its figure is the whole device's energy, not the command's share."
+            )
+        if self.mig_uuids:
+            said.append(
+                f"{label} is split into MIG slices; the command used {', '.join(self.mig_uuids)} "
+                "but NVML measures the whole GPU, so the figure includes the other slices."
+            )
+        if self.error is not None:
+            # The report adds how much of the run the figure covers.
+            said.append(f"{label}: NVML stopped answering ({self.error}).")
+        disagreement = self._counter_disagreement()
+        if disagreement is not None:
+            said.append(
+                f"{label}: the energy counter ({self.energy_j():.1f} J) and integrated power "
+                f"draw ({self.power_integral_j:.1f} J) differ by {disagreement:.0%}; the "
+                "report uses the counter (see Zeus issue #181)."
+            )
+        return said
+
+    def _counter_disagreement(self) -> float | None:
+        if not (self.has_counter and self.has_power) or self.first_counter_mj is None:
+            return None
+        if self.covered_s() < CROSS_CHECK_MIN_S or self.power_samples < CROSS_CHECK_MIN_SAMPLES:
+            return None
+        counter_j = self.energy_j()
+        if counter_j <= 0:
+            return None
+        disagreement = abs(self.power_integral_j - counter_j) / counter_j
+        return disagreement if disagreement > CROSS_CHECK_TOLERANCE else None
+
+
+def _start_nvml():
+    """Import pynvml and initialise NVML, or say in one line why there is no GPU."""
+    try:
+        import pynvml
+    except ImportError:
+        raise SensorUnavailable(
+            "nvidia-ml-py is not installed", "pip install nvidia-ml-py"
+        ) from None
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError_LibraryNotFound:
+        raise NoGpuHere(
+            "no NVIDIA driver (libnvidia-ml.so.1 not found)",
+            "install the NVIDIA driver, or in a container pass the GPU in (docker run --gpus all)",
+        ) from None
+    except pynvml.NVMLError_DriverNotLoaded:
+        raise SensorUnavailable(
+            "the NVIDIA kernel driver is not loaded", "check that nvidia-smi works"
+        ) from None
+    except pynvml.NVMLError_NoPermission:
+        raise SensorUnavailable(
+            "no permission to use NVML", "check the permissions of /dev/nvidia*"
+        ) from None
+    except pynvml.NVMLError as exc:
+        raise SensorUnavailable(
+            f"NVML failed to start: {exc}", "check that nvidia-smi works"
+        ) from None
+    return pynvml
+
+
+def _stop_nvml(nvml) -> None:
+    try:
+        nvml.nvmlShutdown()
+    except nvml.NVMLError:
+        pass  # nothing left to release
+
+
+def _supported(nvml, call, handle) -> bool:
+    try:
+        call(handle)
+    except nvml.NVMLError_NotSupported:
+        return False
+    return True
+
+
+def _from_cuda_visible_devices(
+    nvml, visible: str | None, uuids: list[str | None]
+) -> dict[int, list[str]]:
+    """NVML indexes (with the MIG ids used on each) of the GPUs CUDA would show.
+
+    CUDA's rules: unset means every GPU; empty or ``NoDevFiles`` none; otherwise entries
+    are read up to the first one that names no device (``-1`` is the usual way to end
+    the list early), and the rest is ignored.
+    """
+    if visible is None:
+        return {index: [] for index in range(len(uuids))}
+    picked: dict[int, list[str]] = {}
+    for token in visible.split(","):
+        resolved = _resolve(nvml, token.strip(), uuids)
+        if not isinstance(resolved, tuple):
+            break
+        index, mig = resolved
+        picked.setdefault(index, [])
+        if mig and mig not in picked[index]:
+            picked[index].append(mig)
+    return picked
+
+
+def _from_gpus_option(nvml, selection: str, uuids: list[str | None]) -> dict[int, list[str]]:
+    picked: dict[int, list[str]] = {}
+    for token in selection.split(","):
+        resolved = _resolve(nvml, token, uuids)
+        if not isinstance(resolved, tuple):
+            raise GpuSelectionError(f"{token}: {resolved}")
+        index, mig = resolved
+        picked.setdefault(index, [])
+        if mig and mig not in picked[index]:
+            picked[index].append(mig)
+    return picked
+
+
+def _resolve(nvml, token: str, uuids: list[str | None]) -> tuple[int, str | None] | str:
+    """(NVML index, MIG id or None) for one device name, or why it names no GPU."""
+    if token.isdigit():
+        index = int(token)
+        if index < len(uuids):
+            return index, None
+        return f"no such GPU (NVML sees {len(uuids)}: 0-{len(uuids) - 1})"
+    if token.startswith("GPU-"):
+        return _match_uuid_prefix(token, uuids)
+    if token.startswith("MIG-GPU-"):
+        # The pre-R470 form MIG-GPU-<uuid>/<gpu instance>/<compute instance>.
+        parent = _match_uuid_prefix(token[len("MIG-"):].split("/")[0], uuids)
+        return (parent[0], token) if isinstance(parent, tuple) else parent
+    if token.startswith("MIG-"):
+        try:
+            mig = nvml.nvmlDeviceGetHandleByUUID(token)
+            parent = nvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(mig)
+            return nvml.nvmlDeviceGetIndex(parent), token
+        except nvml.NVMLError as exc:
+            return f"no such MIG device ({exc})"
+    return "not a GPU index, GPU- UUID or MIG- id"
+
+
+def _match_uuid_prefix(prefix: str, uuids: list[str | None]) -> tuple[int, None] | str:
+    # CUDA accepts any unique prefix of a GPU UUID.
+    matches = [i for i, uuid in enumerate(uuids)
+               if uuid is not None and uuid.lower().startswith(prefix.lower())]
+    if len(matches) == 1:
+        return matches[0], None
+    return "no GPU has this UUID" if not matches else "UUID prefix matches several GPUs"
+
+
+def _order_warning(nvml, handles, visible: str, order: str | None) -> list[str]:
+    """CUDA numbers GPUs fastest first by default, NVML by PCI bus: on a machine with
+    different models an index in CUDA_VISIBLE_DEVICES may mean another GPU to NVML."""
+    if order == "PCI_BUS_ID" or not any(t.strip().isdigit() for t in visible.split(",")):
+        return []
+    if len({_text(nvml.nvmlDeviceGetName(h)) for h in handles if h is not None}) < 2:
+        return []
+    return [
+        "CUDA_VISIBLE_DEVICES gives indexes on a machine with different GPU models and "
+        "CUDA_DEVICE_ORDER is not PCI_BUS_ID: CUDA may number the GPUs differently from "
+        "NVML, so the measured GPUs may not be the ones the command used. Set "
+        "CUDA_DEVICE_ORDER=PCI_BUS_ID or use GPU UUIDs."
+    ]
+
+
+def _text(value: str | bytes) -> str:
+    # Older nvidia-ml-py releases return bytes.
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
