@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass
 class Budget:
     max_energy_j: float | None
     """Against ``energy_j.total``: the IT energy, before PUE."""
@@ -31,7 +31,7 @@ class Budget:
         )
 
 
-@dataclass(frozen=True)
+@dataclass
 class BudgetCheck:
     max_energy_j: float | None
     max_co2_g: float | None

@@ -111,10 +111,13 @@ def run_repeated(base: RunOptions, repeat: int, warmup: int, json_path: Path | N
 
 
 def _report(results, warmup: int, quiet: bool, summary_paths: list[Path]) -> None:
-    from greenmeter.repeat_stats import RepeatStats
     from greenmeter.step_summary import append_summary, summary_markdown
 
-    stats = RepeatStats.of(results, warmup) if len(results) > 1 else None
+    stats = None
+    if len(results) > 1:
+        from greenmeter.repeat_stats import RepeatStats
+
+        stats = RepeatStats.of(results, warmup)
     if stats is not None and not quiet:
         _print_stats(stats)
         for warning in dict.fromkeys(w for r in results for w in r.warnings):

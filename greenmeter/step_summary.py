@@ -6,11 +6,14 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from greenmeter.repeat_stats import RepeatStats
 from greenmeter.results import RunResult
 from greenmeter.summary import format_co2, format_energy
 from greenmeter.units_of_work import singular
+
+if TYPE_CHECKING:  # the statistics are imported only when there are repetitions
+    from greenmeter.repeat_stats import RepeatStats
 
 GITHUB_STEP_SUMMARY_VAR = "GITHUB_STEP_SUMMARY"
 

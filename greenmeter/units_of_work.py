@@ -52,7 +52,7 @@ def singular(unit_name: str) -> str:
     return unit_name
 
 
-@dataclass(frozen=True)
+@dataclass
 class UnitsReading:
     units: float | None
     unit_name: str | None
