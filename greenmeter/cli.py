@@ -160,6 +160,10 @@ def cli() -> None:
               help="GPUs to measure: all, none, or NVML indexes, GPU- UUIDs and MIG- ids "
                    "separated by commas. Default: those the command may use "
                    "(CUDA_VISIBLE_DEVICES).")
+@click.option("--idle-baseline", "idle_baseline", type=click.FloatRange(min=0.1, max=3600.0),
+              envvar="GREENMETER_IDLE_BASELINE", metavar="SECONDS",
+              help="Measure the machine's idle power for SECONDS before starting the command, "
+                   "then report energy above idle too (per component).")
 @click.option("-q", "--quiet", is_flag=True, envvar="GREENMETER_QUIET",
               help="No summary on stderr (warnings about sensors are still said).")
 @click.option("--html", "html_path", type=click.Path(path_type=Path), envvar="GREENMETER_HTML",
@@ -191,10 +195,11 @@ def cli() -> None:
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_command(region, pue: float | None, intensity_file, carbon_provider: str | None,
                 interval: float, json_path: Path | None,
-                csv_path: Path | None, cpu_tdp: float | None, gpus: str | None, quiet: bool,
-                html_path: Path | None, tags: tuple[tuple[str, str], ...], units: float | None,
-                unit_name: str | None, repeat: int, warmup: int, max_energy: float | None,
-                max_co2: float | None, summary_md: Path | None,
+                csv_path: Path | None, cpu_tdp: float | None, gpus: str | None,
+                idle_baseline: float | None, quiet: bool, html_path: Path | None,
+                tags: tuple[tuple[str, str], ...], units: float | None, unit_name: str | None,
+                repeat: int, warmup: int, max_energy: float | None, max_co2: float | None,
+                summary_md: Path | None,
                 command: tuple[str, ...]) -> int:
     """Run COMMAND unchanged and measure the energy it used.
 
@@ -233,6 +238,7 @@ def run_command(region, pue: float | None, intensity_file, carbon_provider: str 
         carbon_provider=carbon_provider,
         gpus=gpus,
         html_path=writable_file(html_path, "--html") if html_path else None,
+        idle_baseline_s=idle_baseline,
         tags=tags_dict(tags),
         ci=ci_context(os.environ),
         units=units,
@@ -287,6 +293,29 @@ def html_command(runs: tuple[Path, ...], out: Path) -> None:
         raise click.BadParameter(str(exc), param_hint="RUNS") from None
     for note in notes:
         click.echo(f"greenmeter: {note}", err=True)
+
+
+@cli.command("doctor", short_help="Show what can be measured here, and how to fix each gap.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the findings as JSON on stdout (for scripts) instead of tables.")
+def doctor_command(as_json: bool) -> int:
+    """List every sensor candidate (RAPL zones, GPUs, the estimate's inputs), say what
+    a run will measure and what it will estimate, and how to close each gap.
+
+    Tables go to stderr, like all of greenmeter's own output; --json goes to stdout.
+    Always exits 0: a gap is a finding, not a failure.
+    """
+    import json
+
+    from greenmeter.doctor import gather, render
+    from greenmeter.sensors import powercap_root
+
+    findings = gather(powercap_root())
+    if as_json:
+        click.echo(json.dumps(findings, indent=2))
+    else:
+        render(findings, sys.stderr)
+    return 0
 
 
 cli.add_command(report_command)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -13,6 +14,7 @@ from greenmeter.budget import Budget
 from greenmeter.carbon.intensity_series import IntensitySeries
 from greenmeter.carbon.regions import GridIntensity
 from greenmeter.process_tree import ProcessTree
+from greenmeter.idle_baseline import measure_idle
 from greenmeter.report_csv import append_row, result_to_row
 from greenmeter.report_json import result_to_json
 from greenmeter.results import RunResult, build_result
@@ -47,6 +49,8 @@ class RunOptions:
     gpus: str | None = None
     """``--gpus``: all, none, or NVML indexes/UUIDs; None = the command's CUDA_VISIBLE_DEVICES."""
     html_path: Path | None = None
+    idle_baseline_s: float | None = None
+    """``--idle-baseline``: seconds of idle sampling before the command starts."""
     tags: dict[str, str] = field(default_factory=dict)
     ci: dict[str, str] | None = None
     units: float | None = None
@@ -110,12 +114,14 @@ def measure_command(options: RunOptions) -> RunOutcome:
     for note in notes:  # said once, here, before the command's own output
         _say(note)
 
+    idle = None
+
     def result_of(measurement, exit_code, interrupted, partial, series=options.intensity_series,
                   reading=UnitsReading(None, None, None)):
         units, unit_name, unit_notes = _units(options, reading)
         result = build_result(options.run_id, options.command, exit_code, interrupted,
                               found.sensors, measurement, options.grid, options.pue, started_at,
-                              notes + unit_notes, partial, options.pue_source, series)
+                              notes + unit_notes, partial, options.pue_source, series, idle)
         return replace(result, tags=options.tags, ci=options.ci, units=units,
                        unit_name=unit_name, repeat_group=options.repeat_group,
                        repetition=options.repetition, repetitions=options.repetitions)
@@ -140,6 +146,17 @@ def measure_command(options: RunOptions) -> RunOutcome:
     units_path = create_units_file()
     try:
         with SignalForwarder() as forwarder:
+            if options.idle_baseline_s:
+                if not options.quiet:
+                    _say(f"measuring idle power for {options.idle_baseline_s:g} s "
+                         f"before starting the command")
+                idle = measure_idle(found.sensors, options.idle_baseline_s, options.interval_s,
+                                    cancelled=lambda: bool(forwarder.received))
+                if idle is None:
+                    signo = forwarder.received[0]
+                    _say(f"{signal.Signals(signo).name} during the idle baseline: "
+                         f"the command was not started")
+                    return RunOutcome(exit_codes.SIGNAL_BASE + signo, None)
             sampler = Sampler(found.sensors, options.interval_s, on_tick=checkpoint,
                               tick_every_s=CHECKPOINT_EVERY_S)
             started_at = datetime.now(timezone.utc)
@@ -181,7 +198,7 @@ def measure_command(options: RunOptions) -> RunOutcome:
             if not options.quiet:
                 from greenmeter.summary import print_summary
 
-                print_summary(result)
+                print_summary(result, already_said=notes)
                 _say(f"report: {options.json_path}; history: {options.csv_path}")
                 if options.html_path is not None:
                     _say(f"HTML report: {options.html_path}")

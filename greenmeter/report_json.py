@@ -31,6 +31,10 @@ def result_to_dict(result: RunResult) -> dict:
         "carbon": asdict(result.carbon),
         "warnings": result.warnings,
         "timeline": result.timeline_file,
+        "idle_baseline": None if result.idle_baseline_s is None else {
+            "duration_s": round(result.idle_baseline_s, 6),
+            "energy_net_j": result.energy_net_j,
+        },
         "tags": result.tags,
         "ci": result.ci,
         "units": result.units,

@@ -18,6 +18,7 @@ from greenmeter.budget import BudgetCheck
 from greenmeter.carbon.accounting import energy_intervals
 from greenmeter.carbon.intensity_series import IntensitySeries
 from greenmeter.carbon.regions import GridIntensity
+from greenmeter.idle_baseline import IdleBaseline
 from greenmeter.sampler import ComponentTrace, Measurement
 from greenmeter.sensors.base import Sensor
 
@@ -46,6 +47,10 @@ class ComponentResult:
     partial: bool
     covered_s: float
     details: dict = field(default_factory=dict)
+    idle_power_w: float | None = None
+    """With ``--idle-baseline``: this component's power before the command started."""
+    net_energy_j: float | None = None
+    """With ``--idle-baseline``: ``energy_j - idle_power_w x covered_s``, the energy above idle."""
 
 
 @dataclass
@@ -93,6 +98,8 @@ class RunResult:
     timeline: list[tuple[float, list[float | None]]] = field(default_factory=list, repr=False)
     timeline_file: dict | None = None
     """The report's ``timeline`` field once the timeline CSV is written (greenmeter/timeline.py)."""
+    idle_baseline_s: float | None = None
+    """Seconds of idle sampling before the command (``--idle-baseline``); None without."""
     tags: dict[str, str] = field(default_factory=dict)
     ci: dict[str, str] | None = None
     """The CI job that ran it (``labels.ci_context``); None outside CI."""
@@ -117,14 +124,22 @@ class RunResult:
     def co2_g_per_unit(self) -> float | None:
         return self.carbon.co2_g / self.units if self.units else None
 
+    @property
+    def energy_net_j(self) -> dict[str, float | None] | None:
+        """Like ``energy_j``, above the idle baseline; None without ``--idle-baseline``."""
+        if self.idle_baseline_s is None:
+            return None
+        return energy_by_kind(self.components, "net_energy_j")
 
-def energy_by_kind(components: list[ComponentResult]) -> dict[str, float | None]:
+
+def energy_by_kind(components: list[ComponentResult],
+                   field_name: str = "energy_j") -> dict[str, float | None]:
     """Joules per counted kind and in total. A kind nothing measured or estimated is
     None, not 0; detail components (counted=False) are never added."""
     out: dict[str, float | None] = {}
     for kind in COUNTED_KINDS:
-        values = [c.energy_j for c in components
-                  if c.counted and c.kind == kind and c.energy_j is not None]
+        values = [getattr(c, field_name) for c in components
+                  if c.counted and c.kind == kind and getattr(c, field_name) is not None]
         out[kind] = sum(values) if values else None
     present = [v for v in out.values() if v is not None]
     return {"total": sum(present) if present else None, **out}
@@ -155,9 +170,11 @@ def _cpu_model() -> str | None:
     return cpu_model(_read_cpuinfo()) or platform.processor() or None
 
 
-def component_results(sensors: list[Sensor], measurement: Measurement) -> list[ComponentResult]:
+def component_results(sensors: list[Sensor], measurement: Measurement,
+                      idle_power_w: list[float | None] | None = None) -> list[ComponentResult]:
     results = []
     traces = iter(measurement.traces)
+    idle = iter(idle_power_w if idle_power_w is not None else [])
     for sensor in sensors:
         try:
             details = sensor.details()
@@ -167,6 +184,7 @@ def component_results(sensors: list[Sensor], measurement: Measurement) -> list[C
             trace: ComponentTrace = next(traces)
             energy = trace.energy_j
             covered = trace.covered_s
+            idle_w = next(idle, None)
             results.append(ComponentResult(
                 kind=comp.kind, name=comp.name, index=comp.index, source=comp.source,
                 method=comp.method, counted=comp.counted, energy_j=energy,
@@ -175,6 +193,9 @@ def component_results(sensors: list[Sensor], measurement: Measurement) -> list[C
                 partial=trace.failed_reads > 0 or energy is None,
                 covered_s=covered,
                 details=extra,
+                idle_power_w=idle_w,
+                net_energy_j=(energy - idle_w * covered
+                              if energy is not None and idle_w is not None else None),
             ))
     return results
 
@@ -209,8 +230,9 @@ def build_result(run_id: str, command: list[str], exit_code: int | None, interru
                  sensors: list[Sensor],
                  measurement: Measurement, grid: GridIntensity, pue: float,
                  started_at: datetime, notes: list[str], partial: bool = False,
-                 pue_source: str | None = None, series: IntensitySeries | None = None) -> RunResult:
-    components = component_results(sensors, measurement)
+                 pue_source: str | None = None, series: IntensitySeries | None = None,
+                 idle: IdleBaseline | None = None) -> RunResult:
+    components = component_results(sensors, measurement, idle.power_w if idle else None)
     total_j = energy_by_kind(components)["total"]
     intervals = None
     if series is not None:
@@ -251,4 +273,5 @@ def build_result(run_id: str, command: list[str], exit_code: int | None, interru
         warnings=warnings,
         partial=partial,
         timeline=measurement.timeline,
+        idle_baseline_s=idle.duration_s if idle else None,
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from collections.abc import Collection
+
 from greenmeter.results import RunResult
 
 
@@ -33,7 +35,9 @@ def format_co2(grams: float) -> str:
     return f"{grams * 1000:.2f} mg"
 
 
-def print_summary(result: RunResult, file=None) -> None:
+def print_summary(result: RunResult, file=None, already_said: Collection[str] = ()) -> None:
+    """``already_said``: warnings said on stderr before the command ran (sensor gaps and
+    their fixes), not repeated here."""
     from rich.console import Console
     from rich.table import Table
 
@@ -67,6 +71,12 @@ def print_summary(result: RunResult, file=None) -> None:
         provenance = f"({region}: {carbon.zone_name}, {carbon.intensity_source} {carbon.intensity_year}, {carbon.basis})"
     console.print(f"[bold]{format_co2(carbon.co2_g)} CO2e[/bold]{pue} at "
                   f"{carbon.intensity_g_per_kwh:.4g} gCO2e/kWh {provenance}")
+    net = result.energy_net_j
+    if net is not None:
+        parts = ", ".join(f"{kind} {format_energy(net[kind])}" for kind in ("cpu", "gpu", "dram")
+                          if net[kind] is not None)
+        console.print(f"above idle ({result.idle_baseline_s:.1f} s baseline before the command): "
+                      f"[bold]{format_energy(net['total'])}[/bold] ({parts})")
     if result.units:
         from greenmeter.units_of_work import singular
 
@@ -77,6 +87,8 @@ def print_summary(result: RunResult, file=None) -> None:
         style = "bold red" if result.budget.exceeded else "green"
         console.print(f"[{style}]{result.budget.describe()}[/{style}]")
     for warning in result.warnings:
+        if warning in already_said:
+            continue
         console.print(f"[yellow]warning:[/yellow] {warning}")
 
 
