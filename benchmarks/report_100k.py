@@ -111,7 +111,8 @@ def main() -> None:
         size_mb = history.stat().st_size / 1e6
         baseline = time_report_startup(args.repeat)
         print(f"greenmeter report on {args.runs:,} runs ({size_mb:.1f} MB CSV), "
-              f"median of {args.repeat}, wall clock including Python start-up")
+              f"median of {args.repeat}, wall clock including Python start-up; "
+              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
         print(f"{'case':<40} {'median s':>9}")
         floor = "python -c 'import pandas' (floor)"
         print(f"{floor:<40} {baseline:>9.2f}")
