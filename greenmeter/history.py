@@ -38,6 +38,10 @@ REQUIRED_COLUMNS = ("run_id", "started_at", "greenmeter_version", "partial")
 HOST_COLUMNS = ("os", "python", "cpu_model", "gpu_models", "gpu_count")
 """Only JSON reports carry these (export uses them); empty for CSV rows."""
 
+MAX_WARNINGS_PER_FILE = 20
+"""Bad rows named one by one per file; the rest are counted (a corrupt file could have
+thousands)."""
+
 KEY_ALIASES = {
     "host": "hostname", "branch": "git_branch", "commit": "git_commit", "job": "ci_job",
     "runner": "ci_runner", "provider": "ci_provider", "zone": "zone_id", "run": "run_id",
@@ -180,6 +184,9 @@ def _invalid(frame: pd.DataFrame) -> pd.Series:
 def _row_problem(row: list[str], names: list[str], position: dict[str, int]) -> str | None:
     if len(row) > len(names):
         return f"{len(row)} fields, expected at most {len(names)}"
+    if len(row) <= position["greenmeter_version"]:
+        return f"row cut short ({len(row)} of {len(names)} fields)"
+    row = row + [""] * (len(names) - len(row))
     if not row[position["run_id"]].strip():
         return "no run_id"
     started = row[position["started_at"]]
@@ -207,6 +214,7 @@ def _read_csv_row_by_row(path: Path, names: list[str], usecols: list[str],
     position = {name: names.index(name) for name in dict.fromkeys(names)}
     keep = [position[c] for c in usecols]
     rows = []
+    bad = 0
     with open(path, newline="", encoding="utf-8", errors="replace") as f:
         reader = csv.reader(f)
         next(reader, None)
@@ -214,14 +222,19 @@ def _read_csv_row_by_row(path: Path, names: list[str], usecols: list[str],
             for row in reader:
                 if not row or row == [""]:
                     continue
-                row = row + [""] * (len(names) - len(row))
                 problem = _row_problem(row, names, position)
                 if problem:
-                    warn(f"{path}:{reader.line_num}: skipped: {problem}")
+                    bad += 1
+                    if bad <= MAX_WARNINGS_PER_FILE:
+                        warn(f"{path}:{reader.line_num}: skipped: {problem}")
                     continue
+                row = row + [""] * (len(names) - len(row))
                 rows.append([row[i] for i in keep])
         except csv.Error as exc:  # e.g. a NUL byte: the rest of the file cannot be trusted
             warn(f"{path}:{reader.line_num}: unreadable from here on ({exc}); rows before kept")
+    if bad > MAX_WARNINGS_PER_FILE:
+        warn(f"{path}: {bad - MAX_WARNINGS_PER_FILE} more malformed rows skipped "
+             f"({bad} in all)")
     return _conform(pd.DataFrame(rows, columns=usecols, dtype="str"), wanted, convert=True)
 
 

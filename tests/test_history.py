@@ -253,3 +253,13 @@ def test_report_html_draws_the_json_reports(greenmeter, tmp_path):
     write_csv(tmp_path / "only.csv", [make_row(0)])
     refused = greenmeter("report", "only.csv", "--html", "x.html")
     assert refused.returncode == 125 and b"no JSON reports" in refused.stderr
+
+
+def test_many_bad_rows_are_counted_not_listed(tmp_path):
+    path = write_csv(tmp_path / "runs.csv", [make_row(i) for i in range(3)])
+    path.write_text(path.read_text() + "".join(f"junk{i}\n" for i in range(50)))
+    frame, warnings = load(path)
+    assert len(frame) == 3
+    assert len(warnings) == history.MAX_WARNINGS_PER_FILE + 1
+    assert warnings[0] == f"{path}:5: skipped: row cut short (1 of {len(COLUMNS)} fields)"
+    assert warnings[-1] == f"{path}: 30 more malformed rows skipped (50 in all)"
