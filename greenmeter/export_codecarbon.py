@@ -55,7 +55,7 @@ def to_codecarbon(frame: pd.DataFrame, project_name: str) -> pd.DataFrame:
     cloud = region.str.contains(":", regex=False)
     zone = frame["zone_id"].fillna("")
     countries = {z: _country(z) for z in zone.unique() if z}
-    iso3 = zone.map(lambda z: countries.get(z, (None, None))[0])
+    iso3 = zone.map({z: iso for z, (iso, _) in countries.items()})
     subnational = zone.ne("") & zone.ne(iso3.fillna(""))
     # CodeCarbon's timestamp: end of the run, second resolution, no zone; greenmeter's is UTC.
     ended = pd.to_datetime(frame["ended_at"], format="ISO8601", utc=True, errors="coerce")
@@ -84,7 +84,7 @@ def to_codecarbon(frame: pd.DataFrame, project_name: str) -> pd.DataFrame:
         "ram_energy": kwh("energy_dram_j"),
         "energy_consumed": kwh("energy_total_j"),
         "water_consumed": empty,
-        "country_name": zone.map(lambda z: countries.get(z, (None, None))[1]),
+        "country_name": zone.map({z: name for z, (_, name) in countries.items()}),
         "country_iso_code": iso3,
         "region": zone.where(subnational),
         "cloud_provider": region.str.split(":", n=1).str[0].where(cloud),

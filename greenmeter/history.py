@@ -195,7 +195,7 @@ def _row_problem(row: list[str], names: list[str], position: dict[str, int]) -> 
     except ValueError:
         return f"started_at {started[:40]!r} is not an ISO 8601 time"
     if not row[position["greenmeter_version"]]:
-        return "row cut short (no greenmeter_version)"
+        return "no greenmeter_version"
     for name, i in position.items():
         if name in NUMERIC_COLUMNS and row[i]:
             try:
