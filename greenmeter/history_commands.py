@@ -81,9 +81,9 @@ def _emit(text: str, output: Path | None) -> None:
 
 
 def selection_options(f):
-    f = click.option("--until", callback=_time_bound,
+    f = click.option("--until", callback=_time_bound, metavar="TIME",
                      help="Only runs started before this time (same forms as --since).")(f)
-    f = click.option("--since", callback=_time_bound,
+    f = click.option("--since", callback=_time_bound, metavar="TIME",
                      help="Only runs started at or after: 2024-05-01, 2024-05-01T12:00Z, or "
                           "an age such as 12h, 7d, 2w.")(f)
     f = click.option("--filter", "selections", multiple=True, callback=_selections,
@@ -205,7 +205,7 @@ side); 125 for bad input (no runs on a side, unreadable paths, bad options).
               help="Default: table.")
 @click.option("-o", "--output", callback=_output, metavar="FILE",
               help="Write here instead of stdout ('-': stdout).")
-@click.option("--summary-md", type=click.Path(path_type=Path),
+@click.option("--summary-md", type=click.Path(path_type=Path), metavar="FILE",
               help="Append the comparison in Markdown to FILE ($GITHUB_STEP_SUMMARY, when "
                    "set, gets it too).")
 def compare_command(baseline, candidate, baseline_filter, candidate_filter, metric,
@@ -251,7 +251,8 @@ def compare_command(baseline, candidate, baseline_filter, candidate_filter, metr
                 f"{max_increase * 100:g} %." if regressed else
                 f"Gate passed: {gated.metric.label} is not significantly higher by more than "
                 f"{max_increase * 100:g} %.")
-    title = f"greenmeter compare: {baseline} -> {candidate}"
+    title = (f"greenmeter compare: {_side_name(baseline, baseline_filter)} -> "
+             f"{_side_name(candidate, candidate_filter)}")
     fmt = fmt or "table"
     if fmt == "json":
         text = json.dumps({"baseline": str(baseline), "candidate": str(candidate),
@@ -277,26 +278,21 @@ def compare_command(baseline, candidate, baseline_filter, candidate_filter, metr
     return 0
 
 
+def _side_name(path: Path, selections) -> str:
+    where = ", ".join(f"{s.key}={s.value}" for s in selections)
+    return f"{path} [{where}]" if where else str(path)
+
+
 def _comparison_table(comparisons, title: str, gate: str | None, colour: bool) -> str:
     import io
 
-    from rich.console import Console
-    from rich.table import Table
-
     from greenmeter.compare import comparison_rows
+    from greenmeter.text_table import print_table
 
     headers, rows = comparison_rows(comparisons)
-    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
-    for i, header in enumerate(headers):
-        table.add_column(header, justify="right" if 0 < i < 4 else "left", overflow="fold")
-    for row in rows:
-        table.add_row(*row)
     buffer = io.StringIO()
-    console = Console(file=buffer, highlight=False, no_color=not colour,
-                      force_terminal=colour or None, width=160)
-    console.print(table)
-    if gate:
-        console.print(gate.replace("**", ""))
+    print_table(headers, rows, title, buffer, colour, left=("verdict",),
+                footer=gate.replace("**", "") if gate else None)
     return buffer.getvalue()
 
 

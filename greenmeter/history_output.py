@@ -115,29 +115,11 @@ def to_markdown(frame: pd.DataFrame) -> str:
 
 
 def render_table(frame: pd.DataFrame, file, colour: bool, title: str) -> None:
-    from rich.console import Console
-    from rich.measure import Measurement
-    from rich.table import Table
+    from greenmeter.text_table import print_table
 
     headers, rows = display(frame)
-    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     keys = len([c for c in frame.columns if c not in AGGREGATE_COLUMNS])
-    for i, header in enumerate(headers):
-        if i < keys:  # names give way (folded); figures are never cut
-            table.add_column(header, overflow="fold", min_width=min(12, len(header) + 4))
-        else:
-            widest = max([len(row[i]) for row in rows] + [max(map(len, header.split()))])
-            table.add_column(header, min_width=widest, overflow="fold",
-                             justify="left" if header == "period (UTC)" else "right")
-    for row in rows:
-        table.add_row(*row)
-    console = Console(file=file, highlight=False, no_color=not colour,
-                      force_terminal=colour or None, width=None if colour else 200)
-    needed = Measurement.get(console, console.options.update_width(10_000), table).minimum
-    if needed > console.width:  # a narrow terminal wraps long lines; rich would crop them
-        console = Console(file=file, highlight=False, no_color=not colour,
-                          force_terminal=colour or None, width=needed)
-    console.print(table)
+    print_table(headers, rows, title, file, colour, name_columns=keys, left=("period (UTC)",))
 
 
 def table_text(frame: pd.DataFrame, title: str) -> str:

@@ -133,6 +133,7 @@ def _report(results, warmup: int, quiet: bool, summary_paths: list[Path]) -> Non
 
 def _print_stats(stats) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"greenmeter: {stats.n} repetitions"
@@ -142,5 +143,5 @@ def _print_stats(stats) -> None:
                           ("std dev", "right"), ("95 % CI of the mean", "right")):
         table.add_column(name, justify=justify)
     for row in stats.formatted_rows():
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))  # a unit name is not markup
     Console(file=sys.stderr, highlight=False).print(table)

@@ -132,3 +132,12 @@ def test_export_of_a_real_run(greenmeter, tmp_path):
     assert row["run_id"] == report["run_id"]
     assert float(row["energy_consumed"]) == pytest.approx(report["carbon"]["energy_kwh"], rel=1e-6)
     assert row["country_iso_code"] == "DEU"
+
+
+def test_compare_table_names_both_sides_literally(greenmeter, tmp_path):
+    history_with(tmp_path, "runs.csv", {"main": [100, 101], "dev": [100, 102]})
+    proc = greenmeter("compare", "runs.csv", "runs.csv", "--baseline-filter", "branch=main",
+                      "--candidate-filter", "branch=dev")
+    assert proc.returncode == 0, proc.stderr
+    first = proc.stdout.decode().splitlines()[0]
+    assert "runs.csv [branch=main] -> runs.csv [branch=dev]" in first  # not eaten as markup
