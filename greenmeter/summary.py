@@ -78,9 +78,12 @@ def print_summary(result: RunResult, file=None, already_said: Collection[str] = 
         console.print(f"above idle ({result.idle_baseline_s:.1f} s baseline before the command): "
                       f"[bold]{format_energy(net['total'])}[/bold] ({parts})")
     if result.units:
+        from rich.markup import escape
+
         from greenmeter.units_of_work import singular
 
-        console.print(f"per {singular(result.unit_name)} ({result.units:g} {result.unit_name}): "
+        name = escape(result.unit_name)  # the command's words, not markup
+        console.print(f"per {singular(name)} ({result.units:g} {name}): "
                       f"{format_energy(result.energy_j_per_unit)}, "
                       f"{format_co2(result.co2_g_per_unit)} CO2e")
     if result.budget is not None:
