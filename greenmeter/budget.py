@@ -48,7 +48,8 @@ class BudgetCheck:
 
         parts = []
         if self.max_energy_j is not None:
-            parts.append(f"energy {verdict(self.energy_exceeded)} {format_energy(self.max_energy_j)}")
+            parts.append(f"energy {verdict(self.energy_exceeded)} "
+                         f"{format_energy(self.max_energy_j)}")
         if self.max_co2_g is not None:
             parts.append(f"CO2e {verdict(self.co2_exceeded)} {format_co2(self.max_co2_g)}")
         return "budget " + ("EXCEEDED: " if self.exceeded else "kept: ") + ", ".join(parts)

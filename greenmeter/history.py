@@ -124,7 +124,8 @@ def _conform(frame: pd.DataFrame, wanted: set[str] | None, convert: bool) -> pd.
     out = {}
     for name in _columns(wanted):
         if name not in frame:
-            dtype = "float64" if name in NUMERIC_COLUMNS else "bool" if name in BOOL_COLUMNS else "str"
+            dtype = ("float64" if name in NUMERIC_COLUMNS else
+                     "bool" if name in BOOL_COLUMNS else "str")
             out[name] = pd.Series(False if dtype == "bool" else np.nan, index=frame.index,
                                   dtype=dtype)
             continue
@@ -209,7 +210,8 @@ def _read_csv_row_by_row(path: Path, names: list[str], usecols: list[str],
                          wanted: set[str] | None, warn: Warn) -> pd.DataFrame | None:
     """The slow path: Python's csv module, line numbers, one warning per bad row."""
     if any(c not in names for c in REQUIRED_COLUMNS if c != "partial"):
-        warn(f"{path}:1: header lacks {', '.join(c for c in REQUIRED_COLUMNS if c not in names)}; skipped")
+        missing = ", ".join(c for c in REQUIRED_COLUMNS if c not in names)
+        warn(f"{path}:1: header lacks {missing}; skipped")
         return None
     position = {name: names.index(name) for name in dict.fromkeys(names)}
     keep = [position[c] for c in usecols]
@@ -298,7 +300,8 @@ def report_to_row(report: dict) -> dict:
         "budget_exceeded": None if budget is None else str(bool(budget.get("exceeded"))),
         "os": host.get("os"), "python": host.get("python"), "cpu_model": host.get("cpu_model"),
         "gpu_models": ", ".join(gpus) if gpus else None,
-        "gpu_count": sum(1 for c in components if c.get("kind") == "gpu" and c.get("counted", True)),
+        "gpu_count": sum(1 for c in components
+                         if c.get("kind") == "gpu" and c.get("counted", True)),
     }
 
 

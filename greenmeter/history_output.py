@@ -98,7 +98,8 @@ def display(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
                 _maybe(r["co2_g_sum"], format_co2)]
         if show_units:
             row.append("-" if math.isnan(r["energy_j_per_unit"]) else
-                       f"{format_energy(r['energy_j_per_unit'])}, {format_co2(r['co2_g_per_unit'])}")
+                       f"{format_energy(r['energy_j_per_unit'])}, "
+                       f"{format_co2(r['co2_g_per_unit'])}")
         rows.append(row + [_period(r["first_started_at"], r["last_started_at"])])
     return headers, rows
 

@@ -93,7 +93,8 @@ def _live_series(options: RunOptions, started_at: datetime, duration_s: float,
         return None
 
 
-def _units(options: RunOptions, reading: UnitsReading) -> tuple[float | None, str | None, list[str]]:
+def _units(options: RunOptions,
+           reading: UnitsReading) -> tuple[float | None, str | None, list[str]]:
     """The command's own count wins over ``--units``: it knows what it did."""
     notes = [reading.warning] if reading.warning else []
     units, name = options.units, options.unit_name

@@ -1,4 +1,5 @@
-"""Energy, mass of CO2e and percentages as people write them: ``50kJ``, ``1.5 kWh``, ``10g``, ``5%``.
+"""Energy, mass of CO2e and percentages as people write them: ``50kJ``, ``1.5 kWh``,
+``10g``, ``5%``.
 
 Used for budgets (``run --max-energy/--max-co2``) and gates (``compare --max-increase``).
 Parsing happens while click parses options, so a bad unit is refused before the command starts.

@@ -54,6 +54,7 @@ class RepeatStats:
             label, scale = labels[name]
             fmt = _formatter(scale, summary.mean)
             std = "-" if summary.std is None else fmt(summary.std)
-            ci = "-" if summary.ci_low is None else f"{fmt(summary.ci_low)} - {fmt(summary.ci_high)}"
+            ci = ("-" if summary.ci_low is None else
+                  f"{fmt(summary.ci_low)} - {fmt(summary.ci_high)}")
             rows.append([label, fmt(summary.mean), fmt(summary.median), std, ci])
         return rows

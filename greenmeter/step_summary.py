@@ -58,7 +58,8 @@ def _run_rows(result: RunResult) -> list[tuple[str, str]]:
     if result.units:
         rows.append((f"per {singular(result.unit_name)}",
                      f"{format_energy(result.energy_j_per_unit)}, "
-                     f"{format_co2(result.co2_g_per_unit)} CO2e ({result.units:g} {result.unit_name})"))
+                     f"{format_co2(result.co2_g_per_unit)} CO2e "
+                     f"({result.units:g} {result.unit_name})"))
     if result.budget is not None:
         rows.append(("budget", ("**exceeded**: " if result.budget.exceeded else "kept: ")
                      + result.budget.describe().split(": ", 1)[1]))
