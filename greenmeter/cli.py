@@ -11,6 +11,9 @@ from pathlib import Path
 import click
 
 from greenmeter import __version__, exit_codes
+from greenmeter.history_commands import compare_command, export_command, report_command
+from greenmeter.labels import TAG
+from greenmeter.quantities import ENERGY, MASS
 
 DEFAULT_OUTPUT_DIR = Path("greenmeter-runs")
 
@@ -19,12 +22,16 @@ Examples:
   greenmeter run -- python train.py --epochs 3
   greenmeter run --region DE --json run.json --csv runs.csv -- pytest -q
   GREENMETER_REGION=FR greenmeter run --quiet -- make test
+  greenmeter run --tag model=resnet50 --units 50000 --unit-name images -- python infer.py
+  greenmeter run --repeat 5 --warmup 1 --max-energy 50kJ --max-co2 10g -- pytest -q
 
 \b
 Exit status: the command's own; 128+N if a signal N killed it; 127 if it was
 not found, 126 if it could not be executed; 125 if greenmeter itself failed
 (bad option, config, region or output path; or a report that could not be
-written after the command succeeded).
+written after the command succeeded); 121 if the command succeeded but a run
+went over --max-energy or --max-co2. With --repeat: the first failing
+repetition's code, else 125/121/0 as above.
 """
 
 
@@ -93,12 +100,13 @@ class GpuSelection(click.ParamType):
 
 
 class FiniteFloatRange(click.FloatRange):
-    """A FloatRange that also refuses nan, which passes every range comparison."""
+    """A FloatRange that also refuses nan (which passes every range comparison) and,
+    where the range is open-ended, infinity."""
 
     def convert(self, value, param, ctx):
         number = super().convert(value, param, ctx)
-        if math.isnan(number):
-            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
         return number
 
 
@@ -177,26 +185,61 @@ def cli() -> None:
               help="No summary on stderr (warnings about sensors are still said).")
 @click.option("--html", "html_path", type=click.Path(path_type=Path), envvar="GREENMETER_HTML",
               help="Also write a self-contained HTML report of this run (charts, tables).")
+@click.option("--tag", "tags", type=TAG, multiple=True, envvar="GREENMETER_TAG",
+              help="Label the run, e.g. --tag model=resnet50 (repeatable). CI commit, "
+                   "branch, job and runner are recorded without asking.")
+@click.option("--units", type=FiniteFloatRange(min=0, min_open=True), envvar="GREENMETER_UNITS",
+              help="Units of work the command does (samples, requests...), for energy and "
+                   "CO2e per unit. The command may write its own count to $GREENMETER_UNITS_FILE.")
+@click.option("--unit-name", envvar="GREENMETER_UNIT_NAME",
+              help="What one unit is, e.g. samples. Default: units.")
+@click.option("--repeat", type=click.IntRange(min=1, max=10_000), default=1, show_default=True,
+              envvar="GREENMETER_REPEAT",
+              help="Run the command N times, one report each, and give mean, median, "
+                   "standard deviation and 95 % confidence interval.")
+@click.option("--warmup", type=click.IntRange(min=0, max=1000), default=0, show_default=True,
+              envvar="GREENMETER_WARMUP",
+              help="Unmeasured runs before the measured ones (caches, JIT).")
+@click.option("--max-energy", type=ENERGY, envvar="GREENMETER_MAX_ENERGY",
+              help="Energy budget per run: 50kJ, 1.5Wh, 2kWh (a bare number is J). Over it, "
+                   "greenmeter exits 121 when the command succeeded.")
+@click.option("--max-co2", type=MASS, envvar="GREENMETER_MAX_CO2",
+              help="CO2e budget per run: 10g, 1.5kg, 500mg (a bare number is g). Over it, "
+                   "greenmeter exits 121 when the command succeeded.")
+@click.option("--summary-md", type=click.Path(path_type=Path), envvar="GREENMETER_SUMMARY_MD",
+              help="Append a Markdown summary to FILE for CI pages ($GITHUB_STEP_SUMMARY, "
+                   "when set, gets one too).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_command(region, pue: float | None, intensity_file, carbon_provider: str | None,
                 interval: float, json_path: Path | None,
                 csv_path: Path | None, cpu_tdp: float | None, gpus: str | None,
                 idle_baseline: float | None, checkpoint_interval: float, quiet: bool,
                 html_path: Path | None,
+                tags: tuple[tuple[str, str], ...], units: float | None, unit_name: str | None,
+                repeat: int, warmup: int, max_energy: float | None, max_co2: float | None,
+                summary_md: Path | None,
                 command: tuple[str, ...]) -> int:
     """Run COMMAND unchanged and measure the energy it used.
 
     Put greenmeter's options before COMMAND; '--' ends them. Everything after
     the command's name belongs to the command.
     """
-    from greenmeter.measure import RunOptions, measure_command
+    from greenmeter.budget import Budget
+    from greenmeter.labels import ci_context, tags_dict
+    from greenmeter.measure import RunOptions
+    from greenmeter.repeat import repetition_path, run_repeated
     from greenmeter.results import new_run_id
     from greenmeter.sensors.nvml import GpuSelectionError
+    from greenmeter.step_summary import summary_targets
 
     pue, pue_source = _carbon_settings(region, pue, intensity_file, carbon_provider)
     run_id = new_run_id(datetime.now(timezone.utc))
     if json_path is None or csv_path is None:
         DEFAULT_OUTPUT_DIR.mkdir(exist_ok=True)
+    if repeat > 1:
+        for path, option in ((json_path, "--json"), (html_path, "--html")):
+            for i in range(1, repeat + 1 if path is not None else 1):
+                writable_file(repetition_path(path, i), option)
     options = RunOptions(
         run_id=run_id,
         command=list(command),
@@ -215,9 +258,17 @@ def run_command(region, pue: float | None, intensity_file, carbon_provider: str 
         html_path=writable_file(html_path, "--html") if html_path else None,
         idle_baseline_s=idle_baseline,
         checkpoint_interval_s=checkpoint_interval,
+        tags=tags_dict(tags),
+        ci=ci_context(os.environ),
+        units=units,
+        unit_name=unit_name,
+        budget=Budget(max_energy, max_co2) if max_energy or max_co2 else None,
     )
+    if summary_md is not None:
+        writable_file(summary_md, "--summary-md")
     try:
-        return measure_command(options)
+        return run_repeated(options, repeat, warmup, json_path, DEFAULT_OUTPUT_DIR,
+                            summary_targets(summary_md))
     except GpuSelectionError as exc:  # raised while opening the sensors, before launch
         raise click.BadParameter(str(exc), param_hint="'--gpus'") from None
 
@@ -284,6 +335,11 @@ def doctor_command(as_json: bool) -> int:
     else:
         render(findings, sys.stderr)
     return 0
+
+
+cli.add_command(report_command)
+cli.add_command(compare_command)
+cli.add_command(export_command)
 
 
 def main(argv: list[str] | None = None) -> None:

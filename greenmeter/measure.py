@@ -6,23 +6,26 @@ import os
 import signal
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from greenmeter import exit_codes
 from greenmeter.atomic_write import write_text_atomic
+from greenmeter.budget import Budget
 from greenmeter.carbon.intensity_series import IntensitySeries
 from greenmeter.carbon.regions import GridIntensity
 from greenmeter.process_tree import ProcessTree
 from greenmeter.idle_baseline import measure_idle
 from greenmeter.report_csv import append_row, result_to_row
 from greenmeter.report_json import result_to_json
-from greenmeter.results import build_result
+from greenmeter.results import RunResult, build_result
 from greenmeter.runner import CommandNotRunnable, SignalForwarder, run_command
 from greenmeter.sampler import Sampler
 from greenmeter.sensors import open_sensors
 from greenmeter.timeline import write_timeline
+from greenmeter.units_of_work import (UNITS_FILE_VAR, UnitsReading, child_environment,
+                                      create_units_file, read_units_file, remove_units_file)
 
 CHECKPOINT_EVERY_S = 10.0
 """Default of ``--checkpoint-interval``: at most this much of a run is lost to kill -9."""
@@ -52,6 +55,24 @@ class RunOptions:
     idle_baseline_s: float | None = None
     """``--idle-baseline``: seconds of idle sampling before the command starts."""
     checkpoint_interval_s: float = CHECKPOINT_EVERY_S
+    tags: dict[str, str] = field(default_factory=dict)
+    ci: dict[str, str] | None = None
+    units: float | None = None
+    unit_name: str | None = None
+    budget: Budget | None = None
+    repeat_group: str | None = None
+    repetition: int | None = None
+    repetitions: int | None = None
+
+
+@dataclass
+class RunOutcome:
+    exit_code: int
+    """What greenmeter exits with for this run: the command's code if it failed (or could
+    not be started); else 125 if the report could not be written; else BUDGET_EXCEEDED if
+    the run went over a budget; else 0."""
+    result: RunResult | None
+    """None when the command could not be started (or its result could not be built)."""
 
 
 def _stderr_usable() -> bool:
@@ -148,8 +169,21 @@ def _live_series(options: RunOptions, started_at: datetime, duration_s: float,
         return None
 
 
-def measure_command(options: RunOptions) -> int:
-    """Run the command under measurement; return the exit code greenmeter should exit with."""
+def _units(options: RunOptions,
+           reading: UnitsReading) -> tuple[float | None, str | None, list[str]]:
+    """The command's own count wins over ``--units``: it knows what it did."""
+    notes = [reading.warning] if reading.warning else []
+    units, name = options.units, options.unit_name
+    if reading.units is not None:
+        if units is not None and units != reading.units:
+            notes.append(f"--units {units:g} given, but the command wrote {reading.units:g} "
+                         f"to ${UNITS_FILE_VAR}: using the command's count")
+        units, name = reading.units, reading.unit_name or name
+    return units, (name or "units") if units is not None else None, notes
+
+
+def measure_command(options: RunOptions) -> RunOutcome:
+    """Run the command once under measurement and write its report."""
     tree = ProcessTree()
     found = open_sensors(tree, tdp_w=options.cpu_tdp_w, gpus=options.gpus)
     notes = [f"{what}: {gap.reason}" + (f" Fix: {gap.fix}" if gap.fix else "")
@@ -159,10 +193,15 @@ def measure_command(options: RunOptions) -> int:
 
     idle = None
 
-    def result_of(measurement, exit_code, interrupted, partial, series=options.intensity_series):
-        return build_result(options.run_id, options.command, exit_code, interrupted, found.sensors,
-                            measurement, options.grid, options.pue, started_at, notes, partial,
-                            options.pue_source, series, idle)
+    def result_of(measurement, exit_code, interrupted, partial, series=options.intensity_series,
+                  reading=UnitsReading(None, None, None)):
+        units, unit_name, unit_notes = _units(options, reading)
+        result = build_result(options.run_id, options.command, exit_code, interrupted,
+                              found.sensors, measurement, options.grid, options.pue, started_at,
+                              notes + unit_notes, partial, options.pue_source, series, idle)
+        return replace(result, tags=options.tags, ci=options.ci, units=units,
+                       unit_name=unit_name, repeat_group=options.repeat_group,
+                       repetition=options.repetition, repetitions=options.repetitions)
 
     checkpoint_failed = False
 
@@ -177,6 +216,7 @@ def measure_command(options: RunOptions) -> int:
                 _say(f"checkpoint not written (will keep trying): {exc}")
             checkpoint_failed = True
 
+    units_path = create_units_file()
     try:
         with SignalForwarder() as forwarder:
             if options.idle_baseline_s:
@@ -189,17 +229,18 @@ def measure_command(options: RunOptions) -> int:
                     signo = forwarder.received[0]
                     _say(f"{signal.Signals(signo).name} during the idle baseline: "
                          f"the command was not started")
-                    return exit_codes.SIGNAL_BASE + signo
+                    return RunOutcome(exit_codes.SIGNAL_BASE + signo, None)
             sampler = Sampler(found.sensors, options.interval_s, on_tick=checkpoint,
                               tick_every_s=options.checkpoint_interval_s)
             started_at = datetime.now(timezone.utc)
             sampler.start()
             try:
-                outcome = run_command(options.command, forwarder, on_spawned=tree.attach)
+                outcome = run_command(options.command, forwarder, on_spawned=tree.attach,
+                                      env=child_environment(units_path))
             except CommandNotRunnable as exc:
                 sampler.stop()
                 _say(str(exc))
-                return exc.exit_code
+                return RunOutcome(exc.exit_code, None)
             tree.finish(outcome.cpu_s)
             measurement = sampler.stop()
             # From here on the command has ended: whatever fails is greenmeter's own
@@ -211,11 +252,14 @@ def measure_command(options: RunOptions) -> int:
                 if options.carbon_provider:
                     series = _live_series(options, started_at, measurement.duration_s, notes)
                 result = result_of(measurement, outcome.exit_code, outcome.interrupted, False,
-                                   series)
+                                   series, read_units_file(units_path))
+                if options.budget is not None:
+                    result = replace(result, budget=options.budget.check(
+                        result.energy_j["total"], result.carbon.co2_g))
                 failures = write_reports(result, options.json_path, options.csv_path)
             except Exception as exc:
                 _say(f"internal error, no report: {type(exc).__name__}: {exc}")
-                return own_failure
+                return RunOutcome(own_failure, None)
             for failure in failures:
                 _say(failure)
             reports_written = not failures
@@ -235,7 +279,14 @@ def measure_command(options: RunOptions) -> int:
                     _say(f"report: {options.json_path}; history: {options.csv_path}")
                 if html_written:
                     _say(f"HTML report: {options.html_path}")
-            return own_failure if failures else exit_code
+            elif result.budget is not None and result.budget.exceeded:
+                _say(result.budget.describe())
+            if failures:
+                exit_code = own_failure
+            elif exit_code == 0 and result.budget is not None and result.budget.exceeded:
+                exit_code = exit_codes.BUDGET_EXCEEDED
+            return RunOutcome(exit_code, result)
     finally:
         for sensor in found.sensors:
             sensor.close()
+        remove_units_file(units_path)

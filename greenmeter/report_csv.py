@@ -18,7 +18,12 @@ COLUMNS = (
     "cpu_method", "gpu_method", "dram_method", "region", "zone_id", "intensity_g_per_kwh",
     "intensity_source", "intensity_year", "basis", "pue", "energy_kwh", "co2_g",
     "greenmeter_version",
+    "tags", "git_commit", "git_branch", "ci_provider", "ci_job", "ci_run_id", "ci_runner",
+    "units", "unit_name", "energy_j_per_unit", "co2_g_per_unit", "repeat_group", "repetition",
+    "budget_exceeded",
 )
+"""Columns are only ever appended: a history begun by an older version keeps its shorter
+header, and ``greenmeter report`` reads the longer rows appended to it since."""
 
 
 def _method(result: RunResult, kind: str) -> str:
@@ -53,7 +58,26 @@ def result_to_row(result: RunResult) -> dict[str, object]:
         "energy_kwh": carbon.energy_kwh,
         "co2_g": round(carbon.co2_g, 9),
         "greenmeter_version": result.greenmeter_version,
+        "tags": json.dumps(result.tags, sort_keys=True) if result.tags else "",
+        **_ci_columns(result.ci or {}),
+        "units": _blank(result.units),
+        "unit_name": result.unit_name or "",
+        "energy_j_per_unit": _blank(result.energy_j_per_unit),
+        "co2_g_per_unit": _blank(result.co2_g_per_unit),
+        "repeat_group": result.repeat_group or "",
+        "repetition": _blank(result.repetition),
+        "budget_exceeded": "" if result.budget is None else result.budget.exceeded,
     }
+
+
+def _blank(value: object) -> object:
+    return "" if value is None else value
+
+
+def _ci_columns(ci: dict[str, str]) -> dict[str, str]:
+    return {"git_commit": ci.get("git_commit", ""), "git_branch": ci.get("git_branch", ""),
+            "ci_provider": ci.get("provider", ""), "ci_job": ci.get("job", ""),
+            "ci_run_id": ci.get("run_id", ""), "ci_runner": ci.get("runner", "")}
 
 
 def append_row(path: Path, row: dict[str, object]) -> None:

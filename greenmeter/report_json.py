@@ -35,6 +35,16 @@ def result_to_dict(result: RunResult) -> dict:
             "duration_s": round(result.idle_baseline_s, 6),
             "energy_net_j": result.energy_net_j,
         },
+        "tags": result.tags,
+        "ci": result.ci,
+        "units": result.units,
+        "unit_name": result.unit_name,
+        "energy_j_per_unit": result.energy_j_per_unit,
+        "co2_g_per_unit": result.co2_g_per_unit,
+        "repeat_group": result.repeat_group,
+        "repetition": result.repetition,
+        "repetitions": result.repetitions,
+        "budget": asdict(result.budget) if result.budget else None,
     }
 
 

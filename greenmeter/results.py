@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from greenmeter import __version__
+from greenmeter.budget import BudgetCheck
 from greenmeter.carbon.accounting import energy_intervals
 from greenmeter.carbon.intensity_series import IntensitySeries
 from greenmeter.carbon.regions import GridIntensity
@@ -99,10 +100,29 @@ class RunResult:
     """The report's ``timeline`` field once the timeline CSV is written (greenmeter/timeline.py)."""
     idle_baseline_s: float | None = None
     """Seconds of idle sampling before the command (``--idle-baseline``); None without."""
+    tags: dict[str, str] = field(default_factory=dict)
+    ci: dict[str, str] | None = None
+    """The CI job that ran it (``labels.ci_context``); None outside CI."""
+    units: float | None = None
+    unit_name: str | None = None
+    repeat_group: str | None = None
+    """Shared by the repetitions of one ``run --repeat N``; ``repetition`` is 1..N."""
+    repetition: int | None = None
+    repetitions: int | None = None
+    budget: BudgetCheck | None = None
 
     @property
     def energy_j(self) -> dict[str, float | None]:
         return energy_by_kind(self.components)
+
+    @property
+    def energy_j_per_unit(self) -> float | None:
+        total = self.energy_j["total"]
+        return total / self.units if total is not None and self.units else None
+
+    @property
+    def co2_g_per_unit(self) -> float | None:
+        return self.carbon.co2_g / self.units if self.units else None
 
     @property
     def energy_net_j(self) -> dict[str, float | None] | None:

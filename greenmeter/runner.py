@@ -17,6 +17,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Callable
 
@@ -90,14 +91,16 @@ class SignalForwarder:
 
 
 def run_command(argv: list[str], forwarder: SignalForwarder,
-                on_spawned: Callable[[int], None] = lambda pid: None) -> ChildOutcome:
-    """Spawn ``argv``, wait for it, return how it ended.
+                on_spawned: Callable[[int], None] = lambda pid: None,
+                env: Mapping[str, str] | None = None) -> ChildOutcome:
+    """Spawn ``argv`` (with ``env``, default greenmeter's own environment), wait for it,
+    return how it ended.
 
     Raises :class:`CommandNotRunnable` if it cannot be started."""
     started = time.monotonic()
     try:
         pid = os.posix_spawnp(
-            argv[0], argv, os.environ,
+            argv[0], argv, os.environ if env is None else env,
             # The command gets the signal mask greenmeter was given, not the blocked set
             # above; and SIGPIPE/SIGXFSZ at default, undoing Python's start-up SIG_IGN
             # (as subprocess's restore_signals does).

@@ -30,6 +30,8 @@ def format_co2(grams: float) -> str:
         return f"{grams / 1000:.3f} kg"
     if grams >= 1:
         return f"{grams:.2f} g"
+    if 0 < abs(grams) < 1e-3:  # per-unit figures: a sample's share is micrograms
+        return f"{grams * 1e6:.2f} µg"
     return f"{grams * 1000:.2f} mg"
 
 
@@ -75,6 +77,18 @@ def print_summary(result: RunResult, file=None, already_said: Collection[str] = 
                           if net[kind] is not None)
         console.print(f"above idle ({result.idle_baseline_s:.1f} s baseline before the command): "
                       f"[bold]{format_energy(net['total'])}[/bold] ({parts})")
+    if result.units:
+        from rich.markup import escape
+
+        from greenmeter.units_of_work import singular
+
+        name = escape(result.unit_name)  # the command's words, not markup
+        console.print(f"per {singular(name)} ({result.units:g} {name}): "
+                      f"{format_energy(result.energy_j_per_unit)}, "
+                      f"{format_co2(result.co2_g_per_unit)} CO2e")
+    if result.budget is not None:
+        style = "bold red" if result.budget.exceeded else "green"
+        console.print(f"[{style}]{result.budget.describe()}[/{style}]")
     for warning in result.warnings:
         if warning in already_said:
             continue

@@ -388,29 +388,66 @@ option_text = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
-@given(option=st.sampled_from(FLOAT_OPTIONS + ["--region", "--json", "--csv"]), text=option_text)
+OTHER_OPTIONS = ["--region", "--json", "--csv", "--max-energy", "--max-co2", "--tag", "--repeat",
+                 "--warmup", "--gpus", "--unit-name", "--intensity-file"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(option=st.sampled_from(FLOAT_OPTIONS + OTHER_OPTIONS), text=option_text)
 def test_any_option_value_runs_or_is_one_clear_line_before_launch(option, text):
-    """``main`` answers every value with a run (measure is stubbed: parsing only) or exit
-    125 and exactly one line on stderr; nan is never accepted."""
+    """``main`` answers every value with a run (the run itself is stubbed: parsing only)
+    or exit 125 and exactly one line on stderr; nan and infinity are never accepted."""
     # argv and environment strings are C strings: a NUL cannot reach greenmeter that way
     # (a settings file can: see the settings-file tests).
     assume("\0" not in text)
     launched = []
     err = io.StringIO()
-    with mock.patch("greenmeter.measure.measure_command",
-                    side_effect=lambda options: launched.append(options) or 0), \
+    with mock.patch("greenmeter.repeat.run_repeated",
+                    side_effect=lambda options, *args: launched.append(options) or 0), \
             mock.patch.object(cli_mod, "writable_file", lambda path, param: path), \
             contextlib.redirect_stderr(err), pytest.raises(SystemExit) as ended:
         cli_mod.main(["run", option, text, "--", "true"])
     if ended.value.code == 0:
         assert len(launched) == 1
         numbers = [v for v in vars(launched[0]).values() if isinstance(v, float)]
-        assert not any(math.isnan(v) for v in numbers)
+        assert all(math.isfinite(v) for v in numbers)
     else:
         assert ended.value.code == 125 and not launched
-        lines = err.getvalue().splitlines()
+        lines = err.getvalue().rstrip("\n").split("\n")  # not splitlines(): \x85 is in names
         assert len(lines) == 1 and lines[0].startswith("greenmeter: "), err.getvalue()
+
+
+UNIT_WORDS = ["", "J", "mJ", "MJ", "kJ", "kWh", "Wh", "MWh", "g", "kg", "mg", "t", "kgCO2e",
+              "%", "co2", "K", "jj", " kWh ", "e5", "%%"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.one_of(
+    st.text(max_size=20),
+    st.builds(lambda n, u: f"{n}{u}", st.floats(allow_nan=True, allow_infinity=True),
+              st.sampled_from(UNIT_WORDS)),
+    st.builds(lambda n, u: f"{n} {u}", st.integers(min_value=-10**400, max_value=10**400),
+              st.sampled_from(UNIT_WORDS)),
+))
+def test_quantities_parse_or_fail_clearly(text):
+    """Budgets and gates: any text is a finite quantity or one clear error."""
+    from greenmeter.quantities import (ENERGY, MASS, PERCENT, parse_energy_j, parse_fraction,
+                                       parse_mass_g)
+
+    for parse in (parse_energy_j, parse_mass_g, parse_fraction):
+        try:
+            value = parse(text)
+        except ValueError as exc:
+            assert str(exc) and "\n" not in str(exc)
+        else:
+            assert isinstance(value, float) and not math.isnan(value)
+    for kind in (ENERGY, MASS, PERCENT):
+        try:
+            value = kind.convert(text, None, None)
+        except click.BadParameter as exc:
+            assert exc.format_message()
+        else:
+            assert math.isfinite(value) and value >= 0
 
 
 def test_writable_file_errors_are_clear(tmp_path):

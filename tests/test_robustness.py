@@ -77,6 +77,13 @@ def test_kill_9_leaves_a_valid_partial_report_no_half_row_and_the_command_runnin
         assert report["energy_j"]["total"] == pytest.approx(
             report["energy_j"]["cpu"] + report["energy_j"]["dram"])
         assert (tmp_path / "runs.csv").read_bytes() == csv_before
+        # The history reader takes the checkpoint as the partial run it is.
+        listed = greenmeter("report", "r.json", "runs.csv", "--group-by", "run",
+                            "--format", "json")
+        assert listed.returncode == 0, listed.stderr
+        runs = {row["run"]: row for row in json.loads(listed.stdout)}
+        assert runs[report["run_id"]]["partial"] == 1 and len(runs) == 2
+        assert runs[report["run_id"]]["energy_j_sum"] == pytest.approx(report["energy_j"]["total"])
 
         # Decided behaviour (docs/robustness.md): the command outlives its monitor.
         assert _alive(child_pid)
@@ -308,7 +315,7 @@ def test_sixteen_concurrent_runs_append_sixteen_intact_rows(tmp_path, gm_env):
     assert [p.returncode for p in procs] == [0] * 16
     assert outs == [f"{i}\n".encode() for i in range(16)]
     text = (tmp_path / "shared.csv").read_text()
-    assert text.endswith("\n") and text.count("run_id,") == 1
+    assert text.endswith("\n") and text.count("\nrun_id,") == 0 and text.startswith("run_id,")
     rows = list(csv.DictReader(text.splitlines()))
     assert len(rows) == 16
     header = text.splitlines()[0].split(",")
