@@ -109,6 +109,8 @@ def _print_summary(result, already_said: list[str]) -> None:
         print_summary(result, already_said=already_said)
     except (OSError, SystemExit):  # rich turns a broken pipe into SystemExit(1)
         _stderr_gone()
+    except Exception as exc:  # the summary repeats the report: its bug must not cost the run
+        _say(f"summary not printed: {type(exc).__name__}: {exc}")
 
 
 def write_json(result, json_path: Path) -> None:

@@ -40,8 +40,12 @@ def print_summary(result: RunResult, file=None, already_said: Collection[str] = 
     their fixes), not repeated here."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    console = Console(file=file or sys.stderr, highlight=False)
+    # Names, sources and warnings come from hardware, data files and the command: Text,
+    # never markup ("[intel-rapl-mmio]" would vanish, "[/x]" would raise). No emoji
+    # codes either: ":smile:" in a command's words stays as it is.
+    console = Console(file=file or sys.stderr, highlight=False, emoji=False)
     status = f"exit {result.exit_code}" + (", interrupted" if result.interrupted else "")
     table = Table(title=f"greenmeter: {result.duration_s:.2f} s, {status}", title_justify="left",
                   show_edge=False, pad_edge=False)
@@ -53,7 +57,7 @@ def print_summary(result: RunResult, file=None, already_said: Collection[str] = 
         label = f"{comp.kind} {comp.name}" if comp.counted else f"  ({comp.kind} {comp.name}, not added)"
         power = "-" if comp.mean_power_w is None else format_power(comp.mean_power_w)
         how = f"{comp.method}, {comp.source}" + (", partial" if comp.partial else "")
-        table.add_row(label, format_energy(comp.energy_j), power, how)
+        table.add_row(Text(label), format_energy(comp.energy_j), power, Text(how))
     carbon = result.carbon
     table.add_row("[bold]total[/bold]", f"[bold]{format_energy(result.energy_j['total'])}[/bold]",
                   "", f"{carbon.energy_kwh:.3g} kWh")
@@ -69,8 +73,8 @@ def print_summary(result: RunResult, file=None, already_said: Collection[str] = 
         provenance = f"energy-weighted mean ({where}hourly {carbon.intensity_source} {carbon.intensity_year}, {carbon.basis})"
     else:
         provenance = f"({region}: {carbon.zone_name}, {carbon.intensity_source} {carbon.intensity_year}, {carbon.basis})"
-    console.print(f"[bold]{format_co2(carbon.co2_g)} CO2e[/bold]{pue} at "
-                  f"{carbon.intensity_g_per_kwh:.4g} gCO2e/kWh {provenance}")
+    console.print(Text.assemble((f"{format_co2(carbon.co2_g)} CO2e", "bold"),
+                                f"{pue} at {carbon.intensity_g_per_kwh:.4g} gCO2e/kWh {provenance}"))
     net = result.energy_net_j
     if net is not None:
         parts = ", ".join(f"{kind} {format_energy(net[kind])}" for kind in ("cpu", "gpu", "dram")
@@ -92,7 +96,7 @@ def print_summary(result: RunResult, file=None, already_said: Collection[str] = 
     for warning in result.warnings:
         if warning in already_said:
             continue
-        console.print(f"[yellow]warning:[/yellow] {warning}")
+        console.print(Text.assemble(("warning:", "yellow"), f" {warning}"))
 
 
 def _print_power_sparkline(console, result: RunResult) -> None:

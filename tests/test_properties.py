@@ -179,6 +179,28 @@ def test_memory_estimate_integrates_any_irregular_rss_trace(rss):
     assert last == pytest.approx(expected, rel=1e-9, abs=1e-9)
 
 
+markup_like = st.text(alphabet=st.sampled_from("[]/ab :=#\\"), min_size=1, max_size=16)
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=markup_like, warning=markup_like)
+def test_summary_prints_names_and_warnings_as_text(name, warning):
+    """A GPU or zone name, a provider's error, a command's words: never taken as markup
+    (rich would drop "[x]" and raise on "[/x]")."""
+    clock = FakeClock()
+    sensor = Scripted([0.0, 5.0])
+    sensor.components = (Component("gpu", name, "fake", MEASURED, 0),)
+    m = _drive(Sampler([sensor], 0.5, clock=clock), clock, [1001.0])
+    result = _result([sensor], m)
+    result.warnings.append(warning)
+    out = io.StringIO()
+    with mock.patch.dict("os.environ", {"COLUMNS": "400"}):
+        print_summary(result, file=out)
+    text = out.getvalue()
+    assert f"gpu {name}".rstrip() in text
+    assert f"warning: {warning}".rstrip() in text
+
+
 # --- counter wraps (RAPL) and sampled power (NVML) ---------------------------------------
 
 
