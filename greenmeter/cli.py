@@ -181,6 +181,10 @@ def cli() -> None:
               envvar="GREENMETER_CHECKPOINT_INTERVAL", metavar="SECONDS",
               help="Seconds between partial reports written to the --json path while the "
                    "command runs (what survives kill -9 of greenmeter).")
+@click.option("--cross-check", "cross_check", type=click.Choice(["codecarbon"]),
+              envvar="GREENMETER_CROSS_CHECK",
+              help="Also run CodeCarbon's offline tracker over the same run and show its "
+                   "figures beside greenmeter's (needs: pip install 'greenmeter[codecarbon]').")
 @click.option("-q", "--quiet", is_flag=True, envvar="GREENMETER_QUIET",
               help="No summary on stderr (warnings about sensors are still said).")
 @click.option("--html", "html_path", type=click.Path(path_type=Path), envvar="GREENMETER_HTML",
@@ -213,8 +217,8 @@ def cli() -> None:
 def run_command(region, pue: float | None, intensity_file, carbon_provider: str | None,
                 interval: float, json_path: Path | None,
                 csv_path: Path | None, cpu_tdp: float | None, gpus: str | None,
-                idle_baseline: float | None, checkpoint_interval: float, quiet: bool,
-                html_path: Path | None,
+                idle_baseline: float | None, checkpoint_interval: float,
+                cross_check: str | None, quiet: bool, html_path: Path | None,
                 tags: tuple[tuple[str, str], ...], units: float | None, unit_name: str | None,
                 repeat: int, warmup: int, max_energy: float | None, max_co2: float | None,
                 summary_md: Path | None,
@@ -233,6 +237,13 @@ def run_command(region, pue: float | None, intensity_file, carbon_provider: str 
     from greenmeter.step_summary import summary_targets
 
     pue, pue_source = _carbon_settings(region, pue, intensity_file, carbon_provider)
+    if cross_check is not None:
+        from greenmeter.crosscheck import CrossCheckUnavailable, prepare
+
+        try:
+            cross_check = prepare(cross_check, region, pue)
+        except CrossCheckUnavailable as exc:
+            raise click.BadParameter(str(exc), param_hint="--cross-check") from None
     run_id = new_run_id(datetime.now(timezone.utc))
     if json_path is None or csv_path is None:
         DEFAULT_OUTPUT_DIR.mkdir(exist_ok=True)
@@ -258,6 +269,7 @@ def run_command(region, pue: float | None, intensity_file, carbon_provider: str 
         html_path=writable_file(html_path, "--html") if html_path else None,
         idle_baseline_s=idle_baseline,
         checkpoint_interval_s=checkpoint_interval,
+        cross_check=cross_check,
         tags=tags_dict(tags),
         ci=ci_context(os.environ),
         units=units,

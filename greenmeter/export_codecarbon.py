@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from greenmeter.carbon.regions import country_of_zone
 from greenmeter.results import J_PER_KWH
 
 CODECARBON_VERSION = "3.3.2"
@@ -27,22 +28,6 @@ CODECARBON_COLUMNS = (
 )
 
 
-def _country(zone_id: str) -> tuple[str | None, str | None]:
-    """(ISO alpha-3, name) of the country a grid zone lies in: greenmeter's country zones
-    are alpha-3 already (``DEU``); a sub-national zone starts with its country's alpha-2
-    (``US-CA``, ``US-MIDA-PJM``)."""
-    from greenmeter.carbon.regions import UnknownRegion, resolve_region
-
-    for query in dict.fromkeys((zone_id, zone_id.split("-")[0])):
-        try:
-            grid = resolve_region(query)
-        except UnknownRegion:
-            continue
-        if len(grid.zone_id) == 3 and grid.zone_id.isalpha():
-            return grid.zone_id, grid.name
-    return None, None
-
-
 def to_codecarbon(frame: pd.DataFrame, project_name: str) -> pd.DataFrame:
     """One CodeCarbon row per greenmeter run (``frame`` from ``history.load_history`` with
     every column)."""
@@ -54,7 +39,7 @@ def to_codecarbon(frame: pd.DataFrame, project_name: str) -> pd.DataFrame:
     region = frame["region"].fillna("")
     cloud = region.str.contains(":", regex=False)
     zone = frame["zone_id"].fillna("")
-    countries = {z: _country(z) for z in zone.unique() if z}
+    countries = {z: country_of_zone(z) for z in zone.unique() if z}
     iso3 = zone.map({z: iso for z, (iso, _) in countries.items()})
     subnational = zone.ne("") & zone.ne(iso3.fillna(""))
     # CodeCarbon's timestamp: end of the run, second resolution, no zone; greenmeter's is UTC.

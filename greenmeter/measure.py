@@ -9,6 +9,7 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from greenmeter import exit_codes
 from greenmeter.atomic_write import write_text_atomic
@@ -26,6 +27,9 @@ from greenmeter.sensors import open_sensors
 from greenmeter.timeline import write_timeline
 from greenmeter.units_of_work import (UNITS_FILE_VAR, UnitsReading, child_environment,
                                       create_units_file, read_units_file, remove_units_file)
+
+if TYPE_CHECKING:  # imported when --cross-check is given, by the CLI
+    from greenmeter.crosscheck import CodeCarbonCrossCheck
 
 CHECKPOINT_EVERY_S = 10.0
 """Default of ``--checkpoint-interval``: at most this much of a run is lost to kill -9."""
@@ -55,6 +59,8 @@ class RunOptions:
     idle_baseline_s: float | None = None
     """``--idle-baseline``: seconds of idle sampling before the command starts."""
     checkpoint_interval_s: float = CHECKPOINT_EVERY_S
+    cross_check: CodeCarbonCrossCheck | None = None
+    """``--cross-check codecarbon``, checked before launch (greenmeter/crosscheck.py)."""
     tags: dict[str, str] = field(default_factory=dict)
     ci: dict[str, str] | None = None
     units: float | None = None
@@ -234,6 +240,9 @@ def measure_command(options: RunOptions) -> RunOutcome:
                     return RunOutcome(exit_codes.SIGNAL_BASE + signo, None)
             sampler = Sampler(found.sensors, options.interval_s, on_tick=checkpoint,
                               tick_every_s=options.checkpoint_interval_s)
+            # CodeCarbon takes ~1.5 s to start: before greenmeter's first read, so both
+            # windows are the command's.
+            tracked = options.cross_check.start() if options.cross_check else None
             started_at = datetime.now(timezone.utc)
             sampler.start()
             try:
@@ -241,10 +250,14 @@ def measure_command(options: RunOptions) -> RunOutcome:
                                       env=child_environment(units_path))
             except CommandNotRunnable as exc:
                 sampler.stop()
+                if tracked is not None:
+                    tracked.stop()
                 _say(str(exc))
                 return RunOutcome(exc.exit_code, None)
             tree.finish(outcome.cpu_s)
             measurement = sampler.stop()
+            if tracked is not None:
+                tracked.stop()
             # From here on the command has ended: whatever fails is greenmeter's own
             # failure, and it never hides the command's exit code (125 only replaces 0).
             exit_code = outcome.exit_code
@@ -258,6 +271,11 @@ def measure_command(options: RunOptions) -> RunOutcome:
                 if options.budget is not None:
                     result = replace(result, budget=options.budget.check(
                         result.energy_j["total"], result.carbon.co2_g))
+                if tracked is not None:
+                    result = replace(result, cross_check=tracked.as_dict(
+                        result.energy_j, result.carbon.co2_g))
+                    if tracked.error:
+                        result.warnings.append(f"cross-check: {tracked.error}")
                 failures = write_reports(result, options.json_path, options.csv_path)
             except Exception as exc:
                 _say(f"internal error, no report: {type(exc).__name__}: {exc}")

@@ -45,6 +45,7 @@ def result_to_dict(result: RunResult) -> dict:
         "repetition": result.repetition,
         "repetitions": result.repetitions,
         "budget": asdict(result.budget) if result.budget else None,
+        "cross_check": result.cross_check,
     }
 
 

@@ -110,6 +110,8 @@ class RunResult:
     repetition: int | None = None
     repetitions: int | None = None
     budget: BudgetCheck | None = None
+    cross_check: dict | None = None
+    """CodeCarbon's figures for the same run (``--cross-check``, greenmeter/crosscheck.py)."""
 
     @property
     def energy_j(self) -> dict[str, float | None]:

@@ -93,10 +93,37 @@ def print_summary(result: RunResult, file=None, already_said: Collection[str] = 
     if result.budget is not None:
         style = "bold red" if result.budget.exceeded else "green"
         console.print(f"[{style}]{result.budget.describe()}[/{style}]")
+    if result.cross_check and "difference" in result.cross_check:
+        _print_cross_check(console, result.cross_check)
     for warning in result.warnings:
         if warning in already_said:
             continue
         console.print(Text.assemble(("warning:", "yellow"), f" {warning}"))
+
+
+def _print_cross_check(console, check: dict) -> None:
+    """greenmeter and CodeCarbon side by side (``--cross-check codecarbon``)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(f"cross-check: CodeCarbon {check['version']} ({check['mode']}, "
+                             f"{check['country_iso_code']}, {check['duration_s']:.2f} s)"),
+                  title_justify="left", show_edge=False, pad_edge=False)
+    for name in ("", "greenmeter", "CodeCarbon", "difference"):
+        table.add_column(name, justify="right" if name else "left")
+    for row in check["difference"]:
+        if row["kind"] == "gpu" and row["greenmeter_j"] is None and not row["codecarbon_j"]:
+            continue  # no GPU on either side
+        if row["kind"] == "co2":
+            label, fmt, unit = "CO2e", format_co2, "g"
+        else:
+            label, fmt, unit = {"dram": "dram (CodeCarbon: ram)"}.get(row["kind"], row["kind"]), format_energy, "j"
+        diff = row[f"difference_{unit}"]
+        pct = "" if row["difference_pct"] is None else f" ({row['difference_pct']:+.0f} %)"
+        table.add_row(label, "-" if row[f"greenmeter_{unit}"] is None else fmt(row[f"greenmeter_{unit}"]),
+                      fmt(row[f"codecarbon_{unit}"]),
+                      "-" if diff is None else f"{'+' if diff >= 0 else '-'}{fmt(abs(diff))}{pct}")
+    console.print(table)
 
 
 def _print_power_sparkline(console, result: RunResult) -> None:

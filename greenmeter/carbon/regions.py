@@ -133,6 +133,20 @@ def country_iso2(zone_id: str) -> str | None:
     return None
 
 
+def country_of_zone(zone_id: str) -> tuple[str | None, str | None]:
+    """(ISO 3166 alpha-3, name) of the country a grid zone lies in, or (None, None): the
+    country zones are alpha-3 already (``DEU``); a sub-national zone starts with its
+    country's alpha-2 (``US-CA``, ``US-MIDA-PJM``)."""
+    for query in dict.fromkeys((zone_id, zone_id.split("-")[0])):
+        try:
+            grid = resolve_region(query)
+        except UnknownRegion:
+            continue
+        if len(grid.zone_id) == 3 and grid.zone_id.isalpha():
+            return grid.zone_id, grid.name
+    return None, None
+
+
 def suggestions(query: str, limit: int = 3) -> list[str]:
     """Closest known zone ids and aliases to `query`, best first."""
     import difflib  # only on the error path
