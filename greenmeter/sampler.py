@@ -16,8 +16,10 @@ from typing import Callable
 from greenmeter.sensors.base import Component, Sensor
 
 MAX_TIMELINE_POINTS = 2048
-"""Memory stays bounded on a run of any length: past this, every other point is dropped.
-Points hold cumulative joules, so dropping points never loses energy."""
+"""Memory stays bounded on a run of any length: past this, every other point is dropped
+and points are kept twice as far apart from then on, so the timeline stays evenly spread
+over the whole run (a 24 h run keeps one point every ~85 s, not its last minutes in
+detail). Points hold cumulative joules, so dropping points never loses energy."""
 
 
 @dataclass
@@ -83,6 +85,8 @@ class Sampler:
         self._thread: threading.Thread | None = None
         self._traces = [[ComponentTrace(c) for c in s.components] for s in sensors]
         self._timeline: list[tuple[float, list[float | None]]] = []
+        self._point_spacing_s = 0.0
+        """Minimum time between kept points; doubles each time the timeline is thinned."""
         self._errors: dict[str, str] = {}
         self._started: float | None = None
         self._on_tick = on_tick
@@ -156,10 +160,18 @@ class Sampler:
             for trace in traces:
                 cumulative.append(None if trace.first_j is None or trace.last_j is None
                                   else trace.last_j - trace.first_j)
-        self._timeline.append((now - self._started, cumulative))
-        if len(self._timeline) > MAX_TIMELINE_POINTS:
+        timeline = self._timeline
+        # The newest point always ends the timeline (checkpoints and the final read show
+        # it); it stays for good only once it is far enough from the one before.
+        if len(timeline) >= 2 and timeline[-1][0] - timeline[-2][0] < self._point_spacing_s:
+            timeline[-1] = (now - self._started, cumulative)
+        else:
+            timeline.append((now - self._started, cumulative))
+        if len(timeline) > MAX_TIMELINE_POINTS:
             # Keep the first and the newest point; drop every other one in between.
-            self._timeline = self._timeline[:-1:2] + self._timeline[-1:]
+            self._timeline = timeline[:-1:2] + timeline[-1:]
+            span_s = self._timeline[-1][0] - self._timeline[0][0]
+            self._point_spacing_s = span_s / (len(self._timeline) - 1)
 
     def _loop(self) -> None:
         assert self._started is not None

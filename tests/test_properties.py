@@ -135,6 +135,12 @@ def test_timeline_stays_bounded_and_keeps_the_last_point(points, cap):
     assert len(m.timeline) <= cap
     assert m.timeline[0] == (0.0, [0.0])
     assert m.timeline[-1] == (float(points), [float(points)])
+    # Evenly spread over the whole run, not crowded at its end: no gap much wider than
+    # the average (plus one sampling interval for the newest point's rounding).
+    times = [t for t, _ in m.timeline]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    if gaps:
+        assert max(gaps) <= 2 * points / len(gaps) + 1.0
 
 
 def test_zero_length_run_is_reported_not_divided_by_zero():
