@@ -1,9 +1,9 @@
 """How close greenmeter's joules are to the truth, on hardware whose truth is known.
 
-1. RAPL counter path: a fake powercap tree (tests/powercap_tree.py) whose counters a
-   separate process advances every 0.5 ms along a power profile, wrapping about every
-   1.3 s at peak power; greenmeter's sampler and RAPL sensor read it as in a run (exact
-   reads at start and end, in between as often as the sensor asks).
+1. RAPL counter path: a fake powercap tree (tests/powercap_tree.py) whose counters follow
+   a power profile, wrapping about every 1.3 s at peak power; greenmeter's sampler and
+   RAPL sensor read it as in a run (exact reads at start and end, in between as often as
+   the sensor asks).
 2. NVML counter path and polling path: ``greenmeter run`` end to end with the fake
    libnvidia-ml.so.1 (tests/fake_nvml), with and without the energy counter; the library
    logs the instant of every read.
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -52,41 +51,34 @@ BURN = "import time\nt = time.process_time()\nwhile time.process_time() - t < {s
 
 # --- RAPL ------------------------------------------------------------------------------
 
-def drive_rapl(base: str, specs: list[str]) -> None:
-    """Child process: advance each zone's counter along its profile until killed."""
-    tree = PowercapTree(Path(base))
-    zones = []
-    for spec in specs:
-        zone, profile, range_uj = spec.split("=")
-        zones.append((zone, fake_nvml.Profile.parse(profile), int(range_uj)))
-    try:  # the counters stand for hardware: a busy machine must not delay them
-        os.nice(-10)
-    except OSError:
-        pass
-    print("ready", flush=True)
-    while True:
-        now = time.monotonic()
-        for zone, profile, range_uj in zones:
-            tree.write(zone, "energy_uj", round(profile.energy_j(now) * 1e6) % range_uj)
-        time.sleep(0.0005)
-
-
 def rapl_errors(seconds: float) -> dict[str, float]:
-    """Relative error per profile for one run of the sampler over the fake tree."""
+    """Relative error per profile for one run of the sampler over the fake tree.
+
+    The tree is a real fake (discovery, names, ranges, permissions all read from files);
+    only ``energy_uj`` is computed at the instant it is read, from the profile, as a
+    hardware counter is and as the fake NVML library does. (A process rewriting the files
+    instead lags whenever the machine is busy, and that lag, not greenmeter, would be the
+    error measured.)"""
     with tempfile.TemporaryDirectory() as base:
         tree = PowercapTree(Path(base))
-        specs = []
+        counters: dict[Path, tuple[fake_nvml.Profile, int]] = {}
         for zone, (_, spec) in RAPL_PROFILES.items():
             profile = fake_nvml.Profile.parse(spec)
             range_uj = round(max(profile.low_w, profile.high_w) * 1.3e6)  # wraps ~ every 1.3 s
             name = "dram" if zone.count(":") == 2 else f"package-{zone[-1]}"
-            tree.add_zone(zone, name, round(profile.energy_j(time.monotonic()) * 1e6) % range_uj,
-                          range_uj)
-            specs.append(f"{zone}={spec}={range_uj}")
-        driver = subprocess.Popen([sys.executable, __file__, "--drive-rapl", base, *specs],
-                                  stdout=subprocess.PIPE, text=True)
+            path = tree.add_zone(zone, name, 0, range_uj)
+            counters[(path / "energy_uj").resolve()] = (profile, range_uj)
+        real_read_int = rapl._read_int
+
+        def read_int(path: Path) -> int:
+            counter = counters.get(Path(path).resolve())
+            if counter is None:
+                return real_read_int(path)
+            profile, range_uj = counter
+            return round(profile.energy_j(time.monotonic()) * 1e6) % range_uj
+
+        rapl._read_int = read_int
         try:
-            assert driver.stdout is not None and driver.stdout.readline().strip() == "ready"
             zones, _ = rapl.select_zones(rapl.discover_zones(tree.root), tree.root)
             sensor = rapl.RaplSensor(zones, {})
             sampler = Sampler([sensor], 0.5)
@@ -94,8 +86,7 @@ def rapl_errors(seconds: float) -> dict[str, float]:
             time.sleep(seconds)
             measurement = sampler.stop()
         finally:
-            driver.kill()
-            driver.wait()
+            rapl._read_int = real_read_int
     errors = {}
     for zone, trace, details in zip(zones, measurement.traces, sensor.details()):
         label, spec = RAPL_PROFILES[zone.zone_id]
@@ -190,9 +181,6 @@ def summary(errors: list[float]) -> str:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--drive-rapl":
-        drive_rapl(sys.argv[2], sys.argv[3:])
-        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each measured run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per path")

@@ -17,7 +17,6 @@ report's size on disk, the process's RSS and Python's allocated blocks.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
