@@ -354,16 +354,21 @@ cli.add_command(compare_command)
 cli.add_command(export_command)
 
 
+def _one_line(message: str) -> str:
+    """An error is one line, whatever a file name or value it quotes holds."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: greenmeter's own errors exit 125, never with a traceback."""
     try:
         rv = cli.main(args=argv, prog_name="greenmeter", standalone_mode=False)
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        click.echo(f"greenmeter: {exc.format_message()}{hint}", err=True)
+        click.echo(f"greenmeter: {_one_line(exc.format_message())}{hint}", err=True)
         sys.exit(exit_codes.GREENMETER_ERROR)
     except click.ClickException as exc:
-        click.echo(f"greenmeter: {exc.format_message()}", err=True)
+        click.echo(f"greenmeter: {_one_line(exc.format_message())}", err=True)
         sys.exit(exit_codes.GREENMETER_ERROR)
     except click.Abort:
         sys.exit(exit_codes.GREENMETER_ERROR)

@@ -478,6 +478,44 @@ def test_quantities_parse_or_fail_clearly(text):
             assert math.isfinite(value) and value >= 0
 
 
+timestamps = st.one_of(
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)).map(
+        lambda d: d.isoformat()),
+    st.sampled_from(["2024-01-01T00:00:00Z", "2024-01-01T01:00:00+02:00", "2024-01-01",
+                     "2024-13-01T00:00Z", "yesterday", "", "1e9", "2024-01-01T00:00:00+25:00"]),
+    st.text(max_size=12),
+)
+cells = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                  st.sampled_from(["", "-1", "1e400", "400", "0"]), st.text(max_size=6))
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(st.lists(st.one_of(timestamps, cells), min_size=0, max_size=3),
+                     max_size=6),
+       header=st.sampled_from(["", "timestamp,gco2_per_kwh\n", "timestamp,lifecycle\n",
+                               "t,x,y\n"]))
+def test_any_intensity_file_loads_or_is_one_clear_error(rows, header):
+    """--intensity-file: a series or one line naming the file and the line."""
+    import csv as csv_mod
+    import tempfile
+
+    from greenmeter.carbon.intensity_series import IntensityFileError, load_intensity_file
+
+    buf = io.StringIO()
+    csv_mod.writer(buf, lineterminator="\n").writerows(rows)
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "intensity.csv"
+        path.write_text(header + buf.getvalue())
+        try:
+            series = load_intensity_file(path)
+        except IntensityFileError as exc:
+            assert str(exc).startswith(str(path)) and "\n" not in str(exc)
+            return
+    # A loaded series accounts for a run anywhere in time: finite, non-negative CO2e.
+    co2_g, mean = series.co2_g([(series.start_s - 10, series.end_s + 10, 3.6e6)])
+    assert math.isfinite(co2_g) and co2_g >= 0 and math.isfinite(mean) and mean >= 0
+
+
 def test_writable_file_errors_are_clear(tmp_path):
     with pytest.raises(click.BadParameter, match="does not exist"):
         cli_mod.writable_file(tmp_path / "missing" / "r.json", "--json")
