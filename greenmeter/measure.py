@@ -119,15 +119,18 @@ def _print_summary(result, already_said: list[str]) -> None:
         _say(f"summary not printed: {type(exc).__name__}: {exc}")
 
 
-def write_json(result, json_path: Path) -> None:
+def write_json(result, json_path: Path) -> str | None:
     """The report and, first, its timeline beside it (so the report never names a file
-    that is not there yet). A timeline that cannot be written is said, not fatal."""
+    that is not there yet). A timeline that cannot be written is not fatal: returns why,
+    for the caller to say (once), and the report's ``timeline`` is null."""
+    problem = None
     try:
         result.timeline_file = write_timeline(json_path, result.components, result.timeline)
     except OSError as exc:
         result.timeline_file = None
-        _say(f"timeline not written: {exc}")
+        problem = f"timeline not written: {exc}"
     write_text_atomic(json_path, result_to_json(result))
+    return problem
 
 
 def fallback_json_path(run_id: str) -> Path:
@@ -143,7 +146,9 @@ def write_reports(result, json_path: Path, csv_path: Path) -> list[str]:
     report that cannot be written is saved to :func:`fallback_json_path` instead."""
     failures = []
     try:
-        write_json(result, json_path)
+        problem = write_json(result, json_path)
+        if problem:
+            _say(problem)
     except OSError as exc:
         fallback = fallback_json_path(result.run_id)
         try:
@@ -218,10 +223,14 @@ def measure_command(options: RunOptions) -> RunOutcome:
         nonlocal checkpoint_failed
         try:
             partial = result_of(sampler.snapshot(), None, False, True)
-            write_json(partial, options.json_path)
-        except Exception as exc:  # the run goes on; the final write will report it
-            if not checkpoint_failed:  # once, not every interval of a long run
-                _say(f"checkpoint not written (will keep trying): {exc}")
+            problem = write_json(partial, options.json_path)
+        except OSError as exc:  # the run goes on; the final write will report it
+            problem = (f"checkpoint not written to {options.json_path} (will keep trying): "
+                       f"{exc.strerror or exc}")
+        except Exception as exc:
+            problem = f"checkpoint not written (will keep trying): {type(exc).__name__}: {exc}"
+        if problem and not checkpoint_failed:  # once, not every interval of a long run
+            _say(problem)
             checkpoint_failed = True
 
     units_path = create_units_file()
