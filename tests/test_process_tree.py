@@ -1,5 +1,6 @@
-"""The process tree walk: every descendant (also those started by a non-main thread), the
-same set as psutil's whole-machine walk, and a cache that never outgrows the live tree."""
+"""The process tree read from /proc: every descendant (also those started by a non-main
+thread), the same processes and figures as psutil's whole-machine walk, and the fallback
+walk for kernels without ``children`` files."""
 
 from __future__ import annotations
 
