@@ -12,7 +12,7 @@ only the tree's own processes are read. (psutil's ``children(recursive=True)`` r
 ``stat`` file of every process on the machine: on a node with a thousand processes that
 alone cost several per cent of a core at the default interval; importing psutil also
 cost ~10 ms of every run's start-up.) Kernels without the ``children`` files (built
-without CONFIG_PROC_CHILDREN) get a walk over every process's parent instead.
+without CONFIG_PROC_CHILDREN) get psutil's walk instead.
 """
 
 from __future__ import annotations
@@ -57,22 +57,18 @@ def _stat_fields(pid: int) -> list[bytes] | None:
 
 
 # Indexes into _stat_fields (proc(5) numbers fields from 1, with state as field 3).
-_PPID, _UTIME, _STIME, _CUTIME, _CSTIME, _RSS = 1, 11, 12, 13, 14, 21
+_UTIME, _STIME, _CUTIME, _CSTIME, _RSS = 11, 12, 13, 14, 21
 
 
 def _all_children(root_pid: int) -> list[int]:
-    """The tree under ``root_pid`` from every process's parent (the slow, portable walk)."""
-    by_parent: dict[int, list[int]] = {}
-    for entry in os.listdir(PROC):
-        if entry.isdigit():
-            fields = _stat_fields(int(entry))
-            if fields is not None:
-                by_parent.setdefault(int(fields[_PPID]), []).append(int(entry))
-    pids, i = [root_pid], 0
-    while i < len(pids):
-        pids.extend(by_parent.get(pids[i], ()))
-        i += 1
-    return pids
+    """The tree under ``root_pid`` the portable way: psutil maps every process to its
+    parent. Only for kernels without the ``children`` files."""
+    import psutil
+
+    try:
+        return [root_pid, *(p.pid for p in psutil.Process(root_pid).children(recursive=True))]
+    except psutil.Error:
+        return []
 
 
 class ProcessTree:
