@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import sys
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,8 +14,9 @@ from greenmeter.atomic_write import write_text_atomic
 from greenmeter.budget import Budget
 from greenmeter.carbon.intensity_series import IntensitySeries
 from greenmeter.carbon.regions import GridIntensity
-from greenmeter.process_tree import ProcessTree
 from greenmeter.idle_baseline import measure_idle
+from greenmeter.messages import print_summary_safely, say
+from greenmeter.process_tree import ProcessTree
 from greenmeter.report_csv import append_row, result_to_row
 from greenmeter.report_json import result_to_json
 from greenmeter.results import RunResult, build_result
@@ -81,44 +80,6 @@ class RunOutcome:
     """None when the command could not be started (or its result could not be built)."""
 
 
-def _stderr_usable() -> bool:
-    # None when started with fd 2 closed: print(file=None) and rich would use stdout.
-    return sys.stderr is not None and not sys.stderr.closed
-
-
-def _stderr_gone() -> None:
-    """Nobody reads stderr any more (a closed pipe): point fd 2 at /dev/null, so neither
-    later messages nor Python's flush at exit fail (which would change the exit code)."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stderr.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
-
-
-def _say(message: str) -> None:
-    if not _stderr_usable():
-        return
-    try:
-        print(f"greenmeter: {message}", file=sys.stderr, flush=True)
-    except OSError:
-        _stderr_gone()
-
-
-def _print_summary(result, already_said: list[str]) -> None:
-    if not _stderr_usable():
-        return
-    from greenmeter.summary import print_summary
-
-    try:
-        print_summary(result, already_said=already_said)
-    except (OSError, SystemExit):  # rich turns a broken pipe into SystemExit(1)
-        _stderr_gone()
-    except Exception as exc:  # the summary repeats the report: its bug must not cost the run
-        _say(f"summary not printed: {type(exc).__name__}: {exc}")
-
-
 def write_json(result, json_path: Path) -> str | None:
     """The report and, first, its timeline beside it (so the report never names a file
     that is not there yet). A timeline that cannot be written is not fatal: returns why,
@@ -148,7 +109,7 @@ def write_reports(result, json_path: Path, csv_path: Path) -> list[str]:
     try:
         problem = write_json(result, json_path)
         if problem:
-            _say(problem)
+            say(problem)
     except OSError as exc:
         fallback = fallback_json_path(result.run_id)
         try:
@@ -177,7 +138,7 @@ def _live_series(options: RunOptions, started_at: datetime, duration_s: float,
         grid = options.grid
         note = (f"live intensity unavailable ({exc}); used the shipped figure "
                 f"{grid.intensity_g_per_kwh:g} gCO2e/kWh ({grid.source} {grid.year})")
-        _say(note)
+        say(note)
         notes.append(note)
         return None
 
@@ -202,19 +163,20 @@ def measure_command(options: RunOptions) -> RunOutcome:
     notes = [f"{what}: {gap.reason}" + (f" Fix: {gap.fix}" if gap.fix else "")
              for what, gap in found.unavailable.items()]
     for note in notes:  # said once, here, before the command's own output
-        _say(note)
+        say(note)
 
     idle = None
+    started_at = None  # set just before the sampler starts, so before any checkpoint
 
     def result_of(measurement, exit_code, interrupted, partial, series=options.intensity_series,
                   reading=UnitsReading(None, None, None)):
         units, unit_name, unit_notes = _units(options, reading)
-        result = build_result(options.run_id, options.command, exit_code, interrupted,
-                              found.sensors, measurement, options.grid, options.pue, started_at,
-                              notes + unit_notes, partial, options.pue_source, series, idle)
-        return replace(result, tags=options.tags, ci=options.ci, units=units,
-                       unit_name=unit_name, repeat_group=options.repeat_group,
-                       repetition=options.repetition, repetitions=options.repetitions)
+        return build_result(options.run_id, options.command, exit_code, interrupted,
+                            found.sensors, measurement, options.grid, options.pue, started_at,
+                            notes + unit_notes, partial, options.pue_source, series, idle,
+                            tags=options.tags, ci=options.ci, units=units, unit_name=unit_name,
+                            repeat_group=options.repeat_group, repetition=options.repetition,
+                            repetitions=options.repetitions)
 
     checkpoint_failed = False
 
@@ -230,7 +192,7 @@ def measure_command(options: RunOptions) -> RunOutcome:
         except Exception as exc:
             problem = f"checkpoint not written (will keep trying): {type(exc).__name__}: {exc}"
         if problem and not checkpoint_failed:  # once, not every interval of a long run
-            _say(problem)
+            say(problem)
             checkpoint_failed = True
 
     units_path = create_units_file()
@@ -238,14 +200,14 @@ def measure_command(options: RunOptions) -> RunOutcome:
         with SignalForwarder() as forwarder:
             if options.idle_baseline_s:
                 if not options.quiet:
-                    _say(f"measuring idle power for {options.idle_baseline_s:g} s "
-                         f"before starting the command")
+                    say(f"measuring idle power for {options.idle_baseline_s:g} s "
+                        f"before starting the command")
                 idle = measure_idle(found.sensors, options.idle_baseline_s, options.interval_s,
                                     cancelled=lambda: bool(forwarder.received))
                 if idle is None:
                     signo = forwarder.received[0]
-                    _say(f"{signal.Signals(signo).name} during the idle baseline: "
-                         f"the command was not started")
+                    say(f"{signal.Signals(signo).name} during the idle baseline: "
+                        f"the command was not started")
                     return RunOutcome(exit_codes.SIGNAL_BASE + signo, None)
             sampler = Sampler(found.sensors, options.interval_s, on_tick=checkpoint,
                               tick_every_s=options.checkpoint_interval_s)
@@ -257,20 +219,17 @@ def measure_command(options: RunOptions) -> RunOutcome:
             try:
                 outcome = run_command(options.command, forwarder, on_spawned=tree.attach,
                                       env=child_environment(units_path))
+                tree.finish(outcome.cpu_s)  # before the sampler's last read, which uses it
             except CommandNotRunnable as exc:
-                sampler.stop()
+                say(str(exc))
+                return RunOutcome(exc.exit_code, None)
+            finally:
+                measurement = sampler.stop()
                 if tracked is not None:
                     tracked.stop()
-                _say(str(exc))
-                return RunOutcome(exc.exit_code, None)
-            tree.finish(outcome.cpu_s)
-            measurement = sampler.stop()
-            if tracked is not None:
-                tracked.stop()
-            # From here on the command has ended: whatever fails is greenmeter's own
-            # failure, and it never hides the command's exit code (125 only replaces 0).
-            exit_code = outcome.exit_code
-            own_failure = exit_code or exit_codes.GREENMETER_ERROR
+            # From here on the command has ended: whatever fails is greenmeter's own failure,
+            # and it never hides the command's exit code (125 only replaces 0).
+            own_failure = outcome.exit_code or exit_codes.GREENMETER_ERROR
             try:
                 series = options.intensity_series
                 if options.carbon_provider:
@@ -278,44 +237,50 @@ def measure_command(options: RunOptions) -> RunOutcome:
                 result = result_of(measurement, outcome.exit_code, outcome.interrupted, False,
                                    series, read_units_file(units_path))
                 if options.budget is not None:
-                    result = replace(result, budget=options.budget.check(
-                        result.energy_j["total"], result.carbon.co2_g))
+                    result.budget = options.budget.check(result.energy_j["total"],
+                                                         result.carbon.co2_g)
                 if tracked is not None:
-                    result = replace(result, cross_check=tracked.as_dict(
-                        result.energy_j, result.carbon.co2_g))
+                    result.cross_check = tracked.as_dict(result.energy_j, result.carbon.co2_g)
                     if tracked.error:
                         result.warnings.append(f"cross-check: {tracked.error}")
                 failures = write_reports(result, options.json_path, options.csv_path)
             except Exception as exc:
-                _say(f"internal error, no report: {type(exc).__name__}: {exc}")
+                say(f"internal error, no report: {type(exc).__name__}: {exc}")
                 return RunOutcome(own_failure, None)
-            for failure in failures:
-                _say(failure)
-            reports_written = not failures
-            html_written = False
-            if options.html_path is not None:
-                from greenmeter.html_report import write_run_html
-
-                try:
-                    write_run_html(result, options.html_path)
-                    html_written = True
-                except Exception as exc:  # a drawing bug must not cost the run's outcome
-                    failures.append(f"HTML report not written: {exc}")
-                    _say(failures[-1])
-            if not options.quiet:
-                _print_summary(result, already_said=notes)
-                if reports_written:
-                    _say(f"report: {options.json_path}; history: {options.csv_path}")
-                if html_written:
-                    _say(f"HTML report: {options.html_path}")
-            elif result.budget is not None and result.budget.exceeded:
-                _say(result.budget.describe())
-            if failures:
-                exit_code = own_failure
-            elif exit_code == 0 and result.budget is not None and result.budget.exceeded:
-                exit_code = exit_codes.BUDGET_EXCEEDED
-            return RunOutcome(exit_code, result)
+            return RunOutcome(_export(result, options, failures, notes, own_failure), result)
     finally:
         for sensor in found.sensors:
             sensor.close()
         remove_units_file(units_path)
+
+
+def _export(result: RunResult, options: RunOptions, failures: list[str], notes: list[str],
+            own_failure: int) -> int:
+    """After the reports: the HTML page, the summary and the messages; returns the exit code."""
+    for failure in failures:
+        say(failure)
+    reports_written = not failures
+    html_written = False
+    if options.html_path is not None:
+        from greenmeter.html_report import write_run_html
+
+        try:
+            write_run_html(result, options.html_path)
+            html_written = True
+        except Exception as exc:  # a drawing bug must not cost the run's outcome
+            failures.append(f"HTML report not written: {exc}")
+            say(failures[-1])
+    exceeded = result.budget is not None and result.budget.exceeded
+    if not options.quiet:
+        print_summary_safely(result, already_said=notes)
+        if reports_written:
+            say(f"report: {options.json_path}; history: {options.csv_path}")
+        if html_written:
+            say(f"HTML report: {options.html_path}")
+    elif exceeded:
+        say(result.budget.describe())
+    if failures:
+        return own_failure
+    if result.exit_code == 0 and exceeded:
+        return exit_codes.BUDGET_EXCEEDED
+    return result.exit_code

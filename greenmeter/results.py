@@ -233,7 +233,9 @@ def build_result(run_id: str, command: list[str], exit_code: int | None, interru
                  measurement: Measurement, grid: GridIntensity, pue: float,
                  started_at: datetime, notes: list[str], partial: bool = False,
                  pue_source: str | None = None, series: IntensitySeries | None = None,
-                 idle: IdleBaseline | None = None) -> RunResult:
+                 idle: IdleBaseline | None = None, **fields) -> RunResult:
+    """``fields``: the RunResult fields the caller knows and the measurement does not
+    (``tags``, ``ci``, ``units``, ``repeat_group``...)."""
     components = component_results(sensors, measurement, idle.power_w if idle else None)
     total_j = energy_by_kind(components)["total"]
     intervals = None
@@ -276,4 +278,5 @@ def build_result(run_id: str, command: list[str], exit_code: int | None, interru
         partial=partial,
         timeline=measurement.timeline,
         idle_baseline_s=idle.duration_s if idle else None,
+        **fields,
     )
