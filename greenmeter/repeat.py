@@ -21,14 +21,11 @@ from pathlib import Path
 
 from greenmeter import exit_codes
 from greenmeter.measure import RunOptions, RunOutcome, measure_command
+from greenmeter.messages import say
 from greenmeter.results import new_run_id
 from greenmeter.runner import CommandNotRunnable, SignalForwarder, run_command
 from greenmeter.summary import format_energy
 from greenmeter.units_of_work import child_environment, create_units_file, remove_units_file
-
-
-def _say(message: str) -> None:
-    print(f"greenmeter: {message}", file=sys.stderr, flush=True)
 
 
 def repetition_path(path: Path, repetition: int) -> Path:
@@ -47,12 +44,12 @@ def warm_up(command: list[str], count: int) -> int | None:
             with SignalForwarder() as forwarder:
                 outcome = run_command(command, forwarder, env=child_environment(units_path))
         except CommandNotRunnable as exc:
-            _say(str(exc))
+            say(str(exc))
             return exc.exit_code
         finally:
             remove_units_file(units_path)
         if outcome.exit_code != 0 or outcome.interrupted:
-            _say(f"warm-up {i}/{count} exited with {outcome.exit_code}"
+            say(f"warm-up {i}/{count} exited with {outcome.exit_code}"
                  + (" (interrupted)" if outcome.interrupted else "") + ": nothing measured")
             return outcome.exit_code
     return None
@@ -97,12 +94,12 @@ def run_repeated(base: RunOptions, repeat: int, warmup: int, json_path: Path | N
             outcomes.append(outcome)
             result = outcome.result
             if group is not None and not base.quiet and result is not None:
-                _say(f"repetition {i}/{repeat}: exit {result.exit_code}, "
+                say(f"repetition {i}/{repeat}: exit {result.exit_code}, "
                      f"{result.duration_s:.2f} s, {format_energy(result.energy_j['total'])}")
             if result is None or result.interrupted:
                 break
     except KeyboardInterrupt:  # Ctrl-C between two repetitions, when no command runs
-        _say("interrupted between repetitions")
+        say("interrupted between repetitions")
         return exit_codes.SIGNAL_BASE + 2
     results = [o.result for o in outcomes if o.result is not None]
     if results:
@@ -121,14 +118,14 @@ def _report(results, warmup: int, quiet: bool, summary_paths: list[Path]) -> Non
     if stats is not None and not quiet:
         _print_stats(stats)
         for warning in dict.fromkeys(w for r in results for w in r.warnings):
-            _say(f"warning: {warning}")
+            say(f"warning: {warning}")
     if summary_paths:
         text = summary_markdown(results, stats)
         for path in summary_paths:
             try:
                 append_summary(path, text)
             except OSError as exc:
-                _say(f"summary not written to {path}: {exc}")
+                say(f"summary not written to {path}: {exc}")
 
 
 def _print_stats(stats) -> None:
