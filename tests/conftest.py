@@ -41,5 +41,16 @@ def greenmeter(tmp_path, gm_env):
     return run
 
 
+@pytest.fixture(scope="module")
+def fake_lib(tmp_path_factory) -> Path:
+    """The fake libnvidia-ml.so.1 (tests/fake_nvml), built once per test module."""
+    import fake_nvml
+
+    try:
+        return fake_nvml.build(tmp_path_factory.mktemp("fake-nvml"))
+    except FileNotFoundError:
+        pytest.skip("no C compiler (cc) to build the fake libnvidia-ml.so.1")
+
+
 def read_report(path: Path) -> dict:
     return json.loads(Path(path).read_text())

@@ -14,19 +14,11 @@ from pathlib import Path
 
 import pytest
 
-import fake_nvml
+from fake_nvml import truth_j
 from conftest import read_report
 
 PY = sys.executable
 UUID = "GPU-fa4e0000-0000-0000-0000-00000000000{}".format
-
-
-@pytest.fixture(scope="module")
-def fake_lib(tmp_path_factory) -> Path:
-    try:
-        return fake_nvml.build(tmp_path_factory.mktemp("fake-nvml"))
-    except FileNotFoundError:
-        pytest.skip("no C compiler (cc) to build the fake libnvidia-ml.so.1")
 
 
 @pytest.fixture
@@ -48,12 +40,6 @@ def gpu_run(greenmeter, gm_env, fake_lib, tmp_path):
 def gpus_of(report: dict) -> dict[int, dict]:
     return {c["index"]: c for c in report["components"] if c["kind"] == "gpu"}
 
-
-def truth_j(log: Path, gpu: int, call: str, profile: str) -> float:
-    """Joules between greenmeter's first and last ``call`` on ``gpu``. The sensor probes
-    each GPU once when it opens, before the command starts: that read is skipped."""
-    times = [r.time_s for r in fake_nvml.read_log(log) if r.gpu == gpu and r.call == call][1:]
-    return fake_nvml.Profile.parse(profile).between_j(times[0], times[-1])
 
 
 def test_joules_per_gpu_match_the_truth(gpu_run, tmp_path):

@@ -16,17 +16,10 @@ from pathlib import Path
 import pytest
 
 import fake_nvml
+from fake_nvml import truth_j
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = Path(fake_nvml.__file__).with_name("drive_sensor.py")
-
-
-@pytest.fixture(scope="module")
-def fake_lib(tmp_path_factory) -> Path:
-    try:
-        return fake_nvml.build(tmp_path_factory.mktemp("fake-nvml"))
-    except FileNotFoundError:
-        pytest.skip("no C compiler (cc) to build the fake libnvidia-ml.so.1")
 
 
 def drive(fake_lib: Path, mode: str, arg: object = None, **fake_env: object) -> object:
@@ -40,14 +33,6 @@ def drive(fake_lib: Path, mode: str, arg: object = None, **fake_env: object) -> 
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
-
-def truth_j(log: Path, gpu: int, call: str, profile: str) -> float:
-    """Joules the fake GPU drew between greenmeter's first and last ``call`` on it.
-
-    The sensor probes each GPU once when it opens, before the command starts; that read
-    is in the log too and is not part of the run."""
-    times = [r.time_s for r in fake_nvml.read_log(log) if r.gpu == gpu and r.call == call][1:]
-    return fake_nvml.Profile.parse(profile).between_j(times[0], times[-1])
 
 
 def test_counter_and_polling_paths_match_the_truth(fake_lib, tmp_path):

@@ -84,8 +84,9 @@ def read_log(path: Path) -> list[Read]:
     return reads
 
 
-def read_window(path: Path, gpu: int, call: str) -> tuple[float, float]:
-    """Times of the first and last ``call`` ("energy" or "power") greenmeter made on
-    ``gpu``: the window its figure covers."""
-    times = [r.time_s for r in read_log(path) if r.gpu == gpu and r.call == call]
-    return times[0], times[-1]
+def truth_j(log: Path, gpu: int, call: str, profile: str) -> float:
+    """Joules the fake GPU drew between greenmeter's first and last ``call`` ("energy" or
+    "power") on ``gpu``. The sensor probes each GPU once when it opens, before the command
+    starts: that read is in the log too and is not part of the run, so it is skipped."""
+    times = [r.time_s for r in read_log(log) if r.gpu == gpu and r.call == call][1:]
+    return Profile.parse(profile).between_j(times[0], times[-1])
