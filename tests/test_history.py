@@ -119,7 +119,7 @@ def test_malformed_rows_named_on_stderr_by_the_command(greenmeter, tmp_path):
     path.write_text(path.read_text() + "not,a,greenmeter,row" + ",x" * 60 + "\n")
     proc = greenmeter("report", "runs.csv", "--format", "json")
     assert proc.returncode == 0, proc.stderr
-    assert f"runs.csv:5: skipped: " in proc.stderr.decode()
+    assert "runs.csv:5: skipped: " in proc.stderr.decode()
     assert json.loads(proc.stdout)[0]["runs"] == 3
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from fake_nvml import truth_j
 from conftest import read_report
+from fake_nvml import truth_j
 
 PY = sys.executable
 UUID = "GPU-fa4e0000-0000-0000-0000-00000000000{}".format
