@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -38,15 +38,21 @@ def say(message: str) -> None:
         stderr_gone()
 
 
-def print_summary_safely(result: RunResult, already_said: Collection[str]) -> None:
-    """The rich summary (greenmeter/summary.py) on stderr; its failure is said, never raised."""
+def print_rich_safely(render: Callable[[], None], what: str) -> None:
+    """Run ``render`` (which prints with rich on stderr) if anyone can read stderr; its
+    failure is said, never raised: greenmeter's tables repeat the report."""
     if not stderr_usable():
         return
-    from greenmeter.summary import print_summary
-
     try:
-        print_summary(result, already_said=already_said)
+        render()
     except (OSError, SystemExit):  # rich turns a broken pipe into SystemExit(1)
         stderr_gone()
-    except Exception as exc:  # the summary repeats the report: its bug must not cost the run
-        say(f"summary not printed: {type(exc).__name__}: {exc}")
+    except Exception as exc:
+        say(f"{what} not printed: {type(exc).__name__}: {exc}")
+
+
+def print_summary_safely(result: RunResult, already_said: Collection[str]) -> None:
+    """The end-of-run summary (greenmeter/summary.py) on stderr."""
+    from greenmeter.summary import print_summary
+
+    print_rich_safely(lambda: print_summary(result, already_said=already_said), "summary")

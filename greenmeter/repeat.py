@@ -21,7 +21,7 @@ from pathlib import Path
 
 from greenmeter import exit_codes
 from greenmeter.measure import RunOptions, RunOutcome, measure_command
-from greenmeter.messages import say
+from greenmeter.messages import print_rich_safely, say
 from greenmeter.results import new_run_id
 from greenmeter.runner import CommandNotRunnable, SignalForwarder, run_command
 from greenmeter.summary import format_energy
@@ -116,7 +116,7 @@ def _report(results, warmup: int, quiet: bool, summary_paths: list[Path]) -> Non
 
         stats = RepeatStats.of(results, warmup)
     if stats is not None and not quiet:
-        _print_stats(stats)
+        print_rich_safely(lambda: _print_stats(stats), "repetition statistics")
         for warning in dict.fromkeys(w for r in results for w in r.warnings):
             say(f"warning: {warning}")
     if summary_paths:
