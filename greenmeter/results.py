@@ -6,6 +6,7 @@ Exporters (``report_json``, ``report_csv``, ``summary``) are pure functions of a
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import socket
@@ -152,24 +153,28 @@ def new_run_id(started_at: datetime) -> str:
     return f"{started_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-def host_info(components: list[ComponentResult]) -> dict:
-    info = {
+@functools.lru_cache(maxsize=1)
+def _machine() -> dict:
+    """What does not change during a run; computed once, not at every checkpoint."""
+    from greenmeter.sensors.estimate import cpu_model, read_cpuinfo
+
+    return {
         "hostname": socket.gethostname(),
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(read_cpuinfo()) or platform.processor() or None,
+    }
+
+
+def host_info(components: list[ComponentResult]) -> dict:
+    info = {
+        **_machine(),
         "gpu_models": sorted({c.name for c in components if c.kind == "gpu"}),
     }
     scheduler = {name: os.environ[name] for name in SCHEDULER_VARIABLES if name in os.environ}
     if scheduler:
         info["scheduler"] = scheduler
     return info
-
-
-def _cpu_model() -> str | None:
-    from greenmeter.sensors.estimate import _read_cpuinfo, cpu_model
-
-    return cpu_model(_read_cpuinfo()) or platform.processor() or None
 
 
 def component_results(sensors: list[Sensor], measurement: Measurement,

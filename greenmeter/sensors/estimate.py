@@ -17,6 +17,7 @@ memory coefficient, 0.000392 kWh per GB-hour).
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import re
 import time
@@ -40,7 +41,10 @@ _FILLER = re.compile(r"\b(CPU|Processor|\d+-Core|with Radeon.*)\b", re.IGNORECAS
 CPUINFO = Path("/proc/cpuinfo")
 
 
-def _read_cpuinfo() -> str:
+@functools.lru_cache(maxsize=1)
+def read_cpuinfo() -> str:
+    """``/proc/cpuinfo`` ("" where there is none). Read once per process: the model,
+    package and hypervisor lines it is used for do not change while greenmeter runs."""
     try:
         return CPUINFO.read_text(errors="replace")
     except OSError:
@@ -121,7 +125,7 @@ def find_tdp_w(model: str | None) -> tuple[float, str] | None:
 
 def describe_inputs() -> dict:
     """The estimate's inputs, for ``greenmeter doctor`` and the report."""
-    cpuinfo = _read_cpuinfo()
+    cpuinfo = read_cpuinfo()
     model = cpu_model(cpuinfo)
     logical = os.cpu_count() or 1
     packages = _package_count(cpuinfo)
@@ -201,7 +205,7 @@ def open_estimate(tree: ProcessTree, kinds: set[str], tdp_w: float | None = None
 
     ``tdp_w`` overrides the table (the ``cpu_tdp_w`` setting) for a model it lacks."""
     if tdp_w is not None:
-        per_package = max(1, (os.cpu_count() or 1) // _package_count(_read_cpuinfo()))
+        per_package = max(1, (os.cpu_count() or 1) // _package_count(read_cpuinfo()))
         return EstimateSensor(tree, kinds, tdp_w / per_package,
                               f"TDP {tdp_w:g} W (configured) / {per_package} logical CPUs per package")
     inputs = describe_inputs()
