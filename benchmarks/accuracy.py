@@ -37,7 +37,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 import fake_nvml  # noqa: E402  (tests/ helper: the fake NVML library and exact profiles)
 from powercap_tree import PowercapTree  # noqa: E402  (tests/ helper: kernel-like trees)
 
-from greenmeter.sampler import Sampler  # noqa: E402
+from greenmeter.run.sampler import Sampler  # noqa: E402
 from greenmeter.sensors import rapl  # noqa: E402
 
 PROFILES = {"constant": "const:175", "square wave": "square:100:300:1",

@@ -30,9 +30,9 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from powercap_tree import PowercapTree  # noqa: E402  (tests/ helper: kernel-like trees)
 
 from greenmeter.carbon.regions import resolve_region  # noqa: E402
-from greenmeter.measure import CHECKPOINT_EVERY_S, write_json  # noqa: E402
+from greenmeter.run.measure import CHECKPOINT_EVERY_S, write_json  # noqa: E402
 from greenmeter.results import build_result  # noqa: E402
-from greenmeter.sampler import MAX_TIMELINE_POINTS, Sampler  # noqa: E402
+from greenmeter.run.sampler import MAX_TIMELINE_POINTS, Sampler  # noqa: E402
 from greenmeter.sensors import rapl  # noqa: E402
 from greenmeter.sensors.estimate import EstimateSensor  # noqa: E402
 

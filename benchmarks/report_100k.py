@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from greenmeter.report_csv import COLUMNS  # noqa: E402
+from greenmeter.reports.csv_row import COLUMNS  # noqa: E402
 
 
 def generate_history(path: Path, runs: int, seed: int = 6) -> None:

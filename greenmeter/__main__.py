@@ -1,5 +1,5 @@
 """`python -m greenmeter`."""
 
-from greenmeter.cli import main
+from greenmeter.cli.main import main
 
 main()

@@ -1,22 +1,103 @@
-"""Energy, mass of CO2e and percentages as people write them: ``50kJ``, ``1.5 kWh``,
-``10g``, ``5%``.
+"""Energy, power, mass of CO2e, duration and percentages: read as people write them
+(``50kJ``, ``1.5 kWh``, ``10g``, ``5%``) and written the one way greenmeter shows them.
 
-Used for budgets (``run --max-energy/--max-co2``) and gates (``compare --max-increase``).
-Parsing happens while click parses options, so a bad unit is refused before the command starts.
+Every figure greenmeter prints, in the terminal, in Markdown and in HTML, goes through
+the formatters here, so a run reads the same everywhere. Parsers raise ValueError; the
+click types that call them are in ``greenmeter.cli.params``.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
-import click
+J_PER_KWH = 3.6e6
+J_PER_WH = 3600.0
+
+# (from this magnitude up, divisor, unit, decimals), largest first. The last step takes
+# everything smaller; zero is shown in the base unit (the step whose divisor is 1).
+Steps = tuple[tuple[float, float, str, int], ...]
+ENERGY_STEPS: Steps = (
+    (J_PER_KWH, J_PER_KWH, "kWh", 3),
+    (1e4, 1e3, "kJ", 1),
+    (1.0, 1.0, "J", 1),
+    (1e-3, 1e-3, "mJ", 1),
+    (0.0, 1e-6, "µJ", 1),
+)
+POWER_STEPS: Steps = ((1.0, 1.0, "W", 1), (0.0, 1e-3, "mW", 1))
+MASS_STEPS: Steps = (
+    (1e3, 1e3, "kg", 3),
+    (1.0, 1.0, "g", 2),
+    (1e-3, 1e-3, "mg", 2),
+    (0.0, 1e-6, "µg", 2),
+)
+DURATION_STEPS: Steps = ((7200.0, 3600.0, "h", 2), (120.0, 60.0, "min", 1), (0.0, 1.0, "s", 2))
+"""Seconds up to two minutes, minutes up to two hours, then hours."""
+
+NO_FIGURE = "-"
+
+
+def unit_for(value: float, steps: Steps) -> tuple[float, str]:
+    """(divisor, unit) that ``steps`` use for ``value``: the first step it reaches."""
+    if value == 0 or not math.isfinite(value):
+        return next((d, u) for _, d, u, _ in steps if d == 1.0)
+    magnitude = abs(value)
+    return next(((d, u) for low, d, u, _ in steps if magnitude >= low), steps[-1][1:3])
+
+
+def _format(value: float | None, steps: Steps) -> str:
+    if value is None or not math.isfinite(value):
+        return NO_FIGURE
+    divisor, unit = unit_for(value, steps)
+    decimals = next(n for _, d, u, n in steps if u == unit)
+    return f"{value / divisor:.{decimals}f} {unit}"
+
+
+def format_energy(joules: float | None) -> str:
+    """``12.3 J``, ``45.6 kJ``, ``1.234 kWh``; ``-`` for no figure."""
+    return _format(joules, ENERGY_STEPS)
+
+
+def format_power(watts: float | None) -> str:
+    """``250.0 W``, ``12.5 mW``."""
+    return _format(watts, POWER_STEPS)
+
+
+def format_mass(grams: float | None) -> str:
+    """Mass of CO2e: ``3.21 g``, ``1.500 kg``, ``0.42 µg`` (a sample's share of a run)."""
+    return _format(grams, MASS_STEPS)
+
+
+def format_duration(seconds: float | None) -> str:
+    """``90.00 s``, ``2.5 min``, ``26.00 h``."""
+    return _format(seconds, DURATION_STEPS)
+
+
+def series_formatter(steps: Steps, typical: float) -> Callable[[float], str]:
+    """One unit for a whole series of figures (chosen by ``typical``, e.g. its mean) and
+    four significant digits: the spread of repeated runs must stay visible, which a
+    rounded '1.0 mJ ± 0.0 mJ' would hide."""
+    divisor, unit = unit_for(typical, steps)
+    return lambda value: f"{value / divisor:.4g} {unit}"
+
+
+# ---------------------------------------------------------------- parsing
 
 _NUMBER_AND_UNIT = re.compile(
-    r"^\s*(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>[A-Za-z0-9%]*)\s*$")
+    r"^\s*(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>[A-Za-z0-9%]*)\s*$"
+)
 
-ENERGY_UNITS_J = {"J": 1.0, "mJ": 1e-3, "kJ": 1e3, "MJ": 1e6, "GJ": 1e9,
-                  "Wh": 3600.0, "kWh": 3.6e6, "MWh": 3.6e9}
+ENERGY_UNITS_J = {
+    "J": 1.0,
+    "mJ": 1e-3,
+    "kJ": 1e3,
+    "MJ": 1e6,
+    "GJ": 1e9,
+    "Wh": J_PER_WH,
+    "kWh": J_PER_KWH,
+    "MWh": J_PER_KWH * 1e3,
+}
 """Case matters for the prefixes: mJ is a millijoule, MJ a megajoule."""
 _ENERGY_ANY_CASE = {"j": "J", "kj": "kJ", "gj": "GJ", "wh": "Wh", "kwh": "kWh"}
 """Spellings whose case cannot change their meaning (no m/M clash)."""
@@ -42,8 +123,10 @@ def parse_energy_j(text: str) -> float:
         canonical = unit if unit in ENERGY_UNITS_J else _ENERGY_ANY_CASE.get(unit.lower())
         if canonical is None:
             hint = " (mJ is a millijoule, MJ a megajoule)" if unit.lower() in ("mj", "mwh") else ""
-            raise ValueError(f"unknown energy unit {unit!r} in {text!r}; use one of "
-                             f"{', '.join(ENERGY_UNITS_J)}{hint}")
+            raise ValueError(
+                f"unknown energy unit {unit!r} in {text!r}; use one of "
+                f"{', '.join(ENERGY_UNITS_J)}{hint}"
+            )
         value *= ENERGY_UNITS_J[canonical]
     return value
 
@@ -58,8 +141,10 @@ def parse_mass_g(text: str) -> float:
                 key = key[: -len(suffix)]
                 break
         if key not in MASS_UNITS_G:
-            raise ValueError(f"unknown mass unit {unit!r} in {text!r}; use one of "
-                             f"{', '.join(MASS_UNITS_G)} (optionally followed by CO2e)")
+            raise ValueError(
+                f"unknown mass unit {unit!r} in {text!r}; use one of "
+                f"{', '.join(MASS_UNITS_G)} (optionally followed by CO2e)"
+            )
         value *= MASS_UNITS_G[key]
     return value
 
@@ -70,56 +155,3 @@ def parse_fraction(text: str) -> float:
     if unit not in ("", "%"):
         raise ValueError(f"{text!r}: expected a percentage such as 5%")
     return value / 100.0
-
-
-class _QuantityType(click.ParamType):
-    """A click type for a positive quantity; numbers from a settings file are taken as the
-    base unit (joules, grams), like a bare number on the command line."""
-
-    parse = staticmethod(parse_energy_j)
-    allow_zero = False
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            number = float(value)
-        else:
-            try:
-                number = self.parse(str(value))
-            except ValueError as exc:
-                self.fail(str(exc), param, ctx)
-        if not math.isfinite(number) or number < 0 or (number == 0 and not self.allow_zero):
-            self.fail(f"{value!r} must be {'zero or more' if self.allow_zero else 'positive'}",
-                      param, ctx)
-        return number
-
-
-class EnergyType(_QuantityType):
-    """Energy in joules: ``50kJ``, ``0.5 kWh``, ``1200`` (J)."""
-
-    name = "energy"
-    parse = staticmethod(parse_energy_j)
-
-
-class MassType(_QuantityType):
-    """Mass of CO2e in grams: ``10g``, ``1.5kg``, ``500mg``, ``3`` (g)."""
-
-    name = "mass"
-    parse = staticmethod(parse_mass_g)
-
-
-class PercentType(_QuantityType):
-    """A non-negative fraction written as a percentage: ``5%`` -> 0.05."""
-
-    name = "percent"
-    parse = staticmethod(parse_fraction)
-    allow_zero = True
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = str(value)  # a settings-file number is a percentage, as on the command line
-        return super().convert(value, param, ctx)
-
-
-ENERGY = EnergyType()
-MASS = MassType()
-PERCENT = PercentType()

@@ -1,40 +1,47 @@
-"""The one result type of a run, and how it is built from what was measured.
+"""The one result type of a run, and the small types it is made of.
 
-Exporters (``report_json``, ``report_csv``, ``summary``) are pure functions of a
-:class:`RunResult`; nothing here writes files or prints.
+A :class:`RunResult` is built once, when a run (or a checkpoint of it) is known
+(``greenmeter.run.result``), and never changed afterwards: exporters in
+``greenmeter.reports`` are pure functions of it. Nothing here measures, writes or prints.
 """
 
 from __future__ import annotations
 
-import functools
-import os
-import platform
-import socket
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from greenmeter import __version__
-from greenmeter.budget import BudgetCheck
-from greenmeter.carbon.accounting import energy_intervals
-from greenmeter.carbon.intensity_series import IntensitySeries
-from greenmeter.carbon.regions import GridIntensity
-from greenmeter.idle_baseline import IdleBaseline
-from greenmeter.sampler import ComponentTrace, Measurement
-from greenmeter.sensors.base import Sensor
+from greenmeter.quantities import format_energy, format_mass
+from greenmeter.stats import Summary, describe
 
 SCHEMA_VERSION = 1
 COUNTED_KINDS = ("cpu", "gpu", "dram")
 """Kinds summed into ``energy_j.total``; each also has its own ``energy_j`` entry."""
-J_PER_KWH = 3.6e6
-SCHEDULER_VARIABLES = (
-    "SLURM_JOB_ID", "SLURM_JOB_NODELIST", "SLURMD_NODENAME", "SLURM_NODEID", "SLURM_PROCID",
-    "SLURM_LOCALID", "SLURM_NTASKS", "RANK", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE",
-)
-"""Identifiers that let reports of one multi-node job be merged later."""
+DEFAULT_UNIT_NAME = "units"
+
+Point = tuple[float, list[float | None]]
+"""A timeline point: (seconds since start, cumulative joules since start per component;
+None = not read yet)."""
 
 
-@dataclass
+@dataclass(frozen=True)
+class RunLabels:
+    """What a run is and what it is about, known before it starts and carried unchanged
+    into its result: the JSON report's identity, tags, CI job and repetition fields."""
+
+    run_id: str
+    command: list[str]
+    tags: dict[str, str] = field(default_factory=dict)
+    ci: dict[str, str] | None = None
+    """The CI job that ran it (``greenmeter.run.labels.ci_context``); None outside CI."""
+    repeat_group: str | None = None
+    """Shared by the repetitions of one ``run --repeat N``; ``repetition`` is 1..N."""
+    repetition: int | None = None
+    repetitions: int | None = None
+
+
+@dataclass(frozen=True)
 class ComponentResult:
     kind: str
     name: str
@@ -54,8 +61,11 @@ class ComponentResult:
     """With ``--idle-baseline``: ``energy_j - idle_power_w x covered_s``, the energy above idle."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Carbon:
+    """The run's CO2e and where each figure behind it came from
+    (made by ``greenmeter.carbon.footprint``)."""
+
     region: str | None
     zone_id: str | None
     """None when an intensity file was used without a region."""
@@ -78,10 +88,64 @@ class Carbon:
     """Seconds of the run outside the series' range, charged its nearest value."""
 
 
-@dataclass
+@dataclass(frozen=True)
+class Budget:
+    """``run --max-energy/--max-co2``. The report records the check either way; greenmeter
+    exits with ``exit_codes.BUDGET_EXCEEDED`` only when the command itself succeeded."""
+
+    max_energy_j: float | None
+    """Against ``energy_j.total``: the IT energy, before PUE."""
+    max_co2_g: float | None
+    """Against ``carbon.co2_g`` (PUE included)."""
+
+    def check(self, energy_j: float | None, co2_g: float) -> BudgetCheck:
+        energy_over = None
+        if self.max_energy_j is not None and energy_j is not None:
+            energy_over = energy_j > self.max_energy_j
+        co2_over = None
+        if self.max_co2_g is not None and energy_j is not None:
+            co2_over = co2_g > self.max_co2_g
+        return BudgetCheck(
+            max_energy_j=self.max_energy_j,
+            max_co2_g=self.max_co2_g,
+            energy_exceeded=energy_over,
+            co2_exceeded=co2_over,
+            exceeded=bool(energy_over or co2_over),
+        )
+
+
+@dataclass(frozen=True)
+class BudgetCheck:
+    max_energy_j: float | None
+    max_co2_g: float | None
+    energy_exceeded: bool | None
+    co2_exceeded: bool | None
+    """None: no such budget, or nothing was measured or estimated to check it against."""
+    exceeded: bool
+
+    def verdicts(self) -> str:
+        """``energy over 50.0 kJ, CO2e within 10.00 g``."""
+
+        def verdict(exceeded: bool | None) -> str:
+            return {True: "over", False: "within", None: "unchecked (no figure), limit"}[exceeded]
+
+        parts = []
+        if self.max_energy_j is not None:
+            parts.append(
+                f"energy {verdict(self.energy_exceeded)} {format_energy(self.max_energy_j)}"
+            )
+        if self.max_co2_g is not None:
+            parts.append(f"CO2e {verdict(self.co2_exceeded)} {format_mass(self.max_co2_g)}")
+        return ", ".join(parts)
+
+    def describe(self) -> str:
+        """``budget EXCEEDED: energy over 50.0 kJ`` (or ``budget kept: ...``)."""
+        return "budget " + ("EXCEEDED: " if self.exceeded else "kept: ") + self.verdicts()
+
+
+@dataclass(frozen=True)
 class RunResult:
-    run_id: str
-    command: list[str]
+    labels: RunLabels
     exit_code: int | None
     """None while the command still runs (a checkpoint)."""
     interrupted: bool
@@ -94,25 +158,18 @@ class RunResult:
     warnings: list[str]
     partial: bool = False
     """True for a checkpoint written while the command still ran."""
-    schema_version: int = SCHEMA_VERSION
-    greenmeter_version: str = __version__
-    timeline: list[tuple[float, list[float | None]]] = field(default_factory=list, repr=False)
-    timeline_file: dict | None = None
-    """The report's ``timeline`` field once the timeline CSV is written (greenmeter/timeline.py)."""
+    timeline: list[Point] = field(default_factory=list, repr=False)
+    """Evenly spread exact readings over the run, bounded in number (``greenmeter.run.sampler``)."""
     idle_baseline_s: float | None = None
     """Seconds of idle sampling before the command (``--idle-baseline``); None without."""
-    tags: dict[str, str] = field(default_factory=dict)
-    ci: dict[str, str] | None = None
-    """The CI job that ran it (``labels.ci_context``); None outside CI."""
     units: float | None = None
+    """Units of work the run did (``--units`` or the command's own count)."""
     unit_name: str | None = None
-    repeat_group: str | None = None
-    """Shared by the repetitions of one ``run --repeat N``; ``repetition`` is 1..N."""
-    repetition: int | None = None
-    repetitions: int | None = None
     budget: BudgetCheck | None = None
     cross_check: dict | None = None
-    """CodeCarbon's figures for the same run (``--cross-check``, greenmeter/crosscheck.py)."""
+    """CodeCarbon's figures for the same run (``--cross-check``, greenmeter/run/crosscheck.py)."""
+    schema_version: int = SCHEMA_VERSION
+    greenmeter_version: str = __version__
 
     @property
     def energy_j(self) -> dict[str, float | None]:
@@ -135,17 +192,28 @@ class RunResult:
         return energy_by_kind(self.components, "net_energy_j")
 
 
-def energy_by_kind(components: list[ComponentResult],
-                   field_name: str = "energy_j") -> dict[str, float | None]:
+def energy_by_kind(
+    components: list[ComponentResult], field_name: str = "energy_j"
+) -> dict[str, float | None]:
     """Joules per counted kind and in total. A kind nothing measured or estimated is
     None, not 0; detail components (counted=False) are never added."""
     out: dict[str, float | None] = {}
     for kind in COUNTED_KINDS:
-        values = [getattr(c, field_name) for c in components
-                  if c.counted and c.kind == kind and getattr(c, field_name) is not None]
+        values = [
+            getattr(c, field_name)
+            for c in components
+            if c.counted and c.kind == kind and getattr(c, field_name) is not None
+        ]
         out[kind] = sum(values) if values else None
     present = [v for v in out.values() if v is not None]
     return {"total": sum(present) if present else None, **out}
+
+
+def singular(unit_name: str) -> str:
+    """For "J per sample" from ``--unit-name samples``; "units" -> "unit", "class" stays."""
+    if len(unit_name) > 2 and unit_name.endswith("s") and not unit_name.endswith("ss"):
+        return unit_name[:-1]
+    return unit_name
 
 
 def new_run_id(started_at: datetime) -> str:
@@ -153,135 +221,32 @@ def new_run_id(started_at: datetime) -> str:
     return f"{started_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-@functools.lru_cache(maxsize=1)
-def _machine() -> dict:
-    """What does not change during a run; computed once, not at every checkpoint."""
-    from greenmeter.sensors.estimate import cpu_model, read_cpuinfo
-
-    return {
-        "hostname": socket.gethostname(),
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "cpu_model": cpu_model(read_cpuinfo()) or platform.processor() or None,
-    }
+REPEAT_METRICS = ("energy_j", "duration_s", "co2_g", "energy_j_per_unit")
 
 
-def host_info(components: list[ComponentResult]) -> dict:
-    info = {
-        **_machine(),
-        "gpu_models": sorted({c.name for c in components if c.kind == "gpu"}),
-    }
-    scheduler = {name: os.environ[name] for name in SCHEDULER_VARIABLES if name in os.environ}
-    if scheduler:
-        info["scheduler"] = scheduler
-    return info
+@dataclass(frozen=True)
+class RepeatStats:
+    """Statistics over the repetitions of ``run --repeat N``: mean, median, standard
+    deviation and the 95 % Student-t confidence interval of the mean, per metric."""
 
+    n: int
+    warmup: int
+    metrics: dict[str, Summary]
+    """``energy_j``, ``duration_s``, ``co2_g`` and, when every repetition counted units,
+    ``energy_j_per_unit``."""
+    unit_name: str | None = None
 
-def component_results(sensors: list[Sensor], measurement: Measurement,
-                      idle_power_w: list[float | None] | None = None) -> list[ComponentResult]:
-    results = []
-    traces = iter(measurement.traces)
-    idle = iter(idle_power_w if idle_power_w is not None else [])
-    for sensor in sensors:
-        try:
-            details = sensor.details()
-        except Exception as exc:  # a report without details beats no report
-            details = [{"details_error": str(exc)} for _ in sensor.components]
-        for comp, extra in zip(sensor.components, details):
-            trace: ComponentTrace = next(traces)
-            energy = trace.energy_j
-            covered = trace.covered_s
-            idle_w = next(idle, None)
-            results.append(ComponentResult(
-                kind=comp.kind, name=comp.name, index=comp.index, source=comp.source,
-                method=comp.method, counted=comp.counted, energy_j=energy,
-                mean_power_w=(energy / covered) if energy is not None and covered > 0 else None,
-                samples=trace.reads,
-                partial=trace.failed_reads > 0 or energy is None,
-                covered_s=covered,
-                details=extra,
-                idle_power_w=idle_w,
-                net_energy_j=(energy - idle_w * covered
-                              if energy is not None and idle_w is not None else None),
-            ))
-    return results
-
-
-def carbon_for(total_j: float | None, grid: GridIntensity, pue: float, pue_source: str | None = None,
-               series: IntensitySeries | None = None, intervals: list | None = None) -> Carbon:
-    energy_kwh = (total_j or 0.0) / J_PER_KWH
-    if series is None:
-        return Carbon(
-            region=grid.region, zone_id=grid.zone_id, zone_name=grid.name,
-            intensity_g_per_kwh=grid.intensity_g_per_kwh, intensity_source=grid.source,
-            intensity_year=grid.year, basis=grid.basis, region_fallback=grid.fallback, pue=pue,
-            energy_kwh=energy_kwh, energy_kwh_with_pue=energy_kwh * pue,
-            co2_g=energy_kwh * pue * grid.intensity_g_per_kwh, pue_source=pue_source,
-        )
-    # Hour by hour: the mean is energy-weighted, so co2_g = energy x pue x mean still holds.
-    account = series.account(intervals or [])
-    first_s = intervals[0][0] if intervals else series.start_s
-    year_s = min(max(first_s, series.start_s), series.end_s - 1)  # the year the figures describe
-    return Carbon(
-        region=grid.region, zone_id=None if grid.fallback else grid.zone_id,
-        zone_name=series.source if grid.fallback else grid.name,
-        intensity_g_per_kwh=account.mean_intensity_g_per_kwh, intensity_source=series.source,
-        intensity_year=datetime.fromtimestamp(year_s, tz=timezone.utc).year, basis=series.basis,
-        region_fallback=False, pue=pue, energy_kwh=energy_kwh, energy_kwh_with_pue=energy_kwh * pue,
-        co2_g=account.co2_g * pue, pue_source=pue_source, time_resolved=True,
-        intensity_outside_s=account.outside_s,
-    )
-
-
-def build_result(run_id: str, command: list[str], exit_code: int | None, interrupted: bool,
-                 sensors: list[Sensor],
-                 measurement: Measurement, grid: GridIntensity, pue: float,
-                 started_at: datetime, notes: list[str], partial: bool = False,
-                 pue_source: str | None = None, series: IntensitySeries | None = None,
-                 idle: IdleBaseline | None = None, **fields) -> RunResult:
-    """``fields``: the RunResult fields the caller knows and the measurement does not
-    (``tags``, ``ci``, ``units``, ``repeat_group``...)."""
-    components = component_results(sensors, measurement, idle.power_w if idle else None)
-    total_j = energy_by_kind(components)["total"]
-    intervals = None
-    if series is not None:
-        intervals = energy_intervals(measurement.timeline, [c.counted for c in components],
-                                     started_at.timestamp(), total_j or 0.0)
-    carbon = carbon_for(total_j, grid, pue, pue_source, series, intervals)
-    warnings = list(notes)
-    for sensor in sensors:
-        try:
-            warnings.extend(sensor.warnings())
-        except Exception as exc:
-            warnings.append(f"{type(sensor).__name__} warnings unavailable: {exc}")
-    warnings.extend(f"sensor error: {e}" for e in measurement.sensor_errors)
-    for comp in components:
-        if comp.counted and comp.partial:
-            warnings.append(f"{comp.kind} {comp.name}: partial figure, covers "
-                            f"{comp.covered_s:.1f} s of {measurement.duration_s:.1f} s")
-    if carbon.intensity_outside_s > 0:
-        warnings.append(f"{carbon.intensity_outside_s:.0f} s of the run fall outside the intensity series "
-                        f"({series.source}): charged its nearest value")
-    if carbon.basis != "lifecycle":
-        warnings.append(f"intensity basis is {carbon.basis!r}, not life-cycle like greenmeter's default "
-                        f"figures ({carbon.intensity_source}): compare with other runs with care")
-    if carbon.region_fallback:
-        warnings.append(f"no region configured: using the world average "
-                        f"{grid.intensity_g_per_kwh:g} gCO2e/kWh; set --region for a real figure")
-    return RunResult(
-        run_id=run_id,
-        command=list(command),
-        exit_code=exit_code,
-        interrupted=interrupted,
-        started_at=started_at,
-        ended_at=started_at + timedelta(seconds=measurement.duration_s),
-        duration_s=measurement.duration_s,
-        host=host_info(components),
-        components=components,
-        carbon=carbon,
-        warnings=warnings,
-        partial=partial,
-        timeline=measurement.timeline,
-        idle_baseline_s=idle.duration_s if idle else None,
-        **fields,
-    )
+    @classmethod
+    def of(cls, results: list[RunResult], warmup: int) -> RepeatStats:
+        series = {
+            "energy_j": [r.energy_j["total"] for r in results],
+            "duration_s": [r.duration_s for r in results],
+            "co2_g": [r.carbon.co2_g for r in results],
+            "energy_j_per_unit": [r.energy_j_per_unit for r in results],
+        }
+        metrics = {
+            name: describe(values)
+            for name, values in series.items()
+            if values and all(v is not None for v in values)
+        }
+        return cls(len(results), warmup, metrics, results[0].unit_name)

@@ -7,7 +7,9 @@ import math
 import random
 from pathlib import Path
 
-from greenmeter.timeline import write_timeline
+from greenmeter.reports.timeline import write_timeline
+from greenmeter.run.sampler import Sampler
+from greenmeter.sensors.base import Component, Sensor
 
 DAY_S = 24 * 3600
 
@@ -52,6 +54,31 @@ def points(comps: list[Comp], duration_s: float, step_s: float, seed: int = 7):
     return out
 
 
+class _Replay(Sensor):
+    """Gives the cumulative joules it is set to: a recorded profile played back."""
+
+    def __init__(self, comps: list[Comp]):
+        self.components = tuple(Component(c.kind, c.name, c.source, c.method, c.index, c.counted)
+                                for c in comps)
+        self.energies_j: list[float | None] = [0.0] * len(comps)
+
+    def read_energy_j(self):
+        return list(self.energies_j)
+
+
+def sampled(comps: list[Comp], pts):
+    """The timeline greenmeter keeps of ``pts`` (its sampler's bound and spacing): what a
+    run of that profile would store."""
+    sensor, now = _Replay(comps), [pts[0][0]]
+    sampler = Sampler([sensor], 1.0, clock=lambda: now[0])
+    sensor.energies_j = pts[0][1]
+    sampler.begin()
+    for t, energies in pts[1:]:
+        now[0], sensor.energies_j = t, energies
+        sampler.sample()
+    return sampler.snapshot().timeline
+
+
 def report(comps: list[Comp], pts, run_id="20250101T000000Z-00000001",
            command=("python3", "train.py", "--epochs", "3"), started_at="2025-01-01T00:00:00.000Z",
            ended_at="2025-01-02T00:00:00.000Z", intensity=380.0, **extra) -> dict:
@@ -89,6 +116,6 @@ def write_run(directory: Path, name: str, comps: list[Comp], pts, **kwargs) -> P
     """A report and its timeline, as ``greenmeter run`` leaves them."""
     path = directory / f"{name}.json"
     data = report(comps, pts, **kwargs)
-    data["timeline"] = write_timeline(path, comps, pts)
+    data["timeline"] = write_timeline(path, comps, sampled(comps, pts))
     path.write_text(json.dumps(data))
     return path

@@ -1,46 +1,29 @@
-"""The carbon step of results building: the run's timeline x an hourly series, by hand."""
+"""The carbon step (energy -> CO2e): the run's timeline x an hourly series, by hand."""
 
 from datetime import datetime, timezone
 
 import pytest
 
-from greenmeter.carbon.accounting import energy_intervals
+from greenmeter.carbon.footprint import CarbonOptions, energy_intervals, footprint
 from greenmeter.carbon.intensity_series import IntensitySeries, parse_timestamp
 from greenmeter.carbon.regions import resolve_region
-from greenmeter.results import build_result
-from greenmeter.sampler import ComponentTrace, Measurement
-from greenmeter.sensors.base import Component, Sensor
 
 H = 3600.0
 START = datetime(2024, 3, 1, 10, 30, tzinfo=timezone.utc)
-COMPONENTS = (
-    Component("cpu", "package-0", "test", "measured"),
-    Component("core", "package-0 core", "test", "measured", counted=False),
-    Component("dram", "dram-0", "test", "measured"),
-)
+# 10:30 -> 11:00 -> 12:00; cumulative joules per component (cpu, core, dram) at each point.
+# "core" is a detail component (inside the package): never counted.
+TIMELINE = [
+    (0.0, [0.0, 0.0, 0.0]),
+    (1800.0, [1.8e6, 9e9, 0.18e6]),
+    (5400.0, [5.4e6, 9e9, 0.54e6]),
+]
+COUNTED = [True, False, True]
+TOTAL_J = 5.94e6
 
 
-class FixedSensor(Sensor):
-    components = COMPONENTS
-
-    def read_energy_j(self):
-        raise AssertionError("not read: the measurement is given")
-
-
-def measurement():
-    # 10:30 -> 11:00 -> 12:00; cumulative joules per component at each point
-    timeline = [
-        (0.0, [0.0, 0.0, 0.0]),
-        (1800.0, [1.8e6, 9e9, 0.18e6]),
-        (5400.0, [5.4e6, 9e9, 0.54e6]),
-    ]
-    traces = []
-    for i, comp in enumerate(COMPONENTS):
-        trace = ComponentTrace(comp)
-        trace.record(timeline[0][1][i], 0.0)
-        trace.record(timeline[-1][1][i], 5400.0)
-        traces.append(trace)
-    return Measurement(0.0, 5400.0, traces, timeline)
+def carbon_of(grid, pue=1.0, series=None):
+    options = CarbonOptions(grid=grid, pue=pue, series=series)
+    return footprint(options, TOTAL_J, TIMELINE, COUNTED, START.timestamp())
 
 
 def series():
@@ -49,9 +32,7 @@ def series():
 
 
 def test_hour_by_hour_co2_matches_a_hand_computation():
-    result = build_result("r1", ["true"], 0, False, [FixedSensor()], measurement(),
-                          resolve_region("DE"), 1.5, START, [], series=series())
-    c = result.carbon
+    c, warnings = carbon_of(resolve_region("DE"), 1.5, series())
     # counted energy: 10:30-11:00 1.98 MJ at 100 g/kWh; 11:00-12:00 3.96 MJ at 200 g/kWh
     # (the uncounted "core" component's 9 GJ must not appear anywhere)
     it_co2 = (1.98e6 * 100 + 3.96e6 * 200) / 3.6e6          # 275 g
@@ -61,34 +42,28 @@ def test_hour_by_hour_co2_matches_a_hand_computation():
     assert c.co2_g == pytest.approx(c.energy_kwh_with_pue * c.intensity_g_per_kwh)  # the documented identity
     assert (c.time_resolved, c.intensity_source, c.intensity_year, c.basis) == (True, "file:x.csv", 2024, "lifecycle")
     assert (c.zone_id, c.region, c.region_fallback, c.intensity_outside_s) == ("DEU", "DE", False, 0.0)
-    assert not any("outside" in w for w in result.warnings)
+    assert not any("outside" in w for w in warnings)
 
 
 def test_without_a_series_the_yearly_figure_is_used():
-    result = build_result("r1", ["true"], 0, False, [FixedSensor()], measurement(),
-                          resolve_region("FR"), 1.0, START, [])
-    c = result.carbon
+    c, _ = carbon_of(resolve_region("FR"))
     assert c.co2_g == pytest.approx(5.94e6 / 3.6e6 * 44.18)
     assert (c.time_resolved, c.intensity_source, c.intensity_year) == (False, "ember", 2024)
 
 
 def test_series_without_region_is_not_the_world_average_fallback():
-    result = build_result("r1", ["true"], 0, False, [FixedSensor()], measurement(),
-                          resolve_region(None), 1.0, START, [], series=series())
-    c = result.carbon
+    c, warnings = carbon_of(resolve_region(None), series=series())
     assert (c.region, c.zone_id, c.region_fallback, c.zone_name) == (None, None, False, "file:x.csv")
-    assert not any("world average" in w for w in result.warnings)
+    assert not any("world average" in w for w in warnings)
 
 
 def test_run_outside_the_series_is_charged_the_nearest_value_and_warned():
     early = IntensitySeries([parse_timestamp("2022-01-01T00:00:00Z")], [50.0], source="file:old.csv")
-    result = build_result("r1", ["true"], 0, False, [FixedSensor()], measurement(),
-                          resolve_region("DE"), 1.0, START, [], series=early)
-    c = result.carbon
+    c, warnings = carbon_of(resolve_region("DE"), series=early)
     assert c.co2_g == pytest.approx(5.94e6 / 3.6e6 * 50)
     assert c.intensity_outside_s == pytest.approx(5400.0) and c.intensity_year == 2022
-    assert any("5400 s of the run fall outside the intensity series (file:old.csv)" in w for w in result.warnings)
-    assert any("basis is 'unspecified'" in w for w in result.warnings)
+    assert any("5400 s of the run fall outside the intensity series (file:old.csv)" in w for w in warnings)
+    assert any("basis is 'unspecified'" in w for w in warnings)
 
 
 def test_energy_intervals_fill_gaps_and_add_up_to_the_total():

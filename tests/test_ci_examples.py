@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from greenmeter.cli import cli
+from greenmeter.cli.main import cli
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "configs" / "ci"
 GITHUB_ENV = {"GITHUB_ACTIONS": "true", "GITHUB_SHA": "ab" * 20, "GITHUB_REF_NAME": "7/merge",

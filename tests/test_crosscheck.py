@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from conftest import read_report
-from greenmeter import crosscheck
+from greenmeter.run import crosscheck
 from greenmeter.carbon.regions import resolve_region
 
 PY = sys.executable
@@ -63,7 +63,7 @@ def test_codecarbon_beside_greenmeter_for_real(greenmeter, tmp_path):
 def test_without_the_extra_one_line_before_launch(tmp_path, gm_env):
     # codecarbon made unimportable in greenmeter's process, as if the extra were missing.
     driver = ("import sys\nsys.modules['codecarbon'] = None\n"
-              "from greenmeter.cli import main\nmain(sys.argv[1:])")
+              "from greenmeter.cli.main import main\nmain(sys.argv[1:])")
     proc = subprocess.run([PY, "-c", driver, "run", "--region", "DE", "--cross-check",
                            "codecarbon", "--", PY, "-c", "open('ran', 'w')"],
                           cwd=tmp_path, env=gm_env, capture_output=True, timeout=60)

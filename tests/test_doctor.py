@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from greenmeter import doctor
+from greenmeter.reports.doctor import render
+from greenmeter.sensors.diagnose import collect
 from greenmeter.sensors import rapl
 from powercap_tree import PowercapTree, emulate_dac_for_root, laptop, two_sockets_with_dram
 
@@ -32,13 +33,13 @@ def plan(findings):
 
 def text(findings):
     out = io.StringIO()
-    doctor.render(findings, out)
+    render(findings, out)
     return out.getvalue()
 
 
 def test_server_with_readable_rapl_measures_cpu_and_dram(tree):
     two_sockets_with_dram(tree)
-    found = doctor.collect(tree.root, estimate_inputs=INPUTS, nvml_report=GPUS)
+    found = collect(tree.root, estimate_inputs=INPUTS, nvml_report=GPUS)
     steps = plan(found)
     assert (steps["cpu"]["method"], steps["cpu"]["source"]) == ("measured", "rapl")
     assert (steps["dram"]["method"], steps["dram"]["source"]) == ("measured", "rapl")
@@ -51,7 +52,7 @@ def test_server_with_readable_rapl_measures_cpu_and_dram(tree):
 
 def test_laptop_explains_every_zone_and_the_missing_dram(tree):
     laptop(tree)
-    found = doctor.collect(tree.root, estimate_inputs=INPUTS, nvml_report=NO_GPU)
+    found = collect(tree.root, estimate_inputs=INPUTS, nvml_report=NO_GPU)
     zones = {z["zone"]: z for z in found["rapl"]["zones"]}
     assert zones["intel-rapl:1"]["counts_as"] == "detail (psys)"
     assert "whole platform" in zones["intel-rapl:1"]["note"]
@@ -74,7 +75,7 @@ def test_unreadable_rapl_gives_the_estimate_and_the_safe_fix(tree, monkeypatch):
     for zone in ("intel-rapl:0", "intel-rapl:0:1", "intel-rapl:1", "intel-rapl:1:1"):
         tree.make_unreadable(zone)
     emulate_dac_for_root(monkeypatch)
-    found = doctor.collect(tree.root, estimate_inputs=NO_TDP, nvml_report=NO_GPU)
+    found = collect(tree.root, estimate_inputs=NO_TDP, nvml_report=NO_GPU)
     steps = plan(found)
     assert steps["cpu"]["method"] == steps["dram"]["method"] == "estimated"
     assert steps["cpu"]["fix"].startswith(rapl.PERMISSION_FIX)
@@ -89,13 +90,13 @@ def test_unreadable_rapl_gives_the_estimate_and_the_safe_fix(tree, monkeypatch):
 
 def test_gpus_without_energy_counter_are_polled():
     old = {**GPUS, "gpus": [dict(GPUS["gpus"][0], energy_counter=False)]}
-    found = doctor.collect("/nonexistent", estimate_inputs=INPUTS, nvml_report=old)
+    found = collect("/nonexistent", estimate_inputs=INPUTS, nvml_report=old)
     assert plan(found)["gpu"]["source"] == "nvml-power"
     assert "no (power is polled)" in text(found)
 
 
 def test_no_rapl_at_all(tmp_path):
-    found = doctor.collect(tmp_path / "none", estimate_inputs=INPUTS, nvml_report=NO_GPU)
+    found = collect(tmp_path / "none", estimate_inputs=INPUTS, nvml_report=NO_GPU)
     steps = plan(found)
     assert steps["cpu"]["method"] == "estimated"
     assert "no RAPL powercap zones" in steps["cpu"]["reason"]

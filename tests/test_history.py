@@ -12,8 +12,10 @@ import pandas as pd
 import pytest
 
 from conftest import read_report
-from greenmeter import history
-from greenmeter.report_csv import COLUMNS
+from greenmeter.history.aggregate import aggregate
+from greenmeter.history.load import MAX_WARNINGS_PER_FILE, load_history
+from greenmeter.history.select import Selection, key_series, parse_time_bound, select
+from greenmeter.reports.csv_row import COLUMNS
 
 FOUNDATION_COLUMNS = COLUMNS[:COLUMNS.index("greenmeter_version") + 1]
 
@@ -49,7 +51,7 @@ def write_csv(path, rows, columns=COLUMNS):
 
 def load(*paths, columns=None):
     warnings: list[str] = []
-    frame = history.load_history(list(paths), warnings.append, columns)
+    frame = load_history(list(paths), warnings.append, columns)
     return frame, warnings
 
 
@@ -57,7 +59,7 @@ def test_sums_and_means_per_group(tmp_path):
     rows = [make_row(i, units=50 if i % 4 == 0 else "") for i in range(60)]
     frame, warnings = load(write_csv(tmp_path / "runs.csv", rows))
     assert warnings == [] and len(frame) == 60
-    table = history.aggregate(frame, ["branch"]).set_index("branch")
+    table = aggregate(frame, ["branch"]).set_index("branch")
     for branch, parity in (("main", 0), ("dev", 1)):
         mine = [r for i, r in enumerate(rows) if i % 2 == parity]
         energies = [r["energy_total_j"] for r in mine]
@@ -83,12 +85,12 @@ def test_sums_and_means_per_group(tmp_path):
 def test_group_by_tag_command_and_day(tmp_path):
     rows = [make_row(i) for i in range(12)]
     frame, _ = load(write_csv(tmp_path / "runs.csv", rows))
-    by_tag = history.aggregate(frame, ["tag:model"]).set_index("tag:model")
+    by_tag = aggregate(frame, ["tag:model"]).set_index("tag:model")
     assert by_tag["runs"].to_dict() == {"m0": 4, "m1": 4, "m2": 4}
     assert by_tag.loc["m1", "energy_j_sum"] == pytest.approx(sum(100.0 + i for i in (1, 4, 7, 10)))
-    by_command = history.aggregate(frame, ["command"]).set_index("command")
+    by_command = aggregate(frame, ["command"]).set_index("command")
     assert by_command["runs"].to_dict() == {"python job0.py": 6, "python job1.py": 6}
-    by_day = history.aggregate(frame, ["day"])
+    by_day = aggregate(frame, ["day"])
     assert by_day["day"].tolist()[:2] == ["2025-01-01", "2025-01-02"]
 
 
@@ -136,7 +138,7 @@ def test_history_begun_by_an_older_version(tmp_path):
     frame, warnings = load(path)
     assert warnings == [] and len(frame) == 2
     assert frame["units"].tolist()[1] == 10 and math.isnan(frame["units"].tolist()[0])
-    assert history.key_series(frame, "tag:model").tolist() == ["", "m1"]
+    assert key_series(frame, "tag:model").tolist() == ["", "m1"]
 
 
 def _report(run_id: str, partial: bool, energy: float) -> dict:
@@ -164,7 +166,7 @@ def test_checkpoints_are_partial_and_final_reports_win(tmp_path):
     write_csv(runs / "runs.csv", [make_row(0, run_id="A", energy_total_j=50.0)])
     frame, warnings = load(runs)
     assert warnings == []
-    table = history.aggregate(frame, ["run"]).set_index("run")
+    table = aggregate(frame, ["run"]).set_index("run")
     assert table["runs"].to_dict() == {"A": 1, "B": 1}
     assert table["partial"].to_dict() == {"A": 0, "B": 1}
     assert table.loc["A", "energy_j_sum"] == 50.0 and table.loc["B", "energy_j_sum"] == 7.0
@@ -201,20 +203,20 @@ def test_non_greenmeter_files(tmp_path):
 
 def test_selections_and_time_window(tmp_path):
     frame, _ = load(write_csv(tmp_path / "runs.csv", [make_row(i) for i in range(28)]))
-    since = history.parse_time_bound("2025-01-10")
-    until = history.parse_time_bound("2025-01-20T00:00Z")
-    chosen = history.select(frame, [history.Selection.parse("branch=main")], since, until)
+    since = parse_time_bound("2025-01-10")
+    until = parse_time_bound("2025-01-20T00:00Z")
+    chosen = select(frame, [Selection.parse("branch=main")], since, until)
     days = sorted(int(s[8:10]) for s in chosen["started_at"])
     assert days == [11, 13, 15, 17, 19]
-    tagged = history.select(frame, [history.Selection.parse("tag:model=m2")])
+    tagged = select(frame, [Selection.parse("tag:model=m2")])
     assert len(tagged) == 9
-    assert len(history.select(frame, [history.Selection.parse("exit_code=0")])) == 28
+    assert len(select(frame, [Selection.parse("exit_code=0")])) == 28
     now = pd.Timestamp("2025-03-01T00:00Z").to_pydatetime()
-    assert history.parse_time_bound("7d", now) == pd.Timestamp("2025-02-22T00:00Z")
+    assert parse_time_bound("7d", now) == pd.Timestamp("2025-02-22T00:00Z")
     with pytest.raises(ValueError):
-        history.parse_time_bound("last tuesday")
+        parse_time_bound("last tuesday")
     with pytest.raises(ValueError):
-        history.Selection.parse("colour=blue")
+        Selection.parse("colour=blue")
 
 
 def test_report_formats_and_output_file(greenmeter, tmp_path):
@@ -260,6 +262,6 @@ def test_many_bad_rows_are_counted_not_listed(tmp_path):
     path.write_text(path.read_text() + "".join(f"junk{i}\n" for i in range(50)))
     frame, warnings = load(path)
     assert len(frame) == 3
-    assert len(warnings) == history.MAX_WARNINGS_PER_FILE + 1
+    assert len(warnings) == MAX_WARNINGS_PER_FILE + 1
     assert warnings[0] == f"{path}:5: skipped: row cut short (1 of {len(COLUMNS)} fields)"
     assert warnings[-1] == f"{path}: 30 more malformed rows skipped (50 in all)"

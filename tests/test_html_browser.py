@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 
 from synthetic_runs import DAY_S, machine, points, write_run
-from greenmeter.html_report import write_html_report
+from greenmeter.history.html_pages import write_html_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(

@@ -11,13 +11,11 @@ from datetime import datetime, timezone
 import pytest
 
 from synthetic_runs import DAY_S, machine, points, report, write_run
-from greenmeter.html_report import (
-    CHART_POINTS, CHART_W, MARGIN_L, MARGIN_R, TABLE_ROWS, RunView, load_run, nice_ticks,
-    power_chart, render_html, write_html_report,
-)
-from greenmeter.results import Carbon, ComponentResult, RunResult
-from greenmeter.sparkline import BLOCKS, sparkline, total_power_w
-from greenmeter.summary import print_summary
+from greenmeter.history.html_pages import load_run, write_html_report
+from greenmeter.reports.html.charts import CHART_POINTS, CHART_W, MARGIN_L, MARGIN_R, nice_ticks, power_chart
+from greenmeter.reports.html.page import TABLE_ROWS, RunView, render_html
+from greenmeter.reports.summary import BLOCKS, power_profile_w, print_summary, sparkline
+from greenmeter.results import Carbon, ComponentResult, RunLabels, RunResult
 
 PY = sys.executable
 EXTERNAL = re.compile(r"""(?:src|href|xlink:href)\s*=\s*["']?\s*(?:[a-z][a-z0-9+.-]*:)?//""", re.I)
@@ -185,7 +183,7 @@ def test_sparkline_blocks():
     assert sparkline([0, 0], 0) == BLOCKS[0] * 2
     comps = machine(gpus=1, packages=1)
     pts = points(comps, 2640, 1.0)  # two epochs: busy 1200 s, then a 120 s dip
-    power = total_power_w(pts, [c.counted for c in comps], 22)
+    power = power_profile_w(pts, [c.counted for c in comps], 22)
     assert len(power) == 22
     line = sparkline(power, max(power))
     assert line[10] != BLOCKS[-1] and line[:9] == line[0] * 9
@@ -202,8 +200,8 @@ def _result(timeline) -> RunResult:
                            timeline[-1][1][0], 10.0, len(timeline), False, timeline[-1][0])
     carbon = Carbon("DE", "DE", "Germany", 380.0, "ember", 2024, "lifecycle", False, 1.0,
                     1e-5, 1e-5, 3.8e-3)
-    return RunResult("id", ["x"], 0, False, t0, t0, timeline[-1][0], {}, [comp], carbon, [],
-                     timeline=timeline)
+    return RunResult(RunLabels("id", ["x"]), 0, False, t0, t0, timeline[-1][0], {}, [comp],
+                     carbon, [], timeline=timeline)
 
 
 def test_summary_shows_a_power_sparkline_on_a_terminal_only():
@@ -215,5 +213,5 @@ def test_summary_shows_a_power_sparkline_on_a_terminal_only():
     print_summary(_result(timeline), file=pipe)
     line = next(ln for ln in tty.getvalue().splitlines() if "total power" in ln)
     plain = re.sub(r"\x1b\[[0-9;]*m", "", line)
-    assert plain.startswith(f"total power {BLOCKS[2] * 8}{BLOCKS[-1] * 8} 0\u201340.0 W over 8.0 s")
+    assert plain.startswith(f"total power {BLOCKS[2] * 8}{BLOCKS[-1] * 8} 0\u201340.0 W over 8.00 s")
     assert not any(b in pipe.getvalue() for b in BLOCKS)

@@ -107,13 +107,13 @@ def test_file_with_header_zones_and_naive_utc(tmp_path):
                            "2024-03-01 02:00:00,200\n")
     series = load_intensity_file(path)
     assert series.times_s == [T0, T0 + H, T0 + 2 * H]
-    assert series.values == [100, 50, 200]
+    assert series.values_g_per_kwh == [100, 50, 200]
     assert series.basis == "unspecified" and series.source == "file:intensity.csv"
 
 
 def test_file_without_header(tmp_path):
     series = load_intensity_file(write(tmp_path, "2024-03-01T00:00:00Z,100\n2024-03-01T00:15:00Z,120\n"))
-    assert series.values == [100, 120] and series.end_s == T0 + 30 * 60
+    assert series.values_g_per_kwh == [100, 120] and series.end_s == T0 + 30 * 60
 
 
 def test_electricity_maps_export_uses_the_lifecycle_column():
@@ -123,7 +123,7 @@ def test_electricity_maps_export_uses_the_lifecycle_column():
         pytest.skip("raw sources not on this machine")
     series = load_intensity_file(path)
     assert len(series) == 8760 and series.basis == "lifecycle"
-    assert series.values[:2] == [212.91, 217.14]
+    assert series.values_g_per_kwh[:2] == [212.91, 217.14]
     assert series.start_s == parse_timestamp("2022-01-01T00:00:00Z")
 
 

@@ -18,18 +18,27 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from greenmeter import cli as cli_mod
-from greenmeter import sampler as sampler_mod
+from greenmeter.carbon.footprint import CarbonOptions
 from greenmeter.carbon.regions import GridIntensity, UnknownRegion, resolve_region
-from greenmeter.config import load_config, setting_name
-from greenmeter.report_csv import COLUMNS, result_to_row
-from greenmeter.report_json import result_to_json
-from greenmeter.results import build_result
-from greenmeter.sampler import Sampler
+from greenmeter.cli import params
+from greenmeter.cli import run as cli_run
+from greenmeter.cli.config import load_config, setting_name
+from greenmeter.cli.main import main as cli_main
+from greenmeter.quantities import format_duration, format_energy, format_mass, format_power
+from greenmeter.reports.csv_row import COLUMNS, result_to_row
+from greenmeter.reports.json_report import result_to_json
+from greenmeter.reports.summary import print_summary
+from greenmeter.results import RunLabels
+from greenmeter.run import sampler as sampler_mod
+from greenmeter.run.options import Outputs, RunOptions
+from greenmeter.run.result import build_result
+from greenmeter.run.runner import ChildOutcome
+from greenmeter.run.sampler import Sampler
 from greenmeter.sensors.base import MEASURED, Component, Sensor
-from greenmeter.summary import format_co2, format_energy, format_power, print_summary
 
 GRID = resolve_region("DE")
+OPTIONS = RunOptions(labels=RunLabels("run", ["cmd"]), carbon=CarbonOptions(GRID),
+                     outputs=Outputs(Path("run.json"), Path("runs.csv")), interval_s=0.5)
 
 
 class FakeClock:
@@ -67,18 +76,19 @@ reads = st.lists(st.tuples(steps, outcomes), min_size=0, max_size=60)
 
 
 def _drive(sampler: Sampler, clock: FakeClock, times: list[float]):
-    """Start, the given reads, stop: the same calls the thread and main thread make."""
-    sampler._started = clock()
-    sampler._read_all(clock())
+    """The first exact read, then one read at each of ``times`` (what the thread does),
+    and what was measured by then."""
+    sampler.begin()
     for t in times:
         clock.t = t
-        sampler._read_all(t)
-    return sampler._measurement(clock.t)
+        sampler.sample()
+    return sampler.snapshot()
 
 
-def _result(sensors, measurement):
-    return build_result("run", ["cmd"], 0, False, sensors, measurement, GRID, 1.0,
-                        datetime(2025, 1, 1, tzinfo=timezone.utc), [])
+def _result(sensors, measurement, notes=()):
+    return build_result(OPTIONS, sensors, measurement,
+                        started_at=datetime(2025, 1, 1, tzinfo=timezone.utc),
+                        outcome=ChildOutcome(0, False, 0.0), notes=list(notes))
 
 
 @settings(max_examples=300, deadline=None)
@@ -197,8 +207,7 @@ def test_summary_prints_names_and_warnings_as_text(name, warning):
     sensor = Scripted([0.0, 5.0])
     sensor.components = (Component("gpu", name, "fake", MEASURED, 0),)
     m = _drive(Sampler([sensor], 0.5, clock=clock), clock, [1001.0])
-    result = _result([sensor], m)
-    result.warnings.append(warning)
+    result = _result([sensor], m, notes=[warning])
     out = io.StringIO()
     with mock.patch.dict("os.environ", {"COLUMNS": "400"}):
         print_summary(result, file=out)
@@ -252,10 +261,9 @@ def test_rapl_counter_wraps_are_undone_for_any_sequence(range_uj, start, steps_)
 def test_polled_power_is_exact_for_a_linear_ramp_at_any_sample_times(a, b, gaps):
     """The NVML polling path integrates by trapezoids: exact for power linear in time,
     whatever the (irregular, even coincident) sample times."""
-    from greenmeter.sensors.nvml import _Gpu
+    from greenmeter.sensors.nvml import PowerIntegral
 
-    gpu = _Gpu(index=0, handle=None, name="fake", uuid="GPU-0", mig_uuids=[],
-               has_counter=False, has_power=True)
+    integral = PowerIntegral()
     t, times = 0.0, [0.0]
     for gap in gaps:
         t += gap
@@ -263,15 +271,17 @@ def test_polled_power_is_exact_for_a_linear_ramp_at_any_sample_times(a, b, gaps)
     power = [max(0.0, a + b * x) for x in times]
     assume(all(a + b * x >= 0 for x in times))  # a ramp, not clipped at zero
     for x, w in zip(times, power):
-        gpu._add_power(x, w)
+        integral.add(x, w)
     truth = a * times[-1] + b * times[-1] ** 2 / 2
-    assert gpu.energy_j() == pytest.approx(truth, rel=1e-9, abs=1e-9)
-    assert gpu.power_samples == len(times) and gpu.energy_j() >= 0
+    assert integral.energy_j == pytest.approx(truth, rel=1e-9, abs=1e-9)
+    assert integral.samples == len(times) and integral.energy_j >= 0
+    assert integral.max_power_w == max(power)
 
 
 @given(joules=st.floats(allow_nan=False), grams=st.floats(allow_nan=False, min_value=0))
 def test_unit_formatting_never_fails(joules, grams):
-    for text in (format_energy(joules), format_power(joules), format_co2(grams)):
+    for text in (format_energy(joules), format_power(joules), format_mass(grams),
+                 format_duration(joules)):
         assert isinstance(text, str) and text
     assert format_energy(None) == "-"
 
@@ -283,13 +293,13 @@ def test_unit_formatting_never_fails(joules, grams):
 def _normalised_table() -> dict[str, float]:
     import csv as csv_mod
 
-    from greenmeter.sensors.estimate import CPU_POWER_TABLE, _normalise
+    from greenmeter.sensors.estimate import CPU_POWER_TABLE, normalise_model
 
     table: dict[str, float] = {}
     with CPU_POWER_TABLE.open(newline="") as f:
         for row in csv_mod.DictReader(line for line in f if not line.startswith("#")):
             try:
-                table[_normalise(row["Name"])] = float(row["TDP"])
+                table[normalise_model(row["Name"])] = float(row["TDP"])
             except (KeyError, TypeError, ValueError):
                 continue
     return table
@@ -297,9 +307,9 @@ def _normalised_table() -> dict[str, float]:
 
 def _reference_tdp(model: str) -> tuple[float, str] | None:
     """The TDP lookup by definition: scan every table name (slow, so not used in runs)."""
-    from greenmeter.sensors.estimate import _normalise
+    from greenmeter.sensors.estimate import normalise_model
 
-    text, best = f" {_normalise(model)} ", None
+    text, best = f" {normalise_model(model)} ", None
     for name, tdp_w in _normalised_table().items():
         if any(ch.isdigit() for ch in name) and f" {name} " in text:
             if best is None or len(name) > len(best[1]):
@@ -346,7 +356,7 @@ def test_any_region_resolves_or_is_one_clear_error(query):
     assert grid.fallback == (not query.strip())
 
 
-SETTINGS = sorted(setting_name(p) for p in cli_mod.run_command.params
+SETTINGS = sorted(setting_name(p) for p in cli_run.run_command.params
                   if isinstance(p, click.Option) and p.name not in ("config",))
 toml_scalars = st.one_of(
     st.booleans(), st.integers(min_value=-10**6, max_value=10**6),
@@ -376,7 +386,7 @@ def _toml(value) -> str:
 
 
 def _run_context() -> click.Context:
-    return click.Context(cli_mod.run_command, info_name="run")
+    return click.Context(cli_run.run_command, info_name="run")
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -392,7 +402,7 @@ def test_any_settings_file_loads_or_is_one_clear_error(tmp_path, entries):
         message = exc.format_message()
         assert str(path) in message and "line" in message
         return
-    assert set(settings_) <= {p.name for p in cli_mod.run_command.params}
+    assert set(settings_) <= {p.name for p in cli_run.run_command.params}
     for value in settings_.values():  # nan never sneaks past a range check
         assert not (isinstance(value, float) and math.isnan(value))
 
@@ -408,7 +418,7 @@ def test_any_bytes_as_settings_file_load_or_are_one_clear_error(tmp_path, data):
         assert str(path) in exc.format_message()
 
 
-FLOAT_OPTIONS = sorted(max(p.opts, key=len) for p in cli_mod.run_command.params
+FLOAT_OPTIONS = sorted(max(p.opts, key=len) for p in cli_run.run_command.params
                        if isinstance(p, click.Option) and isinstance(p.type, click.FloatRange))
 option_text = st.one_of(
     st.sampled_from(["nan", "NaN", "inf", "-inf", "", " ", "1e309", "0", "-1", "1_0", "0x10"]),
@@ -430,11 +440,11 @@ def test_any_option_value_runs_or_is_one_clear_line_before_launch(option, text):
     assume("\0" not in text)
     launched = []
     err = io.StringIO()
-    with mock.patch("greenmeter.repeat.run_repeated",
+    with mock.patch("greenmeter.run.repeat.run_repeated",
                     side_effect=lambda options, *args: launched.append(options) or 0), \
-            mock.patch.object(cli_mod, "writable_file", lambda path, param: path), \
+            mock.patch.object(cli_run, "writable_file", lambda path, param: path), \
             contextlib.redirect_stderr(err), pytest.raises(SystemExit) as ended:
-        cli_mod.main(["run", option, text, "--", "true"])
+        cli_main(["run", option, text, "--", "true"])
     if ended.value.code == 0:
         assert len(launched) == 1
         numbers = [v for v in vars(launched[0]).values() if isinstance(v, float)]
@@ -459,8 +469,8 @@ UNIT_WORDS = ["", "J", "mJ", "MJ", "kJ", "kWh", "Wh", "MWh", "g", "kg", "mg", "t
 ))
 def test_quantities_parse_or_fail_clearly(text):
     """Budgets and gates: any text is a finite quantity or one clear error."""
-    from greenmeter.quantities import (ENERGY, MASS, PERCENT, parse_energy_j, parse_fraction,
-                                       parse_mass_g)
+    from greenmeter.cli.params import ENERGY, MASS, PERCENT
+    from greenmeter.quantities import parse_energy_j, parse_fraction, parse_mass_g
 
     for parse in (parse_energy_j, parse_mass_g, parse_fraction):
         try:
@@ -518,6 +528,6 @@ def test_any_intensity_file_loads_or_is_one_clear_error(rows, header):
 
 def test_writable_file_errors_are_clear(tmp_path):
     with pytest.raises(click.BadParameter, match="does not exist"):
-        cli_mod.writable_file(tmp_path / "missing" / "r.json", "--json")
+        params.writable_file(tmp_path / "missing" / "r.json", "--json")
     with pytest.raises(click.BadParameter, match="is a directory"):
-        cli_mod.writable_file(Path(tmp_path), "--json")
+        params.writable_file(Path(tmp_path), "--json")

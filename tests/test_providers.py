@@ -41,7 +41,7 @@ def test_electricitymaps_past_range_gives_the_hourly_series(api, env):
     api.route("/v3/carbon-intensity/past-range", {"zone": "DE", "data": [em_point(T0, 300), em_point(T0 + H, 200)]})
     live = fetch_intensity("electricitymaps", "DEU", T0 + 600, T0 + H + 600, env=env)
     assert (live.provider, live.zone, live.from_cache) == ("electricitymaps", "DE", False)
-    assert live.series.values == [300, 200] and live.series.basis == "lifecycle"
+    assert live.series.values_g_per_kwh == [300, 200] and live.series.basis == "lifecycle"
     # 1 kWh spread evenly over 10:10-11:10: 50 min at 300, 10 min at 200
     co2, mean = live.series.co2_g([(T0 + 600, T0 + H + 600, 3.6e6)])
     assert co2 == pytest.approx(300 * 5 / 6 + 200 / 6)
@@ -54,7 +54,7 @@ def test_electricitymaps_latest_fills_the_hour_not_yet_published(api, env):
     api.route("/v3/carbon-intensity/past-range", {"zone": "US-CAL-CISO", "data": [em_point(T0, 250, "US-CAL-CISO")]})
     api.route("/v3/carbon-intensity/latest", em_point(T0 + H, 150, "US-CAL-CISO"))
     live = fetch_intensity("electricitymaps", "US-CAL-CISO", T0 + 600, T0 + H + 600, env=env)
-    assert live.series.values == [250, 150]
+    assert live.series.values_g_per_kwh == [250, 150]
     assert [p for p, _ in api.requests][1] == "/v3/carbon-intensity/latest?zone=US-CAL-CISO"
 
 
@@ -63,7 +63,7 @@ def test_the_cache_answers_the_second_time_and_never_holds_the_token(api, env, t
     first = fetch_intensity("electricitymaps", "FRA", T0, T0 + H + 60, env=env)
     second = fetch_intensity("electricitymaps", "FRA", T0, T0 + H + 60, env=env)
     assert (first.from_cache, second.from_cache) == (False, True)
-    assert second.series.values == [40, 45]
+    assert second.series.values_g_per_kwh == [40, 45]
     assert len(api.requests) == 1
     files = list((tmp_path / "cache" / "intensity").glob("*.json"))
     assert len(files) == 1 and TOKEN not in files[0].read_text()
@@ -114,7 +114,7 @@ def test_ukgrid_uses_actual_then_forecast_half_hourly(api, env):
         {"from": "2024-03-01T10:30Z", "to": "2024-03-01T11:00Z", "intensity": {"forecast": 190, "actual": None, "index": "moderate"}},
     ]})
     live = fetch_intensity("ukgrid", "GBR", T0 + 60, T0 + 1800 + 60, env=env)
-    assert (live.zone, live.series.values, live.series.basis) == ("GB", [210, 190], "direct")
+    assert (live.zone, live.series.values_g_per_kwh, live.series.basis) == ("GB", [210, 190], "direct")
     assert live.series.end_s == T0 + H
     assert api.requests[0][0] == "/intensity/2024-03-01T10:00Z/2024-03-01T11:00Z"
     assert "auth-token" not in api.requests[0][1]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 import pytest
 
-from greenmeter.quantities import (ENERGY, MASS, PERCENT, parse_energy_j, parse_fraction,
-                                   parse_mass_g)
+from greenmeter.cli.params import ENERGY, MASS, PERCENT
+from greenmeter.quantities import parse_energy_j, parse_fraction, parse_mass_g
 
 
 @pytest.mark.parametrize("text, joules", [

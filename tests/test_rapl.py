@@ -333,8 +333,8 @@ def test_discovery_reads_nothing_outside_the_root(tree, monkeypatch):
 # Wiring: open_sensors ------------------------------------------------------------------------
 
 def opened(monkeypatch, tree):
-    from greenmeter.process_tree import ProcessTree
-    from greenmeter.sensors import open_sensors
+    from greenmeter.sensors.process_tree import ProcessTree
+    from greenmeter.sensors.machine import open_sensors
 
     monkeypatch.setenv("GREENMETER_POWERCAP_ROOT", str(tree.root))
     found = open_sensors(ProcessTree())

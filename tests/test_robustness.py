@@ -176,7 +176,7 @@ def test_disk_full_on_a_real_file_system(greenmeter, tmp_path, tiny_tmpfs):
 
 def test_append_row_cuts_off_a_half_written_row(tmp_path, monkeypatch):
     """ENOSPC in-process (no mount needed): the kernel takes half the row, then the disk is full."""
-    from greenmeter import report_csv
+    from greenmeter.reports import csv_row as report_csv
 
     path = tmp_path / "runs.csv"
     row = {name: "1" for name in report_csv.COLUMNS}

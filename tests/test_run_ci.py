@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from conftest import read_report
-from greenmeter.repeat_stats import ENERGY_SCALE, _formatter
+from greenmeter.quantities import ENERGY_STEPS, series_formatter
 from greenmeter.stats import describe
 
 PY = sys.executable
@@ -177,7 +177,7 @@ def test_repeat_with_warmup(greenmeter, tmp_path):
     assert [row["run_id"] for row in rows] == [r["run_id"] for r in reports]
     # The statistics said on stderr are those of the three reports' energies.
     stats = describe([r["energy_j"]["total"] for r in reports])
-    fmt = _formatter(ENERGY_SCALE, stats.mean)
+    fmt = series_formatter(ENERGY_STEPS, stats.mean)
     stderr = proc.stderr.decode()
     energy_line = next(line for line in stderr.splitlines() if line.startswith("energy "))
     for figure in (stats.mean, stats.median, stats.std, stats.ci_low, stats.ci_high):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from greenmeter import sampler as sampler_mod
-from greenmeter.results import ComponentResult, component_results, energy_by_kind
-from greenmeter.sampler import Sampler
+from greenmeter.run import sampler as sampler_mod
+from greenmeter.results import ComponentResult, energy_by_kind
+from greenmeter.run.result import component_results
+from greenmeter.run.sampler import Sampler
 from greenmeter.sensors.base import MEASURED, Component, Sensor
 
 
@@ -41,14 +42,13 @@ class Broken(Sensor):
 
 
 def _drive(sampler: Sampler, clock: FakeClock, seconds: float, step_s: float):
-    """Run the sampler's reads by hand on the fake clock (start, ticks, stop)."""
-    sampler._started = clock()
-    sampler._read_all(clock())
+    """The sampler's reads by hand on the fake clock: the first exact read, one read
+    every ``step_s`` (what the thread does), and what was measured by then."""
+    sampler.begin()
     for _ in range(round(seconds / step_s)):
         clock.t += step_s
-        sampler._read_all(clock.t)
-    sampler._stop.set()
-    return sampler._measurement(clock.t)
+        sampler.sample()
+    return sampler.snapshot()
 
 
 def test_energy_is_last_minus_first_and_mean_power_exact():

@@ -10,11 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import read_report
-from synthetic_runs import DAY_S, Comp, machine, points
-from greenmeter.timeline import (
-    MAX_STORED_POINTS, TimelineUnreadable, column_names, downsample, from_csv, intervals,
-    read_timeline, timeline_path, to_csv, write_timeline,
+from synthetic_runs import DAY_S, Comp, machine, points, sampled
+from greenmeter.reports.timeline import (
+    TimelineUnreadable, column_names, downsample, from_csv, intervals, read_timeline,
+    timeline_path, to_csv, write_timeline,
 )
+from greenmeter.run.sampler import MAX_TIMELINE_POINTS
 
 PY = sys.executable
 
@@ -28,17 +29,17 @@ def test_path_and_columns_name_every_component_uniquely(tmp_path):
                                    "cpu:process tree~2_j"]
 
 
-def test_a_day_at_half_a_second_is_stored_in_bounded_size_with_its_energy(tmp_path):
+def test_a_day_at_two_seconds_is_stored_in_bounded_size_with_its_energy(tmp_path):
     comps = machine(gpus=1, packages=1)
-    day = points(comps, DAY_S, 2.0)  # 43,201 points: far more than any sampler keeps
-    ref = write_timeline(tmp_path / "day.json", comps, day)
+    day = points(comps, DAY_S, 2.0)  # 43,201 readings: far more than the sampler keeps
+    ref = write_timeline(tmp_path / "day.json", comps, sampled(comps, day))
     assert ref["file"] == "day.timeline.csv" and ref["values"] == "cumulative_j"
-    assert ref["points"] == MAX_STORED_POINTS
+    assert MAX_TIMELINE_POINTS // 2 <= ref["points"] <= MAX_TIMELINE_POINTS
     assert ref["columns"] == column_names(comps)
     path = tmp_path / ref["file"]
     assert path.stat().st_size < 100_000  # ~45 kB for four components
     columns, stored = read_timeline(path)
-    assert columns == ref["columns"] and len(stored) == MAX_STORED_POINTS
+    assert columns == ref["columns"] and len(stored) == ref["points"]
     assert stored[0][0] == 0 and stored[-1][0] == pytest.approx(DAY_S)
     # Energy of the whole run and of every hour: within 0.5 % (in fact ~1e-9).
     for c in range(len(comps)):
@@ -47,9 +48,9 @@ def test_a_day_at_half_a_second_is_stored_in_bounded_size_with_its_energy(tmp_pa
     exact = {t: e for t, e in day}
     for t, energies in stored:  # every stored point is an exact original point
         assert energies == pytest.approx(exact[t], rel=1e-8)
-    # Spread evenly: no stored interval is much longer than a bucket (86.5 s) plus a step.
+    # Spread evenly: no stored interval is much longer than the mean one (plus a step).
     gaps = [b[0] - a[0] for a, b in zip(stored, stored[1:])]
-    assert max(gaps) <= DAY_S / (MAX_STORED_POINTS - 1) + 2.0 + 1e-6
+    assert max(gaps) <= 2 * DAY_S / len(gaps) + 2.0 + 1e-6
     # The mean power of each stored interval is the true mean over it.
     gpu_energy = sum(s.power_w[0] * (s.end_s - s.start_s) for s in intervals(stored))
     assert gpu_energy == pytest.approx(day[-1][1][0], rel=5e-3)

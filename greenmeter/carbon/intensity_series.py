@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-J_PER_KWH = 3.6e6
+from greenmeter.quantities import J_PER_KWH
+
 SINGLE_POINT_STEP_S = 3600.0
 
 
@@ -61,13 +62,20 @@ def parse_timestamp(text: str) -> float:
 class IntensitySeries:
     """Step function of gCO2e/kWh over epoch seconds."""
 
-    def __init__(self, times_s: list[float], values: list[float], *, source: str, basis: str = "unspecified"):
-        if not times_s or len(times_s) != len(values):
+    def __init__(
+        self,
+        times_s: list[float],
+        values_g_per_kwh: list[float],
+        *,
+        source: str,
+        basis: str = "unspecified",
+    ):
+        if not times_s or len(times_s) != len(values_g_per_kwh):
             raise ValueError("an intensity series needs at least one (time, value) point")
         if any(b <= a for a, b in zip(times_s, times_s[1:])):
             raise ValueError("intensity series timestamps must be strictly increasing")
         self.times_s = list(times_s)
-        self.values = list(values)
+        self.values_g_per_kwh = list(values_g_per_kwh)
         self.source = source
         self.basis = basis
         last_step = times_s[-1] - times_s[-2] if len(times_s) > 1 else SINGLE_POINT_STEP_S
@@ -80,7 +88,7 @@ class IntensitySeries:
     def value_at(self, t_s: float) -> float:
         """The value holding at `t_s`; outside the range, the nearest end's value."""
         i = bisect.bisect_right(self.times_s, t_s) - 1
-        return self.values[max(i, 0)]
+        return self.values_g_per_kwh[max(i, 0)]
 
     def account(self, intervals: Iterable[tuple[float, float, float]]) -> CarbonAccount:
         co2_g = energy_j = outside_s = outside_energy_j = 0.0

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from greenmeter.process_tree import ProcessTree
+from greenmeter.sensors.process_tree import ProcessTree
 from greenmeter.sensors.base import ESTIMATED, Component, Sensor
 
 WATTS_PER_VCPU = 3.5
@@ -70,7 +70,7 @@ def _package_count(cpuinfo: str) -> int:
     return max(1, len(ids))
 
 
-def _normalise(model: str) -> str:
+def normalise_model(model: str) -> str:
     model = _FILLER.sub(" ", _CLOCK.sub(" ", _TRADEMARKS.sub(" ", model)))
     return " ".join(model.split()).lower()
 
@@ -106,7 +106,7 @@ def find_tdp_w(model: str | None) -> tuple[float, str] | None:
     TDP). Names without a digit are skipped: "Xeon" alone would match any Xeon, a guess."""
     if not model:
         return None
-    words = _normalise(model).split()
+    words = normalise_model(model).split()
     # A name that matches holds one of the model's words with a digit; normalising only
     # cuts and lower-cases, so that word is already in the table's line, lower-cased.
     digit_words = [w for w in words if _has_digit(w)]
@@ -115,7 +115,7 @@ def find_tdp_w(model: str | None) -> tuple[float, str] | None:
     runs = {" ".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)}
     best: tuple[float, str] | None = None
     for raw_name, tdp_w in _rows_mentioning(digit_words):
-        name = _normalise(raw_name)
+        name = normalise_model(raw_name)
         if name not in runs or not _has_digit(name):
             continue
         if best is None or len(name) > len(best[1]) or name == best[1]:

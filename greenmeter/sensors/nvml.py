@@ -19,7 +19,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from greenmeter.process_tree import ProcessTree
+from greenmeter.sensors.process_tree import ProcessTree
 from greenmeter.sensors.base import MEASURED, Component, Sensor, SensorUnavailable
 
 POLL_INTERVAL_S = 0.1
@@ -264,6 +264,26 @@ class NvmlSensor(Sensor):
         _stop_nvml(self._nvml)
 
 
+@dataclass
+class PowerIntegral:
+    """Energy from sampled power where a GPU has no energy counter: trapezoids between
+    consecutive samples, exact for power linear in time, whatever the sample times."""
+
+    energy_j: float = 0.0
+    samples: int = 0
+    max_power_w: float | None = None
+    _last: tuple[float, float] | None = None
+    """(seconds, watts) of the previous sample."""
+
+    def add(self, at_s: float, power_w: float) -> None:
+        if self._last is not None:
+            then_s, then_w = self._last
+            self.energy_j += (then_w + power_w) / 2 * (at_s - then_s)
+        self._last = (at_s, power_w)
+        self.samples += 1
+        self.max_power_w = power_w if self.max_power_w is None else max(self.max_power_w, power_w)
+
+
 @dataclass(eq=False)
 class _Gpu:
     """One GPU's handle, what it supports, and what was read from it during the run."""
@@ -282,11 +302,7 @@ class _Gpu:
     last_counter_mj: int | None = None
     first_read_s: float | None = None
     last_good_read_s: float | None = None
-    last_power: tuple[float, float] | None = None
-    """(time, watts) of the previous power sample, for the trapezoid."""
-    power_integral_j: float = 0.0
-    power_samples: int = 0
-    max_power_w: float | None = None
+    power: PowerIntegral = field(default_factory=PowerIntegral)
     utilization_sum_pct: float = 0.0
     utilization_samples: int = 0
     peak_memory_used_b: int | None = None
@@ -317,7 +333,7 @@ class _Gpu:
                 before = time.monotonic()
                 power_w = nvml.nvmlDeviceGetPowerUsage(self.handle) / 1000.0
                 # The sample belongs to the middle of the call, not to either end.
-                self._add_power((before + time.monotonic()) / 2, power_w)
+                self.power.add((before + time.monotonic()) / 2, power_w)
         except Exception as exc:  # GPU lost, Xid, any NVML error: never stop the run
             self.error = f"{type(exc).__name__}: {exc}"
             return None
@@ -338,15 +354,7 @@ class _Gpu:
     def energy_j(self) -> float:
         if self.has_counter:
             return (self.last_counter_mj - self.first_counter_mj) / 1000.0
-        return self.power_integral_j
-
-    def _add_power(self, at_s: float, power_w: float) -> None:
-        if self.last_power is not None:
-            then_s, then_w = self.last_power
-            self.power_integral_j += (then_w + power_w) / 2 * (at_s - then_s)
-        self.last_power = (at_s, power_w)
-        self.power_samples += 1
-        self.max_power_w = power_w if self.max_power_w is None else max(self.max_power_w, power_w)
+        return self.power.energy_j
 
     def _read_extras(self, nvml) -> None:
         """Utilisation and memory for the report: extras, so any failure only stops them."""
@@ -380,7 +388,7 @@ class _Gpu:
     def details(self) -> dict:
         found: dict = {
             "uuid": self.uuid,
-            "max_power_w": _rounded(self.max_power_w),
+            "max_power_w": _rounded(self.power.max_power_w),
             "mean_utilization_pct": _rounded(
                 self.utilization_sum_pct / self.utilization_samples
                 if self.utilization_samples else None
@@ -419,7 +427,7 @@ class _Gpu:
         if disagreement is not None:
             said.append(
                 f"{label}: the energy counter ({self.energy_j():.1f} J) and integrated power "
-                f"draw ({self.power_integral_j:.1f} J) differ by {disagreement:.0%}; the "
+                f"draw ({self.power.energy_j:.1f} J) differ by {disagreement:.0%}; the "
                 "report uses the counter (see Zeus issue #181)."
             )
         return said
@@ -427,12 +435,12 @@ class _Gpu:
     def _counter_disagreement(self) -> float | None:
         if not (self.has_counter and self.has_power) or self.first_counter_mj is None:
             return None
-        if self.covered_s() < CROSS_CHECK_MIN_S or self.power_samples < CROSS_CHECK_MIN_SAMPLES:
+        if self.covered_s() < CROSS_CHECK_MIN_S or self.power.samples < CROSS_CHECK_MIN_SAMPLES:
             return None
         counter_j = self.energy_j()
         if counter_j <= 0:
             return None
-        disagreement = abs(self.power_integral_j - counter_j) / counter_j
+        disagreement = abs(self.power.energy_j - counter_j) / counter_j
         return disagreement if disagreement > CROSS_CHECK_TOLERANCE else None
 
 

@@ -87,6 +87,12 @@ NO_ZONES_FIX = (
 )
 
 
+def powercap_root() -> str:
+    """Where RAPL zones are looked for: ``GREENMETER_POWERCAP_ROOT`` (a fake tree in tests,
+    the host's tree bind-mounted elsewhere in a container) or the kernel's place."""
+    return os.environ.get("GREENMETER_POWERCAP_ROOT") or DEFAULT_POWERCAP_ROOT
+
+
 class NoRaplZones(SensorUnavailable):
     """No RAPL zone at all: normal on VMs, in containers without /sys, and off x86."""
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from greenmeter.process_tree import ProcessTree
+from greenmeter.sensors.process_tree import ProcessTree
 from greenmeter.sensors import nvml
 from greenmeter.sensors.base import SensorUnavailable
 

@@ -1,0 +1,135 @@
+"""click types and checks shared by the commands: quantities, tags, GPU selection,
+finite numbers, and output paths that must be writable before anything runs."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+
+import click
+
+from greenmeter.quantities import parse_energy_j, parse_fraction, parse_mass_g
+
+
+class _QuantityType(click.ParamType):
+    """A positive quantity; numbers from a settings file are taken as the base unit
+    (joules, grams), like a bare number on the command line."""
+
+    parse = staticmethod(parse_energy_j)
+    allow_zero = False
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = float(value)
+        else:
+            try:
+                number = self.parse(str(value))
+            except ValueError as exc:
+                self.fail(str(exc), param, ctx)
+        if not math.isfinite(number) or number < 0 or (number == 0 and not self.allow_zero):
+            self.fail(
+                f"{value!r} must be {'zero or more' if self.allow_zero else 'positive'}", param, ctx
+            )
+        return number
+
+
+class EnergyType(_QuantityType):
+    """Energy in joules: ``50kJ``, ``0.5 kWh``, ``1200`` (J)."""
+
+    name = "energy"
+    parse = staticmethod(parse_energy_j)
+
+
+class MassType(_QuantityType):
+    """Mass of CO2e in grams: ``10g``, ``1.5kg``, ``500mg``, ``3`` (g)."""
+
+    name = "mass"
+    parse = staticmethod(parse_mass_g)
+
+
+class PercentType(_QuantityType):
+    """A non-negative fraction written as a percentage: ``5%`` -> 0.05."""
+
+    name = "percent"
+    parse = staticmethod(parse_fraction)
+    allow_zero = True
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)  # a settings-file number is a percentage, as on the command line
+        return super().convert(value, param, ctx)
+
+
+ENERGY = EnergyType()
+MASS = MassType()
+PERCENT = PercentType()
+
+_TAG_KEY = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+class TagType(click.ParamType):
+    """``key=value``; the key is letters, digits, ``_ . -``; the value is any text."""
+
+    name = "key=value"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        key, sep, text = str(value).partition("=")
+        key = key.strip()
+        if not sep or not _TAG_KEY.match(key):
+            self.fail(f"{value!r} is not key=value (key: letters, digits, _ . -)", param, ctx)
+        return key, text
+
+
+TAG = TagType()
+
+
+class GpuSelection(click.ParamType):
+    """``--gpus``: syntax checked here (also for env and config values); whether the
+    GPUs exist is checked against NVML when the sensors open, still before launch."""
+
+    name = "all|none|GPUS"
+
+    def convert(self, value, param, ctx):
+        from greenmeter.sensors.nvml import parse_gpu_selection
+
+        try:
+            return parse_gpu_selection(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that also refuses nan (which passes every range comparison) and,
+    where the range is open-ended, infinity."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+def writable_file(path: Path, param: str) -> Path:
+    """Fail before launch if a report could not be written to ``path``."""
+    if path.is_dir():
+        raise click.BadParameter(f"{path} is a directory; give a file name", param_hint=param)
+    parent = path.parent
+    if not parent.is_dir():
+        raise click.BadParameter(
+            f"directory {parent} does not exist; create it first", param_hint=param
+        )
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise click.BadParameter(f"{path} is not writable", param_hint=param)
+    return path
+
+
+def output_file(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """Callback of an output option: None for stdout (``-`` or not given); a file is
+    checked writable before any work is done."""
+    if value is None or value == "-":
+        return None
+    return writable_file(Path(value), param.opts[0])

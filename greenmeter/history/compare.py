@@ -1,0 +1,140 @@
+"""``greenmeter compare``: did the candidate's runs use more energy, CO2e or time than the
+baseline's, and is the difference more than noise?
+
+With at least two runs on each side, Welch's t-test (unequal variances, two-sided) gives a
+p-value for the difference of the means. The gate (``--max-increase 5%``) fails only when
+the candidate's mean is higher by more than the threshold AND p < 0.05: a noisy increase
+does not fail a build, a significant but tiny one neither. With one run on a side there is
+no test: the point values are compared and the verdict says so, and the gate does not fail.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from greenmeter.quantities import format_duration, format_energy, format_mass
+from greenmeter.reports import markdown
+from greenmeter.stats import Summary, WelchResult, describe, welch_test
+
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    column: str
+    label: str
+    fmt: object
+
+
+METRICS = {m.name: m for m in (
+    Metric("energy", "energy_total_j", "energy", format_energy),
+    Metric("co2", "co2_g", "CO2e", format_mass),
+    Metric("duration", "duration_s", "duration", format_duration),
+    Metric("energy-per-unit", "energy_j_per_unit", "energy per unit", format_energy),
+)}
+COLUMNS_NEEDED = {m.column for m in METRICS.values()} | {"exit_code"}
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    metric: Metric
+    baseline: Summary | None
+    candidate: Summary | None
+    welch: WelchResult | None
+    """None when a side has fewer than two runs: no test was possible."""
+
+    @property
+    def change(self) -> float | None:
+        """Relative change of the mean, candidate vs baseline (0.05 = 5 % more)."""
+        if self.baseline is None or self.candidate is None or self.baseline.mean == 0:
+            return None
+        return self.candidate.mean / self.baseline.mean - 1.0
+
+    @property
+    def significant(self) -> bool:
+        return self.welch is not None and self.welch.p_value < ALPHA
+
+    def regressed(self, max_increase_fraction: float) -> bool:
+        """Significantly higher, by more than ``max_increase_fraction`` (0.05 = 5 %)."""
+        change = self.change
+        return self.significant and change is not None and change > max_increase_fraction
+
+    def verdict(self) -> str:
+        if self.baseline is None or self.candidate is None:
+            return "no data on one side"
+        change = self.change
+        direction = ("higher" if change and change > 0 else "lower" if change and change < 0
+                     else "unchanged")
+        if self.welch is None:
+            return f"{direction} (one run on a side: no significance test possible)"
+        p = self.welch.p_value
+        p_text = f"p = {p:.2g}" if p >= 1e-4 else "p < 0.0001"
+        if self.significant:
+            return f"significantly {direction} ({p_text}, Welch's t-test)"
+        return f"no significant difference ({p_text}, Welch's t-test)"
+
+    def as_dict(self) -> dict:
+        def summary(s: Summary | None) -> dict | None:
+            if s is None:
+                return None
+            return {"n": s.n, "mean": s.mean, "median": s.median, "std": s.std,
+                    "ci95_low": s.ci_low, "ci95_high": s.ci_high}
+
+        return {
+            "metric": self.metric.name,
+            "baseline": summary(self.baseline),
+            "candidate": summary(self.candidate),
+            "change": self.change,
+            "welch_t": None if self.welch is None or math.isinf(self.welch.t) else self.welch.t,
+            "welch_df": None if self.welch is None else self.welch.df,
+            "p_value": None if self.welch is None else self.welch.p_value,
+            "significant": self.significant,
+            "verdict": self.verdict(),
+        }
+
+
+def compare_values(metric: Metric, baseline: list[float], candidate: list[float]
+                   ) -> MetricComparison:
+    welch = welch_test(baseline, candidate) if len(baseline) >= 2 and len(candidate) >= 2 else None
+    return MetricComparison(metric, describe(baseline) if baseline else None,
+                            describe(candidate) if candidate else None, welch)
+
+
+def compare_frames(baseline, candidate) -> list[MetricComparison]:
+    """One comparison per metric both sides have figures for (energy per unit only when
+    runs counted units)."""
+    out = []
+    for metric in METRICS.values():
+        a = baseline[metric.column].dropna().tolist()
+        b = candidate[metric.column].dropna().tolist()
+        if a or b:
+            out.append(compare_values(metric, a, b))
+    return out
+
+
+def _side(s: Summary | None, fmt) -> str:
+    if s is None:
+        return "-"
+    text = fmt(s.mean)
+    if s.std is not None:
+        text += f" ± {fmt(s.std)}"
+    return text + f" (n={s.n})"
+
+
+def comparison_rows(comparisons: list[MetricComparison]) -> tuple[list[str], list[list[str]]]:
+    headers = ["metric", "baseline mean ± sd", "candidate mean ± sd", "change", "verdict"]
+    rows = []
+    for c in comparisons:
+        change = "-" if c.change is None else f"{c.change * 100:+.1f} %"
+        rows.append([c.metric.label, _side(c.baseline, c.metric.fmt),
+                     _side(c.candidate, c.metric.fmt), change, c.verdict()])
+    return headers, rows
+
+
+def comparison_markdown(comparisons: list[MetricComparison], title: str, gate: str | None) -> str:
+    text = f"### {title}\n\n" + markdown.table(*comparison_rows(comparisons))
+    if gate:
+        text += f"\n{gate}\n"
+    return text + "\n"

@@ -1,0 +1,107 @@
+"""``greenmeter report``'s output: the per-group frame from ``history.aggregate`` as a rich
+table (a terminal), CSV or JSON (raw numbers, for programs), or Markdown (for CI pages)."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import numpy as np
+import pandas as pd
+
+from greenmeter.history.aggregate import AGGREGATE_COLUMNS
+from greenmeter.quantities import format_duration, format_energy, format_mass
+from greenmeter.reports import markdown
+from greenmeter.reports.text_table import print_table
+
+_TIME_COLUMNS = ("first_started_at", "last_started_at")
+
+
+TABLE_MAX_ROWS = 200
+"""A terminal table longer than this shows its last rows only (rich lays out a table in
+time that grows faster than its rows; CSV, JSON and Markdown give every row)."""
+
+
+def _iso(frame: pd.DataFrame) -> pd.DataFrame:
+    """Times as ISO 8601 UTC text (numpy's C formatter: strftime takes seconds on 100k)."""
+    out = frame.copy()
+    for name in _TIME_COLUMNS:
+        values = out[name].dt.tz_convert(None).to_numpy().astype("datetime64[s]")
+        text = pd.Series(np.datetime_as_string(values, unit="s"), index=out.index) + "Z"
+        out[name] = text.where(out[name].notna())
+    return out
+
+
+def to_csv(frame: pd.DataFrame) -> str:
+    return _iso(frame).to_csv(index=False, lineterminator="\n")
+
+
+def to_json(frame: pd.DataFrame) -> str:
+    records = _iso(frame).to_dict(orient="records")
+    clean = [{k: (None if isinstance(v, float) and math.isnan(v) else
+                  int(v) if k in ("runs", "partial", "failed", "over_budget") else v)
+              for k, v in record.items()} for record in records]
+    return json.dumps(clean, indent=2, allow_nan=False) + "\n"
+
+
+def _key_text(value: str, limit: int = 60) -> str:
+    """A group's name on one line (a command may hold newlines), shortened if long."""
+    text = " ".join(str(value).split())
+    if not text:
+        return "-"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _period(first, last) -> str:
+    if pd.isna(first):
+        return "-"
+    start, end = f"{first:%Y-%m-%d %H:%M}", f"{last:%Y-%m-%d %H:%M}"
+    if end == start:
+        return start
+    return f"{start} → {end[11:] if end[:10] == start[:10] else end}"
+
+
+def display(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows with units, for people. Columns that would be empty everywhere
+    (failures, budgets, units) are left out."""
+    keys = [c for c in frame.columns if c not in AGGREGATE_COLUMNS]
+    show_failed = bool(frame["failed"].sum() > 0)
+    show_budget = bool(frame["over_budget"].sum() > 0)
+    show_units = bool(frame["units_sum"].notna().any())
+    headers = [*keys, "runs"]
+    headers += ["failed"] * show_failed + ["over budget"] * show_budget
+    headers += ["duration", "energy", "energy/run", "CO2e"]
+    headers += ["per unit"] * show_units + ["period (UTC)"]
+    rows = []
+    for r in frame.to_dict(orient="records"):
+        runs = f"{r['runs']}" + (f" ({r['partial']} partial)" if r["partial"] else "")
+        mean = format_energy(r["energy_j_mean"])
+        if not math.isnan(r["energy_j_std"]):
+            mean += f" ± {format_energy(r['energy_j_std'])}"
+        row = [_key_text(r[k]) for k in keys] + [runs]
+        row += [str(r["failed"])] * show_failed + [str(r["over_budget"])] * show_budget
+        row += [format_duration(r["duration_s_sum"]), format_energy(r["energy_j_sum"]), mean,
+                format_mass(r["co2_g_sum"])]
+        if show_units:
+            row.append("-" if math.isnan(r["energy_j_per_unit"]) else
+                       f"{format_energy(r['energy_j_per_unit'])}, "
+                       f"{format_mass(r['co2_g_per_unit'])}")
+        rows.append(row + [_period(r["first_started_at"], r["last_started_at"])])
+    return headers, rows
+
+
+def to_markdown(frame: pd.DataFrame) -> str:
+    return markdown.table(*display(frame))
+
+
+def render_table(frame: pd.DataFrame, file, colour: bool, title: str) -> None:
+    headers, rows = display(frame)
+    keys = len([c for c in frame.columns if c not in AGGREGATE_COLUMNS])
+    print_table(headers, rows, title, file, colour, name_columns=keys, left=("period (UTC)",))
+
+
+def table_text(frame: pd.DataFrame, title: str) -> str:
+    buffer = io.StringIO()
+    render_table(frame, buffer, colour=False, title=title)
+    return buffer.getvalue()

@@ -1,0 +1,424 @@
+"""One self-contained HTML page for one or several runs: nothing is fetched, ever.
+
+Charts are inline SVG (``greenmeter.reports.html.charts``); a few lines of inline script
+add hover read-outs, and every chart has a table beside it (the figures without script,
+colour or sight). Everything here is a pure function of report dicts (the JSON reports'
+shape) and their timeline points: :func:`render_html` for reports read back
+(``greenmeter.history.html_pages``), :func:`run_page` for the run ``greenmeter run --html``
+just finished.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import statistics
+from dataclasses import dataclass, field
+from html import escape
+
+from greenmeter import __version__
+from greenmeter.quantities import (
+    DURATION_STEPS,
+    ENERGY_STEPS,
+    J_PER_KWH,
+    MASS_STEPS,
+    format_duration,
+    format_energy,
+    format_mass,
+    format_power,
+    unit_for,
+)
+from greenmeter.reports.html.charts import (
+    KIND_COLOURS,
+    component_label,
+    hbar_chart,
+    power_chart,
+    power_series,
+    series_power,
+)
+from greenmeter.reports.json_report import result_to_dict
+from greenmeter.reports.timeline import downsample, intervals, total_power_w
+from greenmeter.results import COUNTED_KINDS, Point, RunResult
+
+TABLE_ROWS = 48
+"""Rows of the power table under each chart (means over equal spans)."""
+MAX_RUN_SECTIONS = 20
+"""Runs drawn in detail (the newest); all of them are in the comparison. Keeps a page of a
+whole history directory a few MB at most."""
+
+def _e(value) -> str:
+    return escape(str(value), quote=True)
+
+
+@dataclass
+class RunView:
+    """A report as the page needs it: the JSON fields and the timeline points."""
+
+    report: dict
+    points: list[Point] = field(default_factory=list)
+    timeline_note: str | None = None
+    """Why there is no timeline, when there is none."""
+    source: str | None = None
+
+
+
+def run_page(result: RunResult) -> str:
+    """The page for a run still in memory; the same as ``greenmeter html`` of its report."""
+    return render_html([RunView(report=result_to_dict(result), points=result.timeline)])
+
+
+# ---------------------------------------------------------------- page sections
+
+def _command_text(report: dict, limit: int | None = None) -> str:
+    """The argv as a shell would take it; with ``limit``, on one line and shortened."""
+    command = report.get("command") or []
+    text = shlex.join(str(a) for a in command) if isinstance(command, list) else str(command)
+    if limit is None:
+        return text
+    text = " ".join(text.split())  # a multi-line `python -c` script reads as one line
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
+
+def _table(caption: str, head: list[str], rows: list[list[str]], text_cols: tuple = ()) -> str:
+    """A table; cells are already-escaped HTML. The first column heads the rows; the others
+    are figures, aligned right, except ``text_cols``."""
+
+    def cls(i: int) -> str:
+        return "" if i == 0 or i in text_cols else " class=num"
+
+    out = [f"<table><caption>{_e(caption)}</caption><thead><tr>"]
+    out += [f'<th scope="col"{cls(i)}>{_e(h)}</th>' for i, h in enumerate(head)]
+    out.append("</tr></thead><tbody>")
+    for row in rows:
+        cells = [f'<th scope="row">{row[0]}</th>']
+        cells += [f"<td{cls(i)}>{c}</td>" for i, c in enumerate(row[1:], start=1)]
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _power_table(report: dict, points: list[Point], unit_s: float, unit: str) -> str:
+    series = power_series(report)
+    steps = intervals(downsample(points, TABLE_ROWS + 1))
+    rows = []
+    for s in steps:
+        per = series_power(s.power_w, series)
+        rows.append([f"{s.start_s / unit_s:.3g}\u2013{s.end_s / unit_s:.3g}",
+                     *(f"{v:.3g}" for v in per), f"{sum(per):.3g}"])
+    return ("<details><summary>Power over time as a table</summary>" +
+            _table(f"Mean power (W) per span of time ({unit} since start)",
+                   [f"time ({unit})", *(f"{s.label} (W)" for s in series), "total (W)"], rows) +
+            "</details>")
+
+
+def _facts(report: dict, points: list[Point]) -> str:
+    energy = report.get("energy_j") or {}
+    carbon = report.get("carbon") or {}
+    duration = report.get("duration_s")
+    total = energy.get("total")
+    facts = [("Energy", format_energy(total)),
+             ("CO\u2082e", format_mass(carbon.get("co2_g"))),
+             ("Duration", format_duration(duration)),
+             ("Mean power", format_power(total / duration) if total and duration else "-")]
+    notes = {}
+    steps = intervals(points)
+    if steps:
+        counted = [c.get("counted", True) for c in report.get("components") or []]
+        peak = max(total_power_w(s, counted) for s in steps)
+        facts.append(("Peak power", format_power(peak)))
+        # The timeline holds means over its intervals; a shorter burst is not seen.
+        typical = statistics.median(s.end_s - s.start_s for s in steps)
+        notes["Peak power"] = f"highest {format_duration(typical)} mean"
+    exit_code = report.get("exit_code")
+    facts.append(("Exit code", "running" if exit_code is None else str(exit_code)))
+    return '<dl class="facts">' + "".join(
+        f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd>" +
+        (f"<dd class=note>{_e(notes[k])}</dd>" if k in notes else "") + "</div>"
+        for k, v in facts) + "</dl>"
+
+
+def _how(comp: dict) -> str:
+    """Method and source, with what the backend said about the device (estimate model,
+    GPU utilisation, memory, sharing)."""
+    how = f"{comp.get('method', '?')}, {comp.get('source', '?')}"
+    details = comp.get("details") if isinstance(comp.get("details"), dict) else {}
+    if details.get("model"):
+        how += f" ({details['model']})"
+    if details.get("mean_utilization_pct") is not None:
+        how += f"; mean utilisation {details['mean_utilization_pct']:g} %"
+    if details.get("peak_memory_used_mib") is not None:
+        how += f", peak memory {details['peak_memory_used_mib']:g} MiB"
+    if details.get("shared_gpu"):
+        how += "; shared with other processes (the figure is the whole device's)"
+    if comp.get("partial"):
+        how += f"; partial, covers {comp.get('covered_s') or 0:.1f} s"
+    return how
+
+
+def _energy_section(uid: str, report: dict) -> str:
+    comps = report.get("components") or []
+    total = (report.get("energy_j") or {}).get("total")
+    colours = {i: s.colour for s in power_series(report) for i in s.columns}
+    rows, bars, texts = [], [], []
+    for i, c in enumerate(comps):
+        label = component_label(c)
+        counted = c.get("counted", True)
+        energy = c.get("energy_j")
+        share = f"{energy / total * 100:.1f} %" if counted and energy is not None and total else ""
+        power = c.get("mean_power_w")
+        rows.append([_e(label + ("" if counted else " (detail, not added)")), _e(format_energy(energy)),
+                     _e("-" if power is None else format_power(power)), share, _e(_how(c))])
+        bars.append((label if counted else f"{label} (not added)",
+                     [(energy or 0.0, colours.get(i, "#8c8c8c"), label)]))
+        texts.append(format_energy(energy))
+    top = max((v for _, segs in bars for v, _, _ in segs), default=0.0)
+    chart = hbar_chart(uid, "Energy per component", bars, unit_for(top, ENERGY_STEPS), "Energy", texts) if bars else ""
+    table = _table("The same as a table, with how each figure was obtained",
+                   ["component", "energy", "mean power", "share", "how it was obtained"], rows,
+                   text_cols=(4,))
+    return f"<h3>Energy per component</h3><figure>{chart}</figure>{table}"
+
+
+def _carbon_section(report: dict) -> str:
+    c = report.get("carbon") or {}
+    if not c:
+        return "<h3>Carbon</h3><p>No carbon figures in this report.</p>"
+    region = c.get("region") or "no region set"
+    zone = c.get("zone_name") or c.get("zone_id") or "?"
+    pue = c.get("pue", 1.0)
+    co2 = c.get("co2_g")
+    kwh = c.get("energy_kwh") or 0.0
+    line = (f"<strong>{_e(format_mass(co2))} CO\u2082e</strong> = "
+            f"{_e(format_energy(kwh * J_PER_KWH))} ({kwh:.3g} kWh) &times; PUE {pue:g} &times; "
+            f"{c.get('intensity_g_per_kwh', 0):g} gCO\u2082e/kWh")
+    source = (f"Grid intensity: {_e(zone)} ({_e(region)}), source {_e(c.get('intensity_source'))} "
+              f"{_e(c.get('intensity_year'))}, {_e(c.get('basis'))} basis.")
+    fallback = ('<p class="warn">No region was configured: this uses the world average. Set '
+                "<code>--region</code> for a figure that means something.</p>"
+                if c.get("region_fallback") else "")
+    return f"<h3>Carbon</h3><p>{line}</p><p>{source}</p>{fallback}"
+
+
+def _metadata_section(report: dict, source: str | None) -> str:
+    host = report.get("host") or {}
+    items = [
+        ("Command", f'<code class="argv">{_e(_command_text(report))}</code>'),
+        ("Run id", _e(report.get("run_id"))),
+        ("Started", _e(report.get("started_at"))), ("Ended", _e(report.get("ended_at"))),
+        ("Duration", _e(format_duration(report.get("duration_s")))),
+        ("Exit code", _e(report.get("exit_code"))),
+        ("Interrupted", "yes" if report.get("interrupted") else "no"),
+        ("Host", _e(host.get("hostname"))), ("OS", _e(host.get("os"))),
+        ("CPU", _e(host.get("cpu_model"))),
+        ("GPUs", _e(", ".join(host.get("gpu_models") or []) or "none seen")),
+    ]
+    for name, value in (host.get("scheduler") or {}).items():
+        items.append((name, _e(value)))
+    items.append(("greenmeter", _e(report.get("greenmeter_version"))))
+    if source:
+        items.append(("Report file", f"<code>{_e(source)}</code>"))
+    warnings = report.get("warnings") or []
+    warn = ("<h4>Warnings</h4><ul>" + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul>"
+            if warnings else "")
+    return ('<h3>Run</h3><dl class="meta">' +
+            "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items) + f"</dl>{warn}")
+
+
+def _run_section(n: int, count: int, run: RunView, hover: dict) -> str:
+    report = run.report
+    uid = f"run{n}"
+    heading = f"Run {n} of {count}" if count > 1 else "Run"
+    partial = ('<p class="warn">Partial report: a checkpoint written while the command still ran '
+               "(or greenmeter was killed).</p>" if report.get("partial") else "")
+    out = [f'<section class="run" id="{uid}" aria-labelledby="{uid}-h">'
+           f'<h2 id="{uid}-h">{heading}: <code>{_e(_command_text(report, 80))}</code></h2>', partial,
+           _facts(report, run.points), "<h3>Power over time</h3>"]
+    svg, data = power_chart(f"{uid}-power", report, run.points)
+    if svg and data:
+        hover[f"{uid}-power-data"] = data
+        legend = "".join(
+            f'<li><span class="swatch" style="background:{s.colour}"></span>{_e(s.label)}: '
+            f"{_e(format_energy(s.energy_j))}</li>" for s in power_series(report))
+        unit_s, unit = unit_for(max(run.points[-1][0] - run.points[0][0], 1e-9), DURATION_STEPS)
+        out.append(f'<figure class="power">{svg}<div class="tip" hidden></div>'
+                   f'<figcaption><ul class="legend">{legend}</ul>Counted components, stacked: the top '
+                   "edge is the total. Each step is the mean power over its span, so the area is "
+                   "the energy.</figcaption></figure>")
+        out.append(_power_table(report, run.points, unit_s, unit))
+    else:
+        out.append(f"<p>{_e(run.timeline_note or 'No timeline points to draw.')}</p>")
+    out += [_energy_section(f"{uid}-energy", report), _carbon_section(report),
+            _metadata_section(report, run.source), "</section>"]
+    return "".join(out)
+
+
+def _per_unit(report: dict) -> tuple[float, str] | None:
+    """J per unit of work, where the report carries it (``greenmeter run --units``)."""
+    value = report.get("energy_j_per_unit")
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    return float(value), str(report.get("unit_name") or "unit")
+
+
+def _first_detailed(count: int) -> int:
+    """The number of the oldest run drawn in detail."""
+    return max(1, count - MAX_RUN_SECTIONS + 1)
+
+
+def _comparison_section(runs: list[RunView]) -> str:
+    kinds = [k for k in COUNTED_KINDS
+             if any((r.report.get("energy_j") or {}).get(k) is not None for r in runs)]
+    labels = [f"#{n} {_command_text(r.report, 40)}" for n, r in enumerate(runs, start=1)]
+    energies = [(r.report.get("energy_j") or {}) for r in runs]
+    co2 = [(r.report.get("carbon") or {}).get("co2_g") for r in runs]
+    durations = [r.report.get("duration_s") for r in runs]
+    per_unit = [_per_unit(r.report) for r in runs]
+    base = energies[0].get("total")
+    rows = []
+    first_detailed = _first_detailed(len(runs))
+    for n, (r, e, g, d, pu) in enumerate(zip(runs, energies, co2, durations, per_unit), start=1):
+        total = e.get("total")
+        delta = (f"{(total - base) / base * 100:+.1f} %" if n > 1 and total is not None and base
+                 else "")
+        carbon = r.report.get("carbon") or {}
+        started = str(r.report.get("started_at") or "")[:16].replace("T", " ")
+        rows.append([
+            (f'<a href="#run{n}">#{n}</a>' if n >= first_detailed else f"#{n}") +
+            f'<br><small class="nowrap">{_e(started)}</small>',
+            f"<code>{_e(_command_text(r.report, 40))}</code>",
+            _e(format_duration(d)), _e(format_energy(total)),
+            *(_e(format_energy(e.get(k))) for k in kinds),
+            _e(format_mass(g)),
+            _e(carbon.get("region") or carbon.get("zone_id") or "world"),
+            _e(f"{pu[0]:.4g} J/{pu[1]}" if pu else "-"), delta])
+    head = ["run", "command", "duration", "energy", *kinds, "CO\u2082e", "region", "per unit",
+            "vs #1"]
+    table = _table("Runs compared, oldest first: start time (UTC), energy in total and per "
+                   "kind, energy per unit of work, change in energy relative to run #1", head, rows, text_cols=(1, len(head) - 3))
+    totals = [e.get("total") or 0.0 for e in energies]
+    charts = [hbar_chart("cmp-energy", "Energy per run, stacked by kind", [
+        (label, [(e.get(k) or 0.0, KIND_COLOURS[k], k) for k in kinds])
+        for label, e in zip(labels, energies)], unit_for(max(totals), ENERGY_STEPS), "Energy",
+        [format_energy(e.get("total")) for e in energies])]
+    charts.append(hbar_chart("cmp-co2", "CO2e per run", [
+        (label, [(g or 0.0, "#555555", "CO2e")]) for label, g in zip(labels, co2)],
+        unit_for(max(g or 0.0 for g in co2), MASS_STEPS), "CO\u2082e",
+        [format_mass(g) for g in co2]))
+    span = max(d or 0.0 for d in durations)
+    charts.append(hbar_chart("cmp-duration", "Duration per run", [
+        (label, [(d or 0.0, "#56B4E9", "duration")]) for label, d in zip(labels, durations)],
+        unit_for(span, DURATION_STEPS), "Duration", [format_duration(d) for d in durations]))
+    if any(per_unit):
+        charts.append(hbar_chart("cmp-per-unit", "Energy per unit of work", [
+            (label, [(pu[0] if pu else 0.0, "#CC79A7", "J per unit")])
+            for label, pu in zip(labels, per_unit)],
+            (1.0, "J"), "Energy per unit", [f"{pu[0]:.4g} J/{pu[1]}" if pu else "-"
+                                            for pu in per_unit]))
+    legend = "".join(f'<li><span class="swatch" style="background:{KIND_COLOURS[k]}"></span>{k}</li>'
+                     for k in kinds)
+    return ('<section id="comparison" aria-labelledby="comparison-h">'
+            f'<h2 id="comparison-h">{len(runs)} runs compared</h2><div class="wide">{table}</div>'
+            f'<figure>{charts[0]}<figcaption><ul class="legend">{legend}</ul></figcaption></figure>' +
+            "".join(f"<figure>{c}</figure>" for c in charts[1:]) + "</section>")
+
+
+STYLE = """
+:root{--fg:#1b1b1b;--muted:#595959;--line:#d0d0d0;--bg:#fff;--panel:#f5f6f7}
+*{box-sizing:border-box}
+body{margin:0 auto;max-width:1040px;padding:20px 24px 40px;font:15px/1.45 system-ui,-apple-system,
+"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+h1{font-size:24px;margin:0 0 2px}h2{font-size:20px;margin:28px 0 8px;border-top:2px solid var(--line);
+padding-top:14px;overflow-wrap:anywhere}h3{font-size:16px;margin:20px 0 6px}h4{margin:12px 0 4px}
+header p{color:var(--muted);margin:0}
+code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace;background:var(--panel);padding:1px 4px;
+border-radius:3px}
+code.argv{white-space:pre-wrap}
+dl.facts{display:flex;flex-wrap:wrap;gap:10px;margin:10px 0}
+dl.facts div{background:var(--panel);border-radius:6px;padding:8px 14px;min-width:120px}
+dl.facts dt{font-size:12px;color:var(--muted);text-transform:uppercase;letter-spacing:.04em}
+dl.facts dd{margin:0;font-size:20px;font-weight:600}
+dl.facts dd.note{font-size:12px;font-weight:400;color:var(--muted)}
+dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px}
+dl.meta dt{color:var(--muted)}dl.meta dd{margin:0;overflow-wrap:anywhere}
+figure{margin:6px 0 10px;position:relative}
+svg{width:100%;height:auto;display:block;font:12px system-ui,sans-serif}
+svg text{fill:var(--fg)}svg .label{font-weight:600}
+svg .grid line{stroke:#e6e6e6}svg .axis line{stroke:#333}
+svg .cursor{stroke:#000;stroke-dasharray:3 3}
+figcaption{color:var(--muted);font-size:13px}
+ul.legend{list-style:none;padding:0;margin:4px 0;display:flex;flex-wrap:wrap;gap:4px 18px;
+color:var(--fg);font-size:14px}
+.swatch{display:inline-block;width:14px;height:14px;border-radius:2px;margin-right:6px;
+vertical-align:-2px;outline:1px solid rgba(0,0,0,.25)}
+.tip{position:absolute;pointer-events:none;background:rgba(255,255,255,.95);border:1px solid #999;
+border-radius:4px;padding:4px 8px;font-size:12px;white-space:pre;top:8px}
+table{border-collapse:collapse;margin:6px 0 10px;font-size:14px;width:100%}
+.wide{overflow-x:auto}.wide table{font-size:13px}.nowrap{white-space:nowrap}
+caption{text-align:left;color:var(--muted);font-size:13px;padding-bottom:4px}
+th,td{border-bottom:1px solid var(--line);padding:3px 8px;text-align:left;vertical-align:top}
+.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+thead th{border-bottom:2px solid #999}
+details{margin:4px 0 10px}summary{cursor:pointer;color:#0b5394}
+a{color:#0b5394}.warn{background:#fff4e5;border-left:4px solid #D55E00;padding:6px 10px}
+footer{margin-top:30px;color:var(--muted);font-size:13px}
+"""
+
+SCRIPT = """
+(function(){
+var data=JSON.parse(document.getElementById("hover-data").textContent);
+document.querySelectorAll("svg.power-chart").forEach(function(svg){
+  var d=data[svg.getAttribute("data-hover")];if(!d)return;
+  var fig=svg.parentNode,tip=fig.querySelector(".tip"),cur=svg.querySelector(".cursor");
+  svg.setAttribute("data-hover-ready","");
+  function hide(){tip.hidden=true;cur.setAttribute("visibility","hidden");}
+  svg.addEventListener("pointermove",function(ev){
+    var pt=svg.createSVGPoint();pt.x=ev.clientX;pt.y=ev.clientY;
+    var x=pt.matrixTransform(svg.getScreenCTM().inverse()).x,lo=0,hi=d.p.length-1;
+    if(x<d.x[0]||x>d.x[d.x.length-1]){hide();return;}
+    while(lo<hi){var mid=(lo+hi+1)>>1;if(d.x[mid]<=x)lo=mid;else hi=mid-1;}
+    var p=d.p[lo],sum=0,lines=[d.t[lo]+"\\u2013"+d.t[lo+1]+" "+d.unit];
+    for(var i=p.length-1;i>=0;i--){lines.push(d.names[i]+": "+p[i]+" W");sum+=p[i];}
+    lines.push("total: "+sum.toPrecision(3)+" W");tip.textContent=lines.join("\\n");
+    cur.setAttribute("x1",x);cur.setAttribute("x2",x);cur.setAttribute("visibility","visible");
+    tip.hidden=false;var w=fig.clientWidth,px=x/svg.viewBox.baseVal.width*w;
+    tip.style.left=(px>w/2?px-tip.offsetWidth-12:px+12)+"px";
+  });
+  svg.addEventListener("pointerleave",hide);
+});
+})();
+"""
+
+
+def render_html(runs: list[RunView]) -> str:
+    """The whole page: a comparison when there are several runs, then each run."""
+    hover: dict[str, dict] = {}
+    if len(runs) == 1:
+        report = runs[0].report
+        total = (report.get("energy_j") or {}).get("total")
+        co2 = (report.get("carbon") or {}).get("co2_g")
+        title = (f"greenmeter: {_command_text(report, 60)} \u2014 {format_energy(total)}, "
+                 f"{format_mass(co2)} CO\u2082e")
+        intro = f"One run, started {report.get('started_at')}."
+    else:
+        title = f"greenmeter: {len(runs)} runs compared"
+        intro = (f"{len(runs)} runs, from {runs[0].report.get('started_at')} "
+                 f"to {runs[-1].report.get('started_at')}.")
+    body = [_comparison_section(runs)] if len(runs) > 1 else []
+    first_detailed = _first_detailed(len(runs))
+    if first_detailed > 1:
+        intro += (f" Runs #{first_detailed} to #{len(runs)} are shown in detail; "
+                  "the comparison has them all.")
+    body += [_run_section(n, len(runs), run, hover)
+             for n, run in enumerate(runs, start=1) if n >= first_detailed]
+    data = json.dumps(hover, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{STYLE}</style></head><body>"
+        f"<header><h1>Energy and carbon report</h1><p>{_e(intro)}</p></header><main>"
+        + "".join(body) +
+        f"</main><footer>Written by greenmeter {_e(__version__)}. This page is self-contained: "
+        "it loads nothing from the network.</footer>"
+        f'<script type="application/json" id="hover-data">{data}</script>'
+        f"<script>{SCRIPT}</script></body></html>\n"
+    )

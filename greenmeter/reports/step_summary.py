@@ -1,0 +1,101 @@
+"""A Markdown summary of a ``run`` for CI pages: appended to ``$GITHUB_STEP_SUMMARY`` when
+GitHub Actions sets it, and to ``--summary-md FILE`` for any other system."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+from greenmeter.quantities import format_duration, format_energy, format_mass
+from greenmeter.reports import markdown
+from greenmeter.reports.csv_row import result_to_row
+from greenmeter.reports.summary import repeat_stats_rows
+from greenmeter.results import COUNTED_KINDS, RepeatStats, RunResult, singular
+
+GITHUB_STEP_SUMMARY_VAR = "GITHUB_STEP_SUMMARY"
+
+
+def _code(text: str, limit: int = 200) -> str:
+    """A one-line code span (a heading ends at a line break), shortened if long."""
+    text = " ".join(text.split("\n"))
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    fence = "``" if "`" in text else "`"
+    return f"{fence} {text} {fence}"
+
+
+def _energy_detail(result: RunResult) -> str:
+    energy = result.energy_j
+    row = result_to_row(result)
+    parts = []
+    for kind in COUNTED_KINDS:
+        if energy.get(kind) is not None:
+            parts.append(f"{kind} {format_energy(energy[kind])} {row[f'{kind}_method']}")
+    total = format_energy(energy["total"])
+    return f"**{total}**" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def _run_rows(result: RunResult) -> list[tuple[str, str]]:
+    carbon = result.carbon
+    status = str(result.exit_code) + (" (interrupted)" if result.interrupted else "")
+    region = carbon.region or "world average, no region set"
+    rows = [
+        ("exit code", status),
+        ("duration", format_duration(result.duration_s)),
+        ("energy", _energy_detail(result)),
+        ("CO2e", f"**{format_mass(carbon.co2_g)}** at {carbon.intensity_g_per_kwh:g} gCO2e/kWh "
+                 f"({region}; {carbon.intensity_source} {carbon.intensity_year})"
+                 + (f", PUE {carbon.pue:g}" if carbon.pue != 1 else "")),
+    ]
+    if result.units:
+        rows.append((f"per {singular(result.unit_name)}",
+                     f"{format_energy(result.energy_j_per_unit)}, "
+                     f"{format_mass(result.co2_g_per_unit)} CO2e "
+                     f"({result.units:g} {result.unit_name})"))
+    if result.budget is not None:
+        rows.append(("budget", ("**exceeded**: " if result.budget.exceeded else "kept: ")
+                     + result.budget.verdicts()))
+    if result.labels.tags:
+        tags = sorted(result.labels.tags.items())
+        rows.append(("tags", ", ".join(f"{k}={v}" for k, v in tags)))
+    rows.append(("run", result.labels.run_id))
+    return rows
+
+
+def summary_markdown(results: list[RunResult], stats: RepeatStats | None) -> str:
+    """One section: the command, then a table of the run (or of each repetition and their
+    statistics)."""
+    first = results[0]
+    lines = [f"### greenmeter: {_code(shlex.join(first.labels.command))}", ""]
+    if len(results) == 1:
+        lines.append(markdown.table(("", "value"), _run_rows(first)))
+    else:
+        lines.append(markdown.table(("repetition", "exit", "duration", "energy", "CO2e"), [
+            (str(r.labels.repetition), str(r.exit_code), format_duration(r.duration_s),
+             format_energy(r.energy_j["total"]), format_mass(r.carbon.co2_g))
+            for r in results]))
+        if stats is not None:
+            warmups = f" after {stats.warmup} unmeasured warm-up(s)" if stats.warmup else ""
+            lines += [f"{stats.n} repetitions{warmups}; 95 % confidence interval of the "
+                      f"mean from Student's t:", ""]
+            lines.append(markdown.table(("metric", "mean", "median", "std dev", "95 % CI"),
+                                        repeat_stats_rows(stats)))
+        if any(r.budget is not None and r.budget.exceeded for r in results):
+            lines.append("**Budget exceeded** by at least one repetition.")
+    return "\n".join(lines).rstrip("\n") + "\n\n"
+
+
+def summary_targets(summary_md: Path | None) -> list[Path]:
+    """``--summary-md`` and, on GitHub Actions, ``$GITHUB_STEP_SUMMARY``."""
+    targets = [summary_md] if summary_md is not None else []
+    github = os.environ.get(GITHUB_STEP_SUMMARY_VAR)
+    if github:
+        targets.append(Path(github))
+    return targets
+
+
+def append_summary(path: Path, text: str) -> None:
+    """Append: a CI job may run greenmeter several times into one summary."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(text)

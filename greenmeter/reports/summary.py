@@ -1,0 +1,171 @@
+"""The end-of-run summary on stderr (rich, imported inside the functions), with the
+run's total power as a sparkline when stderr is a terminal."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Collection
+
+from greenmeter.quantities import (
+    DURATION_STEPS,
+    ENERGY_STEPS,
+    MASS_STEPS,
+    format_duration,
+    format_energy,
+    format_mass,
+    format_power,
+    series_formatter,
+)
+from greenmeter.reports.timeline import downsample, intervals, total_power_w
+from greenmeter.results import COUNTED_KINDS, Point, RepeatStats, RunResult, singular
+
+BLOCKS = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"  # one eighth to full height
+
+
+def print_summary(result: RunResult, file=None, already_said: Collection[str] = ()) -> None:
+    """``already_said``: warnings said on stderr before the command ran (sensor gaps and
+    their fixes), not repeated here."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    # Names, sources and warnings come from hardware, data files and the command: Text,
+    # never markup ("[intel-rapl-mmio]" would vanish, "[/x]" would raise). No emoji
+    # codes either: ":smile:" in a command's words stays as it is.
+    console = Console(file=file or sys.stderr, highlight=False, emoji=False)
+    status = f"exit {result.exit_code}" + (", interrupted" if result.interrupted else "")
+    table = Table(title=f"greenmeter: {format_duration(result.duration_s)}, {status}", title_justify="left",
+                  show_edge=False, pad_edge=False)
+    table.add_column("component")
+    table.add_column("energy", justify="right")
+    table.add_column("mean power", justify="right")
+    table.add_column("how")
+    for comp in result.components:
+        label = f"{comp.kind} {comp.name}" if comp.counted else f"  ({comp.kind} {comp.name}, not added)"
+        power = "-" if comp.mean_power_w is None else format_power(comp.mean_power_w)
+        how = f"{comp.method}, {comp.source}" + (", partial" if comp.partial else "")
+        table.add_row(Text(label), format_energy(comp.energy_j), power, Text(how))
+    carbon = result.carbon
+    table.add_row("[bold]total[/bold]", f"[bold]{format_energy(result.energy_j['total'])}[/bold]",
+                  "", f"{carbon.energy_kwh:.3g} kWh")
+    console.print(table)
+    if console.is_terminal:
+        _print_power_sparkline(console, result)
+    region = carbon.region or "world average (no region set)"
+    pue = f" x PUE {carbon.pue:g}" if carbon.pue != 1 else ""
+    if carbon.pue_source:
+        pue += " (provider's)"
+    if carbon.time_resolved:
+        where = f"{region}: {carbon.zone_name}, " if carbon.zone_id else ""
+        provenance = f"energy-weighted mean ({where}hourly {carbon.intensity_source} {carbon.intensity_year}, {carbon.basis})"
+    else:
+        provenance = f"({region}: {carbon.zone_name}, {carbon.intensity_source} {carbon.intensity_year}, {carbon.basis})"
+    console.print(Text.assemble((f"{format_mass(carbon.co2_g)} CO2e", "bold"),
+                                f"{pue} at {carbon.intensity_g_per_kwh:.4g} gCO2e/kWh {provenance}"))
+    net = result.energy_net_j
+    if net is not None:
+        parts = ", ".join(f"{kind} {format_energy(net[kind])}" for kind in COUNTED_KINDS
+                          if net[kind] is not None)
+        console.print(f"above idle ({result.idle_baseline_s:.1f} s baseline before the command): "
+                      f"[bold]{format_energy(net['total'])}[/bold] ({parts})")
+    if result.units:
+        name = result.unit_name  # the command's words, not markup
+        console.print(Text(f"per {singular(name)} ({result.units:g} {name}): "
+                           f"{format_energy(result.energy_j_per_unit)}, "
+                           f"{format_mass(result.co2_g_per_unit)} CO2e"))
+    if result.budget is not None:
+        style = "bold red" if result.budget.exceeded else "green"
+        console.print(f"[{style}]{result.budget.describe()}[/{style}]")
+    if result.cross_check and "difference" in result.cross_check:
+        _print_cross_check(console, result.cross_check)
+    for warning in result.warnings:
+        if warning in already_said:
+            continue
+        console.print(Text.assemble(("warning:", "yellow"), f" {warning}"))
+
+
+def _print_cross_check(console, check: dict) -> None:
+    """greenmeter and CodeCarbon side by side (``--cross-check codecarbon``)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(f"cross-check: CodeCarbon {check['version']} ({check['mode']}, "
+                             f"{check['country_iso_code']}, {check['duration_s']:.2f} s)"),
+                  title_justify="left", show_edge=False, pad_edge=False)
+    for name in ("", "greenmeter", "CodeCarbon", "difference"):
+        table.add_column(name, justify="right" if name else "left")
+    for row in check["difference"]:
+        if row["kind"] == "gpu" and row["greenmeter_j"] is None and not row["codecarbon_j"]:
+            continue  # no GPU on either side
+        if row["kind"] == "co2":
+            label, fmt, unit = "CO2e", format_mass, "g"
+        else:
+            label, fmt, unit = {"dram": "dram (CodeCarbon: ram)"}.get(row["kind"], row["kind"]), format_energy, "j"
+        diff = row[f"difference_{unit}"]
+        pct = "" if row["difference_pct"] is None else f" ({row['difference_pct']:+.0f} %)"
+        table.add_row(label, "-" if row[f"greenmeter_{unit}"] is None else fmt(row[f"greenmeter_{unit}"]),
+                      fmt(row[f"codecarbon_{unit}"]),
+                      "-" if diff is None else f"{'+' if diff >= 0 else '-'}{fmt(abs(diff))}{pct}")
+    console.print(table)
+
+
+def _print_power_sparkline(console, result: RunResult) -> None:
+    """Total power over the run as one line of blocks, scaled from 0 W to the peak."""
+    from rich.text import Text
+
+    width = max(10, min(60, console.width - 30))
+    power = power_profile_w(result.timeline, [c.counted for c in result.components], width)
+    if len(power) < 2:
+        return
+    peak = max(power)
+    console.print(Text.assemble("total power ", (sparkline(power, peak), "green"),
+                                f" 0\u2013{format_power(peak)} over "
+                                f"{format_duration(result.duration_s)}"))
+
+
+def sparkline(values: list[float], top: float) -> str:
+    """One block per value, its height the value's share of ``top`` (0 -> the lowest block)."""
+    if not top > 0:
+        return BLOCKS[0] * len(values)
+    last = len(BLOCKS) - 1
+    return "".join(BLOCKS[min(last, max(0, round(v / top * last)))] for v in values)
+
+
+def power_profile_w(points: list[Point], counted: list[bool], width: int) -> list[float]:
+    """Mean total power of the counted components over up to ``width`` equal spans of time."""
+    return [total_power_w(step, counted) for step in intervals(downsample(points, width + 1))]
+
+
+def repeat_stats_rows(stats: RepeatStats) -> list[list[str]]:
+    """[metric, mean, median, std, "low - high"] with units, one unit per row."""
+    labels = {
+        "energy_j": ("energy", ENERGY_STEPS),
+        "duration_s": ("duration", DURATION_STEPS),
+        "co2_g": ("CO2e", MASS_STEPS),
+        "energy_j_per_unit": (f"energy per {singular(stats.unit_name or 'unit')}", ENERGY_STEPS),
+    }
+    rows = []
+    for name, summary in stats.metrics.items():
+        label, steps = labels[name]
+        fmt = series_formatter(steps, summary.mean)
+        std = "-" if summary.std is None else fmt(summary.std)
+        ci = "-" if summary.ci_low is None else f"{fmt(summary.ci_low)} - {fmt(summary.ci_high)}"
+        rows.append([label, fmt(summary.mean), fmt(summary.median), std, ci])
+    return rows
+
+
+def print_repeat_stats(stats: RepeatStats, file=None) -> None:
+    """The statistics of ``run --repeat N`` as a table on stderr."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    warmups = f" after {stats.warmup} warm-up(s)" if stats.warmup else ""
+    table = Table(title=f"greenmeter: {stats.n} repetitions{warmups}", title_justify="left",
+                  show_edge=False, pad_edge=False)
+    for name, justify in (("metric", "left"), ("mean", "right"), ("median", "right"),
+                          ("std dev", "right"), ("95 % CI of the mean", "right")):
+        table.add_column(name, justify=justify)
+    for row in repeat_stats_rows(stats):
+        table.add_row(*(Text(cell) for cell in row))  # a unit name is not markup
+    Console(file=file or sys.stderr, highlight=False).print(table)

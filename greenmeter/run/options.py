@@ -1,0 +1,45 @@
+"""What ``greenmeter run`` was asked to do, checked before launch (``greenmeter.cli.run``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # kept out of the CLI's start-up: only the types are named here
+    from greenmeter.carbon.footprint import CarbonOptions
+    from greenmeter.results import Budget, RunLabels
+    from greenmeter.run.crosscheck import CodeCarbonCrossCheck
+
+CHECKPOINT_INTERVAL_S = 10.0
+"""Default of ``--checkpoint-interval``: at most this much of a run is lost to kill -9."""
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where one run's files go; each path was checked writable before launch."""
+
+    json_path: Path
+    csv_path: Path
+    html_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    labels: RunLabels
+    carbon: CarbonOptions
+    outputs: Outputs
+    interval_s: float
+    """``--interval``: seconds between timeline points (sensors may ask for shorter reads)."""
+    quiet: bool = False
+    cpu_tdp_w: float | None = None
+    gpus: str | None = None
+    """``--gpus``: all, none, or NVML indexes/UUIDs; None = the command's CUDA_VISIBLE_DEVICES."""
+    idle_baseline_s: float | None = None
+    """``--idle-baseline``: seconds of idle sampling before the command starts."""
+    checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S
+    cross_check: CodeCarbonCrossCheck | None = None
+    """``--cross-check codecarbon``, checked before launch (greenmeter/run/crosscheck.py)."""
+    units: float | None = None
+    unit_name: str | None = None
+    budget: Budget | None = None

@@ -1,0 +1,80 @@
+"""Energy per unit of work: how many units (samples, requests, tests...) a run did.
+
+Either the user says it (``--units N --unit-name samples``) or the command writes its own
+count to the file named by ``$GREENMETER_UNITS_FILE``, the one variable greenmeter adds to
+the command's environment. The file holds a number, optionally followed by the unit's name
+(``"50000"`` or ``"50000 samples"``); greenmeter reads it after the command ends.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+UNITS_FILE_VAR = "GREENMETER_UNITS_FILE"
+_MAX_UNITS_FILE_BYTES = 4096
+
+
+def create_units_file() -> Path | None:
+    """An empty file for the command to write its count to; None if no temporary file
+    could be made (the command then runs without the variable: measuring never stops it)."""
+    try:
+        fd, name = tempfile.mkstemp(prefix="greenmeter-units-", suffix=".txt")
+    except OSError:
+        return None
+    os.close(fd)
+    return Path(name)
+
+
+def remove_units_file(path: Path | None) -> None:
+    if path is not None:
+        try:
+            path.unlink()
+        except OSError:  # the command may have removed it already
+            pass
+
+
+def child_environment(path: Path | None) -> dict[str, str]:
+    """greenmeter's own environment, plus ``$GREENMETER_UNITS_FILE`` when there is a file."""
+    env = dict(os.environ)
+    if path is not None:
+        env[UNITS_FILE_VAR] = str(path)
+    return env
+
+
+@dataclass
+class UnitsReading:
+    units: float | None
+    unit_name: str | None
+    warning: str | None
+
+
+def read_units_file(path: Path | None) -> UnitsReading:
+    """What the command wrote; an empty or missing file is no count, anything unreadable is
+    no count plus a warning."""
+    if path is None:
+        return UnitsReading(None, None, None)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(_MAX_UNITS_FILE_BYTES + 1)
+    except OSError:  # the command may have removed it
+        return UnitsReading(None, None, None)
+    text = raw.decode("utf-8", errors="replace").strip()
+    if not text:
+        return UnitsReading(None, None, None)
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    if len(raw) > _MAX_UNITS_FILE_BYTES:
+        return UnitsReading(None, None, f"${UNITS_FILE_VAR} ignored: more than "
+                                        f"{_MAX_UNITS_FILE_BYTES} bytes ({shown!r})")
+    number, *name = text.split(None, 1)
+    try:
+        units = float(number)
+    except ValueError:
+        units = math.nan
+    if not math.isfinite(units) or units <= 0:
+        return UnitsReading(None, None, f"${UNITS_FILE_VAR} ignored: {shown!r} is not a positive "
+                                        f"number (write e.g. '50000' or '50000 samples')")
+    return UnitsReading(units, name[0].strip() if name else None, None)
