@@ -34,22 +34,24 @@ from machine import GREENMETER, REPO, codecarbon_venv, describe, greenmeter_env
 
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-import fake_nvml  # noqa: E402  (tests/ helper: the fake NVML library and exact profiles)
-from powercap_tree import PowercapTree  # noqa: E402  (tests/ helper: kernel-like trees)
-
 from greenmeter.run.sampler import Sampler  # noqa: E402
 from greenmeter.sensors import rapl  # noqa: E402
 
-PROFILES = {"constant": "const:175", "square wave": "square:100:300:1",
-            "ramp": "ramp:100:300:4"}
+import fake_nvml  # noqa: E402  (tests/ helper: the fake NVML library and exact profiles)
+from powercap_tree import PowercapTree  # noqa: E402  (tests/ helper: kernel-like trees)
+
+PROFILES = {"constant": "const:175", "square wave": "square:100:300:1", "ramp": "ramp:100:300:4"}
 # RAPL zones get CPU-sized powers: package-0, package-1, package-0's DRAM.
-RAPL_PROFILES = {"intel-rapl:0": ("constant", "const:65"),
-                 "intel-rapl:1": ("square wave", "square:20:120:1"),
-                 "intel-rapl:0:0": ("ramp", "ramp:5:25:4")}
+RAPL_PROFILES = {
+    "intel-rapl:0": ("constant", "const:65"),
+    "intel-rapl:1": ("square wave", "square:20:120:1"),
+    "intel-rapl:0:0": ("ramp", "ramp:5:25:4"),
+}
 BURN = "import time\nt = time.process_time()\nwhile time.process_time() - t < {s}: pass\n"
 
 
 # --- RAPL ------------------------------------------------------------------------------
+
 
 def rapl_errors(seconds: float) -> dict[str, float]:
     """Relative error per profile for one run of the sampler over the fake tree.
@@ -98,22 +100,40 @@ def rapl_errors(seconds: float) -> dict[str, float]:
 
 # --- NVML ------------------------------------------------------------------------------
 
+
 def nvml_errors(lib: Path, seconds: float, counter: bool, work: Path) -> dict[str, float]:
     """Relative error per profile for one end-to-end run, GPU i drawing profile i."""
     log = work / "reads.log"
     log.unlink(missing_ok=True)
-    env = greenmeter_env(LD_LIBRARY_PATH=str(lib), FAKE_NVML_GPUS=str(len(PROFILES)),
-                         FAKE_NVML_LOG=str(log),
-                         GREENMETER_POWERCAP_ROOT=str(work / "no-powercap"))
+    env = greenmeter_env(
+        LD_LIBRARY_PATH=str(lib),
+        FAKE_NVML_GPUS=str(len(PROFILES)),
+        FAKE_NVML_LOG=str(log),
+        GREENMETER_POWERCAP_ROOT=str(work / "no-powercap"),
+    )
     env = {k: v for k, v in env.items() if not k.startswith("CUDA_")}
     for i, spec in enumerate(PROFILES.values()):
         env[f"FAKE_NVML_GPU{i}_PROFILE"] = spec
         if not counter:
             env[f"FAKE_NVML_GPU{i}_NO_ENERGY"] = "1"
     (work / "no-powercap").mkdir(exist_ok=True)
-    subprocess.run([*GREENMETER, "run", "-q", "--json", str(work / "r.json"), "--csv",
-                    str(work / "r.csv"), "--", "sleep", f"{seconds:g}"], env=env, check=True,
-                   cwd=work)
+    subprocess.run(
+        [
+            *GREENMETER,
+            "run",
+            "-q",
+            "--json",
+            str(work / "r.json"),
+            "--csv",
+            str(work / "r.csv"),
+            "--",
+            "sleep",
+            f"{seconds:g}",
+        ],
+        env=env,
+        check=True,
+        cwd=work,
+    )
     report = json.loads((work / "r.json").read_text())
     gpus = {c["index"]: c for c in report["components"] if c["kind"] == "gpu"}
     call = "energy" if counter else "power"
@@ -129,6 +149,7 @@ def nvml_errors(lib: Path, seconds: float, counter: bool, work: Path) -> dict[st
 
 # --- estimate ----------------------------------------------------------------------------
 
+
 def kernel_cpu_s(argv: list[str], cwd: Path) -> float:
     """CPU seconds the kernel charges ``argv`` and its descendants, run bare."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -137,26 +158,45 @@ def kernel_cpu_s(argv: list[str], cwd: Path) -> float:
     return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
-def estimate_figures(work: Path, codecarbon_bin: Path | None
-                     ) -> tuple[dict[str, float], list[tuple[str, str, float, float | None]]]:
+def estimate_figures(
+    work: Path, codecarbon_bin: Path | None
+) -> tuple[dict[str, float], list[tuple[str, str, float, float | None]]]:
     """The kernel's CPU seconds per workload, and (tool, workload, CPU joules, CPU seconds
     seen) for both workloads under each tool."""
     many = work / "many.py"
-    many.write_text("import subprocess, sys\nfor _ in range(20):\n"
-                    f"    subprocess.run([sys.executable, '-c', {BURN.format(s=0.3)!r}])\n")
+    many.write_text(
+        "import subprocess, sys\nfor _ in range(20):\n"
+        f"    subprocess.run([sys.executable, '-c', {BURN.format(s=0.3)!r}])\n"
+    )
     one = work / "one.py"
     one.write_text(BURN.format(s=6.0))
     workloads = {"20 children x 0.3 s CPU": many, "one process, 6 s CPU": one}
-    truth = {label: kernel_cpu_s([sys.executable, str(script)], work)
-             for label, script in workloads.items()}
+    truth = {
+        label: kernel_cpu_s([sys.executable, str(script)], work)
+        for label, script in workloads.items()
+    }
     rows = []
     env = greenmeter_env(GREENMETER_POWERCAP_ROOT=str(work / "no-powercap"))
     (work / "no-powercap").mkdir(exist_ok=True)
     for label, script in workloads.items():
         report_path = work / "estimate.json"
-        subprocess.run([*GREENMETER, "run", "-q", "--json", str(report_path), "--csv",
-                        str(work / "estimate.csv"), "--", sys.executable, str(script)],
-                       env=env, check=True, cwd=work)
+        subprocess.run(
+            [
+                *GREENMETER,
+                "run",
+                "-q",
+                "--json",
+                str(report_path),
+                "--csv",
+                str(work / "estimate.csv"),
+                "--",
+                sys.executable,
+                str(script),
+            ],
+            env=env,
+            check=True,
+            cwd=work,
+        )
         report = json.loads(report_path.read_text())
         cpu = next(c for c in report["components"] if c["kind"] == "cpu")
         rows.append(("greenmeter", label, cpu["energy_j"], cpu["details"]["cpu_s"]))
@@ -165,10 +205,22 @@ def estimate_figures(work: Path, codecarbon_bin: Path | None
             out = work / "cc"
             out.mkdir(exist_ok=True)
             (out / "emissions.csv").unlink(missing_ok=True)
-            subprocess.run([str(codecarbon_bin / "codecarbon"), "monitor", "--offline",
-                            "--country-iso-code", "USA", "--", sys.executable, str(script)],
-                           cwd=out, check=True, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    str(codecarbon_bin / "codecarbon"),
+                    "monitor",
+                    "--offline",
+                    "--country-iso-code",
+                    "USA",
+                    "--",
+                    sys.executable,
+                    str(script),
+                ],
+                cwd=out,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             row = list(csv.DictReader((out / "emissions.csv").open()))[-1]
             rows.append(("CodeCarbon 3.3.2", label, float(row["cpu_energy"]) * 3.6e6, None))
     return truth, rows
@@ -201,8 +253,10 @@ def main() -> None:
             lib = None
             print(f"NVML rows left out: cannot build the fake library ({exc})")
         if lib is not None:
-            for counter, path in ((True, "NVML counter (total energy)"),
-                                  (False, "NVML polling (power, trapezoids)")):
+            for counter, path in (
+                (True, "NVML counter (total energy)"),
+                (False, "NVML polling (power, trapezoids)"),
+            ):
                 for _ in range(args.repeat):
                     for label, error in nvml_errors(lib, args.seconds, counter, work).items():
                         results.setdefault((path, label), []).append(error)
@@ -212,13 +266,18 @@ def main() -> None:
     print(f"\nerror against the exact integral, {args.repeat} runs of {args.seconds:g} s each\n")
     print("| path | profile | mean error | worst error |")
     print("| --- | --- | ---: | ---: |")
-    for (path, label), errors in sorted(results.items(),
-                                        key=lambda item: list(PROFILES).index(item[0][1])):
+    for (path, label), errors in sorted(
+        results.items(), key=lambda item: list(PROFILES).index(item[0][1])
+    ):
         print(f"| {path} | {label} | {summary(errors)} |")
 
-    print("\nestimate path: short-lived children against one process (same CPU work; the "
-          "children\nalso pay 20 interpreter start-ups, which the kernel's figure includes)\n")
-    print("| tool | workload | CPU energy (J) | CPU seconds counted | kernel's CPU seconds, bare run |")
+    print(
+        "\nestimate path: short-lived children against one process (same CPU work; the "
+        "children\nalso pay 20 interpreter start-ups, which the kernel's figure includes)\n"
+    )
+    print(
+        "| tool | workload | CPU energy (J) | CPU seconds counted | kernel's CPU seconds, bare run |"
+    )
     print("| --- | --- | ---: | ---: | ---: |")
     for tool, label, joules, cpu_s in estimates:
         counted = "-" if cpu_s is None else f"{cpu_s:.2f}"

@@ -27,14 +27,18 @@ from machine import REPO, describe
 
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from powercap_tree import PowercapTree  # noqa: E402  (tests/ helper: kernel-like trees)
-
+from greenmeter.carbon.footprint import CarbonOptions  # noqa: E402
 from greenmeter.carbon.regions import resolve_region  # noqa: E402
-from greenmeter.run.measure import CHECKPOINT_EVERY_S, write_json  # noqa: E402
-from greenmeter.results import build_result  # noqa: E402
+from greenmeter.reports.run_files import write_report  # noqa: E402
+from greenmeter.results import RunLabels  # noqa: E402
+from greenmeter.run.options import CHECKPOINT_INTERVAL_S, Outputs, RunOptions  # noqa: E402
+from greenmeter.run.result import build_result  # noqa: E402
+from greenmeter.run.runner import ChildOutcome  # noqa: E402
 from greenmeter.run.sampler import MAX_TIMELINE_POINTS, Sampler  # noqa: E402
 from greenmeter.sensors import rapl  # noqa: E402
 from greenmeter.sensors.estimate import EstimateSensor  # noqa: E402
+
+from powercap_tree import PowercapTree  # noqa: E402  (tests/ helper: kernel-like trees)
 
 POWERS_W = {"intel-rapl:0": 95.0}
 RANGE_UJ = 262_143_328_850  # a real package's range: wraps every ~46 min at 95 W
@@ -98,7 +102,12 @@ def main() -> None:
         rows = []
         next_report_s = 0.0
         json_path = Path(work) / "run.json"
-        grid = resolve_region("DE")
+        options = RunOptions(
+            labels=RunLabels("sim", ["train.py"]),
+            carbon=CarbonOptions(resolve_region("DE")),
+            outputs=Outputs(json_path, Path(work) / "runs.csv"),
+            interval_s=args.interval,
+        )
         started_at = datetime.now(timezone.utc)
 
         def advance_and_watch(t: float) -> None:
@@ -107,22 +116,38 @@ def main() -> None:
             if t >= next_report_s:
                 next_report_s += 7200
                 on_disk = sum(p.stat().st_size for p in Path(work).glob("run.*"))
-                rows.append((f"{t / 3600:.0f}", sampler._traces[0][0].reads,
-                             len(sampler._timeline), on_disk, rss_mib(),
-                             sys.getallocatedblocks()))
+                so_far = sampler.snapshot()
+                rows.append(
+                    (
+                        f"{t / 3600:.0f}",
+                        so_far.traces[0].reads,
+                        len(so_far.timeline),
+                        on_disk,
+                        rss_mib(),
+                        sys.getallocatedblocks(),
+                    )
+                )
 
         clock = FastTime(end_s, advance_and_watch)
         zones, _ = rapl.select_zones(rapl.discover_zones(tree.root), tree.root)
-        sensors = [rapl.RaplSensor(zones, {}, clock=clock),
-                   EstimateSensor(SteadyTree(), {"dram"}, 3.5, "unused", clock=clock)]
+        sensors = [
+            rapl.RaplSensor(zones, {}, clock=clock),
+            EstimateSensor(SteadyTree(), {"dram"}, 3.5, "unused", clock=clock),
+        ]
 
         def checkpoint(s: Sampler) -> None:  # what measure.py does every 10 s
-            result = build_result("sim", ["train.py"], None, False, sensors, s.snapshot(),
-                                  grid, 1.0, started_at, [], True)
-            write_json(result, json_path)
+            result = build_result(
+                options, sensors, s.snapshot(), started_at=started_at, outcome=None, notes=[]
+            )
+            write_report(result, json_path)
 
-        sampler = Sampler(sensors, args.interval, clock=clock, on_tick=checkpoint,
-                          tick_every_s=CHECKPOINT_EVERY_S)
+        sampler = Sampler(
+            sensors,
+            args.interval,
+            clock=clock,
+            on_tick=checkpoint,
+            tick_every_s=CHECKPOINT_INTERVAL_S,
+        )
         # The real loop, with instant waits (the attribute is the sampler's stop event).
         sampler._stop = clock
         wall = time.monotonic()
@@ -134,26 +159,40 @@ def main() -> None:
         next_report_s = clock.t
         advance_and_watch(clock.t)
         rows[-1] = ("end", *rows[-1][1:])  # after the exact last read and final checkpoint
-        result = build_result("sim", ["train.py"], 0, False, sensors, measurement, grid, 1.0,
-                              started_at, [], False)
+        result = build_result(
+            options,
+            sensors,
+            measurement,
+            started_at=started_at,
+            outcome=ChildOutcome(0, False, 0.0),
+            notes=[],
+        )
 
-    print(f"\nsimulated {args.hours:g} h at --interval {args.interval:g} in {wall:.0f} s of wall time; "
-          f"checkpoint every {CHECKPOINT_EVERY_S:g} s; timeline capped at {MAX_TIMELINE_POINTS} "
-          f"points in memory\n")
-    print("| simulated hour | samples | timeline points in memory | report + timeline on disk (kB) | RSS (MiB) | Python blocks |")
+    print(
+        f"\nsimulated {args.hours:g} h at --interval {args.interval:g} in {wall:.0f} s of wall time; "
+        f"checkpoint every {CHECKPOINT_INTERVAL_S:g} s; timeline capped at {MAX_TIMELINE_POINTS} "
+        f"points in memory\n"
+    )
+    print(
+        "| simulated hour | samples | timeline points in memory | report + timeline on disk (kB) | RSS (MiB) | Python blocks |"
+    )
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     for hour, samples, points, size, rss, blocks in rows:
         print(f"| {hour} | {samples} | {points} | {size / 1000:.0f} | {rss:.1f} | {blocks} |")
     energy = result.energy_j
     truth = POWERS_W["intel-rapl:0"] * measurement.duration_s
-    print(f"\npackage energy {energy['cpu'] / 3.6e6:.6f} kWh against {truth / 3.6e6:.6f} kWh "
-          f"true ({(energy['cpu'] - truth) / truth * 100:+.6f} %), "
-          f"{result.components[0].details['wraps']} counter wraps undone; estimated memory "
-          f"{energy['dram'] / 3600:.2f} Wh (2 GB x 0.392 W/GB x {args.hours:g} h = "
-          f"{0.784 * measurement.duration_s / 3600:.2f} Wh)")
+    print(
+        f"\npackage energy {energy['cpu'] / 3.6e6:.6f} kWh against {truth / 3.6e6:.6f} kWh "
+        f"true ({(energy['cpu'] - truth) / truth * 100:+.6f} %), "
+        f"{result.components[0].details['wraps']} counter wraps undone; estimated memory "
+        f"{energy['dram'] / 3600:.2f} Wh (2 GB x 0.392 W/GB x {args.hours:g} h = "
+        f"{0.784 * measurement.duration_s / 3600:.2f} Wh)"
+    )
     growth = rows[-1][4] - rows[1][4]
-    print(f"RSS growth from hour {rows[1][0]} to the end: {growth:+.1f} MiB "
-          f"({'bounded' if abs(growth) < 2 else 'GROWING'})")
+    print(
+        f"RSS growth from hour {rows[1][0]} to the end: {growth:+.1f} MiB "
+        f"({'bounded' if abs(growth) < 2 else 'GROWING'})"
+    )
 
 
 if __name__ == "__main__":

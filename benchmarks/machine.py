@@ -30,9 +30,11 @@ def describe() -> str:
     vm = " (virtual machine)" if re.search(r"^flags\s*:.*\bhypervisor\b", cpuinfo, re.M) else ""
     mem = re.search(r"^MemTotal:\s*(\d+)", read("/proc/meminfo"), re.M)
     memory = f", {int(mem.group(1)) / 2**20:.1f} GiB RAM" if mem else ""
-    return (f"machine: {model.group(1) if model else platform.machine()}{vm}, "
-            f"{os.cpu_count()} logical CPUs{memory}; {platform.system()} {platform.release()}; "
-            f"Python {platform.python_version()}; load average {os.getloadavg()[0]:.2f} at start")
+    return (
+        f"machine: {model.group(1) if model else platform.machine()}{vm}, "
+        f"{os.cpu_count()} logical CPUs{memory}; {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}; load average {os.getloadavg()[0]:.2f} at start"
+    )
 
 
 def greenmeter_env(**extra: str) -> dict[str, str]:
@@ -55,16 +57,33 @@ def codecarbon_venv(where: Path | None) -> Path | None:
     bin_dir = where / "bin"
     if (bin_dir / "codecarbon").exists():
         return bin_dir
-    print(f"installing codecarbon=={CODECARBON_VERSION} into {where} (once; pass "
-          f"--codecarbon-venv {where} to reuse it)...", file=sys.stderr, flush=True)
+    print(
+        f"installing codecarbon=={CODECARBON_VERSION} into {where} (once; pass "
+        f"--codecarbon-venv {where} to reuse it)...",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         venv.create(where, with_pip=True)
-        subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q",
-                        f"codecarbon=={CODECARBON_VERSION}"], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.run(
+            [
+                str(bin_dir / "python"),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                f"codecarbon=={CODECARBON_VERSION}",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
     except (OSError, subprocess.CalledProcessError) as exc:
         detail = getattr(exc, "stderr", b"") or b""
-        print(f"CodeCarbon not available, its rows are left out: {exc} "
-              f"{detail.decode(errors='replace')[-300:]}", file=sys.stderr)
+        print(
+            f"CodeCarbon not available, its rows are left out: {exc} "
+            f"{detail.decode(errors='replace')[-300:]}",
+            file=sys.stderr,
+        )
         return None
     return bin_dir

@@ -24,8 +24,14 @@ from machine import GREENMETER, codecarbon_venv, describe, greenmeter_env
 
 
 def peak_rss_mib(argv: list[str], env: dict[str, str], cwd: str) -> float:
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        argv,
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     _, status, rusage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
@@ -44,25 +50,47 @@ def main() -> None:
     print(describe())
     sleep = ["sleep", f"{args.seconds:g}"]
     commands = {
-        f"python -c 'import time; time.sleep({args.seconds:g})'":
-            [sys.executable, "-c", f"import time; time.sleep({args.seconds:g})"],
+        f"python -c 'import time; time.sleep({args.seconds:g})'": [
+            sys.executable,
+            "-c",
+            f"import time; time.sleep({args.seconds:g})",
+        ],
         f"greenmeter run -- sleep {args.seconds:g}": [*GREENMETER, "run", "--", *sleep],
         f"greenmeter run -q -- sleep {args.seconds:g}": [*GREENMETER, "run", "-q", "--", *sleep],
-        f"greenmeter run --interval 0.01 -- sleep {args.seconds:g}":
-            [*GREENMETER, "run", "--interval", "0.01", "--", *sleep],
+        f"greenmeter run --interval 0.01 -- sleep {args.seconds:g}": [
+            *GREENMETER,
+            "run",
+            "--interval",
+            "0.01",
+            "--",
+            *sleep,
+        ],
     }
     if not args.no_codecarbon:
         bin_dir = codecarbon_venv(args.codecarbon_venv)
         if bin_dir is not None:
-            commands[f"codecarbon monitor --offline --country-iso-code USA -- sleep {args.seconds:g}"] = [
-                str(bin_dir / "codecarbon"), "monitor", "--offline", "--country-iso-code", "USA",
-                "--", *sleep]
+            commands[
+                f"codecarbon monitor --offline --country-iso-code USA -- sleep {args.seconds:g}"
+            ] = [
+                str(bin_dir / "codecarbon"),
+                "monitor",
+                "--offline",
+                "--country-iso-code",
+                "USA",
+                "--",
+                *sleep,
+            ]
     env = greenmeter_env()
     peaks: dict[str, list[float]] = {name: [] for name in commands}
     with tempfile.TemporaryDirectory() as cwd:
-        for name, argv in commands.items():  # warm-up: bytecode written
-            subprocess.run(argv[:-1] + ["0"], env=env, cwd=cwd, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+        for argv in commands.values():  # warm-up: bytecode written
+            subprocess.run(
+                [*argv[:-1], "0"],
+                env=env,
+                cwd=cwd,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         for _ in range(args.repeat):
             for name, argv in commands.items():
                 peaks[name].append(peak_rss_mib(argv, env, cwd))
@@ -73,8 +101,10 @@ def main() -> None:
     for name, values in peaks.items():
         print(f"| `{name}` | {statistics.median(values):.1f} | {max(values):.1f} |")
     worst = max(max(v) for name, v in peaks.items() if name.startswith("greenmeter"))
-    print(f"\ngreenmeter's highest peak: {worst:.1f} MiB (target: < 40 MiB) "
-          f"{'MET' if worst < 40 else 'NOT MET'}")
+    print(
+        f"\ngreenmeter's highest peak: {worst:.1f} MiB (target: < 40 MiB) "
+        f"{'MET' if worst < 40 else 'NOT MET'}"
+    )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,9 @@ from greenmeter.reports.csv_row import COLUMNS  # noqa: E402
 
 def generate_history(path: Path, runs: int, seed: int = 6) -> None:
     rng = random.Random(seed)
-    commands = [json.dumps(["python", f"train_{i}.py", "--epochs", str(i % 5 + 1)])
-                for i in range(20)]
+    commands = [
+        json.dumps(["python", f"train_{i}.py", "--epochs", str(i % 5 + 1)]) for i in range(20)
+    ]
     branches = ["main", "feature-a", "feature-b", "fix-io"]
     hosts = [f"runner-{i}" for i in range(8)]
     regions = [("DE", "DEU", 342.06), ("FR", "FRA", 56.0), ("", "WORLD", 472.94)]
@@ -49,32 +50,52 @@ def generate_history(path: Path, runs: int, seed: int = 6) -> None:
             region, zone, intensity = regions[i % 3]
             units = rng.choice(["", 1000 * (i % 7 + 1)])
             co2 = total / 3.6e6 * intensity
-            writer.writerow({
-                "run_id": f"{began:%Y%m%dT%H%M%SZ}-{i:08x}",
-                "started_at": began.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                "ended_at": (began + timedelta(seconds=duration)).isoformat(
-                    timespec="milliseconds").replace("+00:00", "Z"),
-                "duration_s": round(duration, 6), "command": commands[i % 20],
-                "exit_code": 0 if rng.random() > 0.05 else 1, "interrupted": False,
-                "partial": False, "hostname": hosts[i % 8],
-                "energy_total_j": round(total, 6), "energy_cpu_j": round(cpu, 6),
-                "energy_gpu_j": "", "energy_dram_j": round(dram, 6),
-                "cpu_method": "estimated", "gpu_method": "", "dram_method": "estimated",
-                "region": region, "zone_id": zone, "intensity_g_per_kwh": intensity,
-                "intensity_source": "ember", "intensity_year": 2024, "basis": "lifecycle",
-                "pue": 1.0, "energy_kwh": total / 3.6e6, "co2_g": round(co2, 9),
-                "greenmeter_version": "0.1.0",
-                "tags": json.dumps({"model": f"m{i % 4}", "team": "ml"}, sort_keys=True),
-                "git_commit": f"{i // 50:040x}", "git_branch": branches[i % 4],
-                "ci_provider": "github", "ci_job": "test", "ci_run_id": str(1000 + i // 10),
-                "ci_runner": hosts[i % 8], "units": units,
-                "unit_name": "samples" if units else "",
-                "energy_j_per_unit": total / units if units else "",
-                "co2_g_per_unit": co2 / units if units else "",
-                "repeat_group": f"{i // 5:012x}" if i % 10 < 5 else "",
-                "repetition": i % 5 + 1 if i % 10 < 5 else "",
-                "budget_exceeded": "",
-            })
+            writer.writerow(
+                {
+                    "run_id": f"{began:%Y%m%dT%H%M%SZ}-{i:08x}",
+                    "started_at": began.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                    "ended_at": (began + timedelta(seconds=duration))
+                    .isoformat(timespec="milliseconds")
+                    .replace("+00:00", "Z"),
+                    "duration_s": round(duration, 6),
+                    "command": commands[i % 20],
+                    "exit_code": 0 if rng.random() > 0.05 else 1,
+                    "interrupted": False,
+                    "partial": False,
+                    "hostname": hosts[i % 8],
+                    "energy_total_j": round(total, 6),
+                    "energy_cpu_j": round(cpu, 6),
+                    "energy_gpu_j": "",
+                    "energy_dram_j": round(dram, 6),
+                    "cpu_method": "estimated",
+                    "gpu_method": "",
+                    "dram_method": "estimated",
+                    "region": region,
+                    "zone_id": zone,
+                    "intensity_g_per_kwh": intensity,
+                    "intensity_source": "ember",
+                    "intensity_year": 2024,
+                    "basis": "lifecycle",
+                    "pue": 1.0,
+                    "energy_kwh": total / 3.6e6,
+                    "co2_g": round(co2, 9),
+                    "greenmeter_version": "0.1.0",
+                    "tags": json.dumps({"model": f"m{i % 4}", "team": "ml"}, sort_keys=True),
+                    "git_commit": f"{i // 50:040x}",
+                    "git_branch": branches[i % 4],
+                    "ci_provider": "github",
+                    "ci_job": "test",
+                    "ci_run_id": str(1000 + i // 10),
+                    "ci_runner": hosts[i % 8],
+                    "units": units,
+                    "unit_name": "samples" if units else "",
+                    "energy_j_per_unit": total / units if units else "",
+                    "co2_g_per_unit": co2 / units if units else "",
+                    "repeat_group": f"{i // 5:012x}" if i % 10 < 5 else "",
+                    "repetition": i % 5 + 1 if i % 10 < 5 else "",
+                    "budget_exceeded": "",
+                }
+            )
 
 
 CASES = {
@@ -91,12 +112,23 @@ def time_report(history: Path, args: list[str], repeat: int) -> float:
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "greenmeter", "report", str(history),
-                               "--format", "table", *args], env=env, capture_output=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "greenmeter",
+                "report",
+                str(history),
+                "--format",
+                "table",
+                *args,
+            ],
+            env=env,
+            capture_output=True,
+        )
         times.append(time.perf_counter() - t0)
         if proc.returncode != 0:
-            raise SystemExit(f"greenmeter report {' '.join(args)} failed:\n"
-                             f"{proc.stderr.decode()}")
+            raise SystemExit(f"greenmeter report {' '.join(args)} failed:\n{proc.stderr.decode()}")
     return statistics.median(times)
 
 
@@ -110,9 +142,11 @@ def main() -> None:
         generate_history(history, args.runs)
         size_mb = history.stat().st_size / 1e6
         baseline = time_report_startup(args.repeat)
-        print(f"greenmeter report on {args.runs:,} runs ({size_mb:.1f} MB CSV), "
-              f"median of {args.repeat}, wall clock including Python start-up; "
-              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
+        print(
+            f"greenmeter report on {args.runs:,} runs ({size_mb:.1f} MB CSV), "
+            f"median of {args.repeat}, wall clock including Python start-up; "
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start"
+        )
         print(f"{'case':<40} {'median s':>9}")
         floor = "python -c 'import pandas' (floor)"
         print(f"{floor:<40} {baseline:>9.2f}")

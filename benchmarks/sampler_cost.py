@@ -45,8 +45,14 @@ def thread_cpu_s(pid: int) -> float:
 
 def measure(argv: list[str], seconds: float, env: dict[str, str], cwd: str) -> tuple[float, float]:
     """(steady-state % of one core, whole-run CPU seconds)."""
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        argv,
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     started = time.monotonic()
     time.sleep(0.2 * seconds)
     cpu_a, t_a = thread_cpu_s(proc.pid), time.monotonic()
@@ -68,17 +74,38 @@ def main() -> None:
     print(describe())
     s = f"{args.seconds:g}"
     configs = {
-        f"greenmeter run -q -- sleep {s} (default interval, 0.5 s)":
-            [*GREENMETER, "run", "-q", "--", "sleep", s],
-        f"greenmeter run -q --interval 0.01 -- sleep {s}":
-            [*GREENMETER, "run", "-q", "--interval", "0.01", "--", "sleep", s],
+        f"greenmeter run -q -- sleep {s} (default interval, 0.5 s)": [
+            *GREENMETER,
+            "run",
+            "-q",
+            "--",
+            "sleep",
+            s,
+        ],
+        f"greenmeter run -q --interval 0.01 -- sleep {s}": [
+            *GREENMETER,
+            "run",
+            "-q",
+            "--interval",
+            "0.01",
+            "--",
+            "sleep",
+            s,
+        ],
     }
     if not args.no_codecarbon:
         bin_dir = codecarbon_venv(args.codecarbon_venv)
         if bin_dir is not None:
             configs[f"codecarbon monitor --offline --country-iso-code USA -- sleep {s}"] = [
-                str(bin_dir / "codecarbon"), "monitor", "--offline", "--country-iso-code",
-                "USA", "--", "sleep", s]
+                str(bin_dir / "codecarbon"),
+                "monitor",
+                "--offline",
+                "--country-iso-code",
+                "USA",
+                "--",
+                "sleep",
+                s,
+            ]
     env = greenmeter_env()
     rows = []
     with tempfile.TemporaryDirectory() as cwd:
@@ -93,8 +120,10 @@ def main() -> None:
     for name, pct, total in rows:
         print(f"| `{name}` | {pct:.3f} % | {total:.3f} |")
     default_pct = rows[0][1]
-    print(f"\ngreenmeter at the default interval: {default_pct:.3f} % of one core "
-          f"(target: well under 1 %) {'MET' if default_pct < 0.5 else 'NOT MET'}")
+    print(
+        f"\ngreenmeter at the default interval: {default_pct:.3f} % of one core "
+        f"(target: well under 1 %) {'MET' if default_pct < 0.5 else 'NOT MET'}"
+    )
 
 
 if __name__ == "__main__":

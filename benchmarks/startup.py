@@ -33,8 +33,14 @@ CODECARBON = "codecarbon monitor --offline --country-iso-code USA -- true"
 
 def time_once(argv: list[str], env: dict[str, str], cwd: str) -> float:
     started = time.perf_counter()
-    done = subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = subprocess.run(
+        argv,
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{argv} exited {done.returncode}")
@@ -43,8 +49,13 @@ def time_once(argv: list[str], env: dict[str, str], cwd: str) -> float:
 
 def import_profile(env: dict[str, str], cwd: str, top: int = 15) -> str:
     """The slowest imports (cumulative) of one ``greenmeter run -q -- true``."""
-    done = subprocess.run([*GREENMETER[:1], "-X", "importtime", *GREENMETER[1:], "run", "-q",
-                           "--", "true"], env=env, cwd=cwd, capture_output=True, text=True)
+    done = subprocess.run(
+        [*GREENMETER[:1], "-X", "importtime", *GREENMETER[1:], "run", "-q", "--", "true"],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
     rows = []
     for line in done.stderr.splitlines():
         fields = line.removeprefix("import time:").split("|")
@@ -62,8 +73,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20, help="timed rounds (default 20)")
     parser.add_argument("--codecarbon-venv", type=Path, help="reuse (or create) this venv")
     parser.add_argument("--no-codecarbon", action="store_true")
-    parser.add_argument("--importtime", action="store_true",
-                        help="also print greenmeter's slowest imports")
+    parser.add_argument(
+        "--importtime", action="store_true", help="also print greenmeter's slowest imports"
+    )
     args = parser.parse_args()
 
     print(describe())
@@ -76,8 +88,15 @@ def main() -> None:
     if not args.no_codecarbon:
         bin_dir = codecarbon_venv(args.codecarbon_venv)
         if bin_dir is not None:
-            commands[CODECARBON] = [str(bin_dir / "codecarbon"), "monitor", "--offline",
-                                    "--country-iso-code", "USA", "--", "true"]
+            commands[CODECARBON] = [
+                str(bin_dir / "codecarbon"),
+                "monitor",
+                "--offline",
+                "--country-iso-code",
+                "USA",
+                "--",
+                "true",
+            ]
     else:
         print("CodeCarbon left out (--no-codecarbon)")
 
@@ -92,7 +111,7 @@ def main() -> None:
             for name in names:
                 time_once(commands[name], env, cwds[name])
         for r in range(args.runs):
-            for name in names[r % len(names):] + names[:r % len(names)]:
+            for name in names[r % len(names) :] + names[: r % len(names)]:
                 times[name].append(time_once(commands[name], env, cwds[name]))
         profile = import_profile(env, cwds[GM_QUIET]) if args.importtime else None
 
@@ -103,16 +122,25 @@ def main() -> None:
     for name in names:
         ts = times[name]
         over = f"{(median[name] - median[PYTHON]) * 1000:+.0f} ms" if name != PYTHON else "-"
-        ratio = (f"{median[CODECARBON] / median[name]:.1f}x"
-                 if CODECARBON in median and name != CODECARBON else "-")
-        print(f"| `{name}` | {median[name]:.3f} | {min(ts):.3f} | {max(ts):.3f} | {over} | {ratio} |")
+        ratio = (
+            f"{median[CODECARBON] / median[name]:.1f}x"
+            if CODECARBON in median and name != CODECARBON
+            else "-"
+        )
+        print(
+            f"| `{name}` | {median[name]:.3f} | {min(ts):.3f} | {max(ts):.3f} | {over} | {ratio} |"
+        )
     over_ms = (median[GM] - median[PYTHON]) * 1000
-    print(f"\ngreenmeter over bare Python: {over_ms:.0f} ms (target: within ~100 ms) "
-          f"{'MET' if over_ms <= 100 else 'NOT MET'}")
+    print(
+        f"\ngreenmeter over bare Python: {over_ms:.0f} ms (target: within ~100 ms) "
+        f"{'MET' if over_ms <= 100 else 'NOT MET'}"
+    )
     if CODECARBON in median:
         ratio = median[CODECARBON] / median[GM]
-        print(f"CodeCarbon / greenmeter: {ratio:.1f}x (target: >= 10x) "
-              f"{'MET' if ratio >= 10 else 'NOT MET'}")
+        print(
+            f"CodeCarbon / greenmeter: {ratio:.1f}x (target: >= 10x) "
+            f"{'MET' if ratio >= 10 else 'NOT MET'}"
+        )
     if profile:
         print("\n" + profile)
 

@@ -23,8 +23,10 @@ def main(n: int = 150, rounds: int = 8) -> None:
         c = matmul(a, b)
     elapsed = time.perf_counter() - start
     flops = 2 * n**3 * rounds
-    print(f"{rounds} products of {n}x{n}: {elapsed:.2f} s, {flops / elapsed / 1e6:.1f} MFLOP/s, "
-          f"checksum {sum(map(sum, c)):.3f}")
+    print(
+        f"{rounds} products of {n}x{n}: {elapsed:.2f} s, {flops / elapsed / 1e6:.1f} MFLOP/s, "
+        f"checksum {sum(map(sum, c)):.3f}"
+    )
 
 
 if __name__ == "__main__":

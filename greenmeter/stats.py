@@ -50,8 +50,9 @@ def betainc(a: float, b: float, x: float) -> float:
         raise ValueError(f"x = {x} outside [0, 1]")
     if x in (0.0, 1.0):
         return x
-    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                 + a * math.log(x) + b * math.log1p(-x))
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
     front = math.exp(log_front)
     # The continued fraction converges fast for x < (a+1)/(a+b+2); use the symmetry
     # I_x(a, b) = 1 - I_{1-x}(b, a) on the other side.
@@ -137,12 +138,15 @@ def welch_test(a: list[float], b: list[float]) -> WelchResult:
     if len(a) < 2 or len(b) < 2:
         raise ValueError("Welch's t-test needs at least two values on each side")
     sa, sb = describe(a), describe(b)
-    va, vb = sa.std ** 2 / sa.n, sb.std ** 2 / sb.n
+    va, vb = sa.std**2 / sa.n, sb.std**2 / sb.n
     diff = sb.mean - sa.mean
     if va + vb == 0.0:  # both sides constant: the difference is exact, or there is none
-        return WelchResult(0.0 if diff == 0 else math.copysign(math.inf, diff),
-                           float(sa.n + sb.n - 2), 1.0 if diff == 0 else 0.0)
+        return WelchResult(
+            0.0 if diff == 0 else math.copysign(math.inf, diff),
+            float(sa.n + sb.n - 2),
+            1.0 if diff == 0 else 0.0,
+        )
     t = diff / math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va ** 2 / (sa.n - 1) + vb ** 2 / (sb.n - 1))
+    df = (va + vb) ** 2 / (va**2 / (sa.n - 1) + vb**2 / (sb.n - 1))
     p = 2.0 * (1.0 - t_cdf(abs(t), df))
     return WelchResult(t, df, min(1.0, max(0.0, p)))

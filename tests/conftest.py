@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+MARKER_CHILD = [sys.executable, "-c", "open('child-ran', 'w').close()"]
+"""A command that leaves ``child-ran`` in its directory: proof that it was launched."""
 
 
 @pytest.fixture
@@ -35,8 +37,9 @@ def greenmeter(tmp_path, gm_env):
         kwargs.setdefault("capture_output", True)
         kwargs.setdefault("timeout", 120)
         kwargs.setdefault("cwd", tmp_path)
-        return subprocess.run([sys.executable, "-m", "greenmeter", *args],
-                              env={**gm_env, **(env or {})}, **kwargs)
+        return subprocess.run(
+            [sys.executable, "-m", "greenmeter", *args], env={**gm_env, **(env or {})}, **kwargs
+        )
 
     return run
 
@@ -54,3 +57,15 @@ def fake_lib(tmp_path_factory) -> Path:
 
 def read_report(path: Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def assert_refused(proc: subprocess.CompletedProcess, tmp_path: Path, *needles: str) -> None:
+    """greenmeter refused before launch: exit 125, one line naming each of ``needles``,
+    no traceback, and ``MARKER_CHILD`` never ran."""
+    err = proc.stderr.decode()
+    assert proc.returncode == 125, err
+    assert not (tmp_path / "child-ran").exists(), "the command ran"
+    assert "Traceback" not in err
+    assert err.count("\n") == 1, err
+    for needle in needles:
+        assert needle in err, err

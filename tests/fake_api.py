@@ -17,7 +17,8 @@ class FakeAPI:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 api.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
-                for prefix, (status, body, delay_s) in api.routes.items():
+                # The loop variables are the route found, used after the break.
+                for prefix, (status, body, delay_s) in api.routes.items():  # noqa: B007
                     if self.path.startswith(prefix):
                         break
                 else:
@@ -38,11 +39,17 @@ class FakeAPI:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def route(self, prefix, body, status=200, delay_s=0.0):
-        self.routes[prefix] = (status, body if isinstance(body, bytes) else json.dumps(body).encode(), delay_s)
+        self.routes[prefix] = (
+            status,
+            body if isinstance(body, bytes) else json.dumps(body).encode(),
+            delay_s,
+        )
 
     def close(self):
         self.server.shutdown()

@@ -56,8 +56,13 @@ class PowercapTree:
             d = d / f"{control}:{':'.join(parts[:i])}"
         return d
 
-    def add_zone(self, zone_id: str, name: str, energy_uj: int | str = 0,
-                 max_energy_range_uj: int | str | None = REAL_RANGE_UJ) -> Path:
+    def add_zone(
+        self,
+        zone_id: str,
+        name: str,
+        energy_uj: int | str = 0,
+        max_energy_range_uj: int | str | None = REAL_RANGE_UJ,
+    ) -> Path:
         """A zone with the files the kernel gives it; ``max_energy_range_uj=None`` leaves
         that file out; strings are written as they are (for garbage contents)."""
         control = zone_id.partition(":")[0]
@@ -134,16 +139,23 @@ class CounterDriver:
     Energy is integrated step by step, so the truth between two instants is exact; what a
     reader sees lags it by at most one step (a few millijoules)."""
 
-    def __init__(self, tree: PowercapTree, powers_w: dict[str, float], period_s: float = 0.002,
-                 idle_powers_w: dict[str, float] | None = None, busy_marker: Path | None = None):
+    def __init__(
+        self,
+        tree: PowercapTree,
+        powers_w: dict[str, float],
+        period_s: float = 0.002,
+        idle_powers_w: dict[str, float] | None = None,
+        busy_marker: Path | None = None,
+    ):
         self.tree = tree
         self.powers_w = dict(powers_w)
         self.idle_powers_w = dict(idle_powers_w or powers_w)
         self.busy_marker = busy_marker
         self.period_s = period_s
         self.switches: list[tuple[float, str]] = []
-        self._ranges = {z: int((tree.zone_dir(z) / "max_energy_range_uj").read_text())
-                        for z in powers_w}
+        self._ranges = {
+            z: int((tree.zone_dir(z) / "max_energy_range_uj").read_text()) for z in powers_w
+        }
         self._energy_uj = {z: float(tree.read_energy_uj(z)) for z in powers_w}
         self._busy = busy_marker is None
         self._last_t = time.monotonic()
@@ -181,7 +193,7 @@ class CounterDriver:
             self.step()
             time.sleep(self.period_s)
 
-    def start(self) -> "CounterDriver":
+    def start(self) -> CounterDriver:
         self._last_t = time.monotonic()
         self.step()
         self._thread = threading.Thread(target=self.run, daemon=True)
@@ -193,23 +205,31 @@ class CounterDriver:
         if self._thread is not None:
             self._thread.join()
 
-    def __enter__(self) -> "CounterDriver":
+    def __enter__(self) -> CounterDriver:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
 
-def spawn_driver(tree: PowercapTree, powers_w: dict[str, float],
-                 idle_powers_w: dict[str, float] | None = None,
-                 busy_marker: Path | None = None) -> subprocess.Popen:
+def spawn_driver(
+    tree: PowercapTree,
+    powers_w: dict[str, float],
+    idle_powers_w: dict[str, float] | None = None,
+    busy_marker: Path | None = None,
+) -> subprocess.Popen:
     """A :class:`CounterDriver` in its own process (the GIL of a test's process cannot
     slow it); returns once it has written the first values. Stop it with
     :func:`stop_driver`, which returns its switches."""
     idle = idle_powers_w or powers_w
-    args = [sys.executable, __file__, "drive", str(tree.base),
-            str(busy_marker) if busy_marker else "-",
-            *(f"{zone}={idle[zone]}:{power}" for zone, power in powers_w.items())]
+    args = [
+        sys.executable,
+        __file__,
+        "drive",
+        str(tree.base),
+        str(busy_marker) if busy_marker else "-",
+        *(f"{zone}={idle[zone]}:{power}" for zone, power in powers_w.items()),
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     if proc.stdout.readline().strip() != "ready":
@@ -255,8 +275,12 @@ def _drive(base: str, marker: str, specs: list[str]) -> None:
     for spec in specs:
         zone, _, powers = spec.rpartition("=")
         idle[zone], busy[zone] = (float(p) for p in powers.split(":"))
-    driver = CounterDriver(PowercapTree(Path(base)), busy, idle_powers_w=idle,
-                           busy_marker=None if marker == "-" else Path(marker))
+    driver = CounterDriver(
+        PowercapTree(Path(base)),
+        busy,
+        idle_powers_w=idle,
+        busy_marker=None if marker == "-" else Path(marker),
+    )
     signal.signal(signal.SIGTERM, lambda *_: driver.stop())
     try:  # a busy machine must not delay the counters (they stand for hardware)
         os.nice(-10)

@@ -23,9 +23,11 @@ class Comp:
 def machine(gpus: int = 1, packages: int = 1) -> list[Comp]:
     comps = [Comp("gpu", "NVIDIA H100 80GB HBM3", i, source="nvml-energy") for i in range(gpus)]
     for p in range(packages):
-        comps += [Comp("cpu", f"package-{p}", p, source="rapl"),
-                  Comp("dram", f"package-{p}", p, source="rapl"),
-                  Comp("core", f"package-{p}", p, counted=False, source="rapl")]
+        comps += [
+            Comp("cpu", f"package-{p}", p, source="rapl"),
+            Comp("dram", f"package-{p}", p, source="rapl"),
+            Comp("core", f"package-{p}", p, counted=False, source="rapl"),
+        ]
     return comps
 
 
@@ -58,8 +60,9 @@ class _Replay(Sensor):
     """Gives the cumulative joules it is set to: a recorded profile played back."""
 
     def __init__(self, comps: list[Comp]):
-        self.components = tuple(Component(c.kind, c.name, c.source, c.method, c.index, c.counted)
-                                for c in comps)
+        self.components = tuple(
+            Component(c.kind, c.name, c.source, c.method, c.index, c.counted) for c in comps
+        )
         self.energies_j: list[float | None] = [0.0] * len(comps)
 
     def read_energy_j(self):
@@ -79,36 +82,83 @@ def sampled(comps: list[Comp], pts):
     return sampler.snapshot().timeline
 
 
-def report(comps: list[Comp], pts, run_id="20250101T000000Z-00000001",
-           command=("python3", "train.py", "--epochs", "3"), started_at="2025-01-01T00:00:00.000Z",
-           ended_at="2025-01-02T00:00:00.000Z", intensity=380.0, **extra) -> dict:
+def report(
+    comps: list[Comp],
+    pts,
+    run_id="20250101T000000Z-00000001",
+    command=("python3", "train.py", "--epochs", "3"),
+    started_at="2025-01-01T00:00:00.000Z",
+    ended_at="2025-01-02T00:00:00.000Z",
+    intensity=380.0,
+    **extra,
+) -> dict:
     final = pts[-1][1]
     duration = pts[-1][0]
-    components = [{
-        "kind": c.kind, "name": c.name, "index": c.index, "source": c.source, "method": c.method,
-        "counted": c.counted, "energy_j": e, "mean_power_w": e / duration if duration else None,
-        "samples": len(pts), "partial": False, "covered_s": duration,
-        "details": {"mean_utilization_pct": 87.5, "peak_memory_used_mib": 40960.0,
-                    "shared_gpu": False} if c.kind == "gpu" else {},
-    } for c, e in zip(comps, final)]
-    by_kind = {k: sum(e for c, e in zip(comps, final) if c.counted and c.kind == k) or None
-               for k in ("cpu", "gpu", "dram")}
+    components = [
+        {
+            "kind": c.kind,
+            "name": c.name,
+            "index": c.index,
+            "source": c.source,
+            "method": c.method,
+            "counted": c.counted,
+            "energy_j": e,
+            "mean_power_w": e / duration if duration else None,
+            "samples": len(pts),
+            "partial": False,
+            "covered_s": duration,
+            "details": {
+                "mean_utilization_pct": 87.5,
+                "peak_memory_used_mib": 40960.0,
+                "shared_gpu": False,
+            }
+            if c.kind == "gpu"
+            else {},
+        }
+        for c, e in zip(comps, final)
+    ]
+    by_kind = {
+        k: sum(e for c, e in zip(comps, final) if c.counted and c.kind == k) or None
+        for k in ("cpu", "gpu", "dram")
+    }
     total = sum(v for v in by_kind.values() if v)
     kwh = total / 3.6e6
     return {
-        "schema_version": 1, "run_id": run_id, "greenmeter_version": "0.1.0",
-        "command": list(command), "exit_code": 0, "interrupted": False, "partial": False,
-        "started_at": started_at, "ended_at": ended_at, "duration_s": duration,
-        "host": {"hostname": "node1", "os": "Linux", "python": "3.11", "cpu_model": "Xeon",
-                 "gpu_models": sorted({c.name for c in comps if c.kind == "gpu"})},
+        "schema_version": 1,
+        "run_id": run_id,
+        "greenmeter_version": "0.1.0",
+        "command": list(command),
+        "exit_code": 0,
+        "interrupted": False,
+        "partial": False,
+        "started_at": started_at,
+        "ended_at": ended_at,
+        "duration_s": duration,
+        "host": {
+            "hostname": "node1",
+            "os": "Linux",
+            "python": "3.11",
+            "cpu_model": "Xeon",
+            "gpu_models": sorted({c.name for c in comps if c.kind == "gpu"}),
+        },
         "energy_j": {"total": total, **by_kind},
         "components": components,
-        "carbon": {"region": "DE", "zone_id": "DE", "zone_name": "Germany",
-                   "intensity_g_per_kwh": intensity, "intensity_source": "ember",
-                   "intensity_year": 2024, "basis": "lifecycle", "region_fallback": False,
-                   "pue": 1.0, "energy_kwh": kwh, "energy_kwh_with_pue": kwh,
-                   "co2_g": kwh * intensity},
-        "warnings": [], **extra,
+        "carbon": {
+            "region": "DE",
+            "zone_id": "DE",
+            "zone_name": "Germany",
+            "intensity_g_per_kwh": intensity,
+            "intensity_source": "ember",
+            "intensity_year": 2024,
+            "basis": "lifecycle",
+            "region_fallback": False,
+            "pue": 1.0,
+            "energy_kwh": kwh,
+            "energy_kwh_with_pue": kwh,
+            "co2_g": kwh * intensity,
+        },
+        "warnings": [],
+        **extra,
     }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import itertools
 import json
 import math
 from datetime import datetime, timezone
@@ -37,8 +38,12 @@ from greenmeter.run.sampler import Sampler
 from greenmeter.sensors.base import MEASURED, Component, Sensor
 
 GRID = resolve_region("DE")
-OPTIONS = RunOptions(labels=RunLabels("run", ["cmd"]), carbon=CarbonOptions(GRID),
-                     outputs=Outputs(Path("run.json"), Path("runs.csv")), interval_s=0.5)
+OPTIONS = RunOptions(
+    labels=RunLabels("run", ["cmd"]),
+    carbon=CarbonOptions(GRID),
+    outputs=Outputs(Path("run.json"), Path("runs.csv")),
+    interval_s=0.5,
+)
 
 
 class FakeClock:
@@ -86,9 +91,14 @@ def _drive(sampler: Sampler, clock: FakeClock, times: list[float]):
 
 
 def _result(sensors, measurement, notes=()):
-    return build_result(OPTIONS, sensors, measurement,
-                        started_at=datetime(2025, 1, 1, tzinfo=timezone.utc),
-                        outcome=ChildOutcome(0, False, 0.0), notes=list(notes))
+    return build_result(
+        OPTIONS,
+        sensors,
+        measurement,
+        started_at=datetime(2025, 1, 1, tzinfo=timezone.utc),
+        outcome=ChildOutcome(0, False, 0.0),
+        notes=list(notes),
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -127,7 +137,7 @@ def test_energy_is_the_sum_of_increments_between_first_and_last_good_read(first,
     ts = [t for t, _ in m.timeline]
     assert ts == sorted(ts) and ts[0] == 0.0
     energies = [e[0] for _, e in m.timeline]
-    assert all(b >= a - 1e-6 for a, b in zip(energies, energies[1:]))
+    assert all(b >= a - 1e-6 for a, b in itertools.pairwise(energies))
     # Every exporter takes it: strict JSON (no nan/inf), a full CSV row, the summary.
     assert json.loads(result_to_json(result))["energy_j"]["cpu"] == pytest.approx(expected)
     assert set(result_to_row(result)) == set(COLUMNS)
@@ -140,15 +150,16 @@ def test_timeline_stays_bounded_and_keeps_the_last_point(points, cap):
     clock = FakeClock()
     sensor = Scripted([float(i) for i in range(points + 1)])
     with mock.patch.object(sampler_mod, "MAX_TIMELINE_POINTS", cap):
-        m = _drive(Sampler([sensor], 1.0, clock=clock), clock,
-                   [1000.0 + i for i in range(1, points + 1)])
+        m = _drive(
+            Sampler([sensor], 1.0, clock=clock), clock, [1000.0 + i for i in range(1, points + 1)]
+        )
     assert len(m.timeline) <= cap
     assert m.timeline[0] == (0.0, [0.0])
     assert m.timeline[-1] == (float(points), [float(points)])
     # Evenly spread over the whole run, not crowded at its end: no gap much wider than
     # the average (plus one sampling interval for the newest point's rounding).
     times = [t for t, _ in m.timeline]
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     if gaps:
         assert max(gaps) <= 2 * points / len(gaps) + 1.0
 
@@ -220,10 +231,17 @@ def test_summary_prints_names_and_warnings_as_text(name, warning):
 
 
 @settings(max_examples=150, deadline=None)
-@given(range_uj=st.integers(min_value=2, max_value=2**40),
-       start=st.floats(min_value=0.0, max_value=1.0, exclude_max=True),
-       steps_=st.lists(st.tuples(st.floats(min_value=0.0, max_value=1.0, exclude_max=True),
-                                 st.floats(min_value=0.0, max_value=5.0)), max_size=40))
+@given(
+    range_uj=st.integers(min_value=2, max_value=2**40),
+    start=st.floats(min_value=0.0, max_value=1.0, exclude_max=True),
+    steps_=st.lists(
+        st.tuples(
+            st.floats(min_value=0.0, max_value=1.0, exclude_max=True),
+            st.floats(min_value=0.0, max_value=5.0),
+        ),
+        max_size=40,
+    ),
+)
 def test_rapl_counter_wraps_are_undone_for_any_sequence(range_uj, start, steps_):
     """Any sequence of reads where the counter advances by less than one range between two
     reads (what ``max_interval_s`` guarantees): the sensor's cumulative energy is the true
@@ -231,6 +249,7 @@ def test_rapl_counter_wraps_are_undone_for_any_sequence(range_uj, start, steps_)
     import tempfile
 
     from greenmeter.sensors import rapl
+
     from powercap_tree import PowercapTree
 
     with tempfile.TemporaryDirectory() as base:
@@ -256,8 +275,11 @@ def test_rapl_counter_wraps_are_undone_for_any_sequence(range_uj, start, steps_)
 
 
 @settings(max_examples=200, deadline=None)
-@given(a=st.floats(min_value=0, max_value=700), b=st.floats(min_value=-50, max_value=50),
-       gaps=st.lists(st.floats(min_value=0.0, max_value=2.0), min_size=1, max_size=50))
+@given(
+    a=st.floats(min_value=0, max_value=700),
+    b=st.floats(min_value=-50, max_value=50),
+    gaps=st.lists(st.floats(min_value=0.0, max_value=2.0), min_size=1, max_size=50),
+)
 def test_polled_power_is_exact_for_a_linear_ramp_at_any_sample_times(a, b, gaps):
     """The NVML polling path integrates by trapezoids: exact for power linear in time,
     whatever the (irregular, even coincident) sample times."""
@@ -280,8 +302,12 @@ def test_polled_power_is_exact_for_a_linear_ramp_at_any_sample_times(a, b, gaps)
 
 @given(joules=st.floats(allow_nan=False), grams=st.floats(allow_nan=False, min_value=0))
 def test_unit_formatting_never_fails(joules, grams):
-    for text in (format_energy(joules), format_power(joules), format_mass(grams),
-                 format_duration(joules)):
+    for text in (
+        format_energy(joules),
+        format_power(joules),
+        format_mass(grams),
+        format_duration(joules),
+    ):
         assert isinstance(text, str) and text
     assert format_energy(None) == "-"
 
@@ -331,15 +357,15 @@ def test_tdp_lookup_matches_its_definition(data):
     from greenmeter.sensors.estimate import find_tdp_w
 
     names = st.sampled_from(_table_names())
-    model = data.draw(st.one_of(
-        names.map(lambda n: f"Intel(R) Core(TM) {n} CPU @ 3.20GHz"),
-        names.map(lambda n: f"AMD {n} 8-Core Processor"),
-        st.tuples(names, names).map(" ".join),
-        st.text(max_size=40),
-    ))
+    model = data.draw(
+        st.one_of(
+            names.map(lambda n: f"Intel(R) Core(TM) {n} CPU @ 3.20GHz"),
+            names.map(lambda n: f"AMD {n} 8-Core Processor"),
+            st.tuples(names, names).map(" ".join),
+            st.text(max_size=40),
+        )
+    )
     assert find_tdp_w(model) == _reference_tdp(model)
-
-
 
 
 @settings(max_examples=300, deadline=None)
@@ -356,15 +382,22 @@ def test_any_region_resolves_or_is_one_clear_error(query):
     assert grid.fallback == (not query.strip())
 
 
-SETTINGS = sorted(setting_name(p) for p in cli_run.run_command.params
-                  if isinstance(p, click.Option) and p.name not in ("config",))
+SETTINGS = sorted(
+    setting_name(p)
+    for p in cli_run.run_command.params
+    if isinstance(p, click.Option) and p.name not in ("config",)
+)
 toml_scalars = st.one_of(
-    st.booleans(), st.integers(min_value=-10**6, max_value=10**6),
+    st.booleans(),
+    st.integers(min_value=-(10**6), max_value=10**6),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20),
 )
-toml_values = st.one_of(toml_scalars, st.lists(toml_scalars, max_size=3),
-                        st.dictionaries(st.sampled_from(["a", "b"]), toml_scalars, max_size=2))
+toml_values = st.one_of(
+    toml_scalars,
+    st.lists(toml_scalars, max_size=3),
+    st.dictionaries(st.sampled_from(["a", "b"]), toml_scalars, max_size=2),
+)
 
 
 def _toml(value) -> str:
@@ -389,10 +422,16 @@ def _run_context() -> click.Context:
     return click.Context(cli_run.run_command, info_name="run")
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(entries=st.dictionaries(st.one_of(st.sampled_from(SETTINGS),
-                                         st.from_regex(r"[a-z_]{1,12}", fullmatch=True)),
-                               toml_values, max_size=4))
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    entries=st.dictionaries(
+        st.one_of(st.sampled_from(SETTINGS), st.from_regex(r"[a-z_]{1,12}", fullmatch=True)),
+        toml_values,
+        max_size=4,
+    )
+)
 def test_any_settings_file_loads_or_is_one_clear_error(tmp_path, entries):
     path = tmp_path / "g.toml"
     path.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in entries.items()))
@@ -407,7 +446,9 @@ def test_any_settings_file_loads_or_is_one_clear_error(tmp_path, entries):
         assert not (isinstance(value, float) and math.isnan(value))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.binary(max_size=200))
 def test_any_bytes_as_settings_file_load_or_are_one_clear_error(tmp_path, data):
     path = tmp_path / "g.toml"
@@ -418,16 +459,31 @@ def test_any_bytes_as_settings_file_load_or_are_one_clear_error(tmp_path, data):
         assert str(path) in exc.format_message()
 
 
-FLOAT_OPTIONS = sorted(max(p.opts, key=len) for p in cli_run.run_command.params
-                       if isinstance(p, click.Option) and isinstance(p.type, click.FloatRange))
+FLOAT_OPTIONS = sorted(
+    max(p.opts, key=len)
+    for p in cli_run.run_command.params
+    if isinstance(p, click.Option) and isinstance(p.type, click.FloatRange)
+)
 option_text = st.one_of(
     st.sampled_from(["nan", "NaN", "inf", "-inf", "", " ", "1e309", "0", "-1", "1_0", "0x10"]),
-    st.floats().map(repr), st.text(max_size=12),
+    st.floats().map(repr),
+    st.text(max_size=12),
 )
 
 
-OTHER_OPTIONS = ["--region", "--json", "--csv", "--max-energy", "--max-co2", "--tag", "--repeat",
-                 "--warmup", "--gpus", "--unit-name", "--intensity-file"]
+OTHER_OPTIONS = [
+    "--region",
+    "--json",
+    "--csv",
+    "--max-energy",
+    "--max-co2",
+    "--tag",
+    "--repeat",
+    "--warmup",
+    "--gpus",
+    "--unit-name",
+    "--intensity-file",
+]
 
 
 @settings(max_examples=400, deadline=None)
@@ -440,10 +496,15 @@ def test_any_option_value_runs_or_is_one_clear_line_before_launch(option, text):
     assume("\0" not in text)
     launched = []
     err = io.StringIO()
-    with mock.patch("greenmeter.run.repeat.run_repeated",
-                    side_effect=lambda options, *args: launched.append(options) or 0), \
-            mock.patch.object(cli_run, "writable_file", lambda path, param: path), \
-            contextlib.redirect_stderr(err), pytest.raises(SystemExit) as ended:
+    with (
+        mock.patch(
+            "greenmeter.run.repeat.run_repeated",
+            side_effect=lambda options, *args: launched.append(options) or 0,
+        ),
+        mock.patch.object(cli_run, "writable_file", lambda path, param: path),
+        contextlib.redirect_stderr(err),
+        pytest.raises(SystemExit) as ended,
+    ):
         cli_main(["run", option, text, "--", "true"])
     if ended.value.code == 0:
         assert len(launched) == 1
@@ -455,18 +516,46 @@ def test_any_option_value_runs_or_is_one_clear_line_before_launch(option, text):
         assert len(lines) == 1 and lines[0].startswith("greenmeter: "), err.getvalue()
 
 
-UNIT_WORDS = ["", "J", "mJ", "MJ", "kJ", "kWh", "Wh", "MWh", "g", "kg", "mg", "t", "kgCO2e",
-              "%", "co2", "K", "jj", " kWh ", "e5", "%%"]
+UNIT_WORDS = [
+    "",
+    "J",
+    "mJ",
+    "MJ",
+    "kJ",
+    "kWh",
+    "Wh",
+    "MWh",
+    "g",
+    "kg",
+    "mg",
+    "t",
+    "kgCO2e",
+    "%",
+    "co2",
+    "K",
+    "jj",
+    " kWh ",
+    "e5",
+    "%%",
+]
 
 
 @settings(max_examples=400, deadline=None)
-@given(text=st.one_of(
-    st.text(max_size=20),
-    st.builds(lambda n, u: f"{n}{u}", st.floats(allow_nan=True, allow_infinity=True),
-              st.sampled_from(UNIT_WORDS)),
-    st.builds(lambda n, u: f"{n} {u}", st.integers(min_value=-10**400, max_value=10**400),
-              st.sampled_from(UNIT_WORDS)),
-))
+@given(
+    text=st.one_of(
+        st.text(max_size=20),
+        st.builds(
+            lambda n, u: f"{n}{u}",
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.sampled_from(UNIT_WORDS),
+        ),
+        st.builds(
+            lambda n, u: f"{n} {u}",
+            st.integers(min_value=-(10**400), max_value=10**400),
+            st.sampled_from(UNIT_WORDS),
+        ),
+    )
+)
 def test_quantities_parse_or_fail_clearly(text):
     """Budgets and gates: any text is a finite quantity or one clear error."""
     from greenmeter.cli.params import ENERGY, MASS, PERCENT
@@ -490,20 +579,34 @@ def test_quantities_parse_or_fail_clearly(text):
 
 timestamps = st.one_of(
     st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)).map(
-        lambda d: d.isoformat()),
-    st.sampled_from(["2024-01-01T00:00:00Z", "2024-01-01T01:00:00+02:00", "2024-01-01",
-                     "2024-13-01T00:00Z", "yesterday", "", "1e9", "2024-01-01T00:00:00+25:00"]),
+        lambda d: d.isoformat()
+    ),
+    st.sampled_from(
+        [
+            "2024-01-01T00:00:00Z",
+            "2024-01-01T01:00:00+02:00",
+            "2024-01-01",
+            "2024-13-01T00:00Z",
+            "yesterday",
+            "",
+            "1e9",
+            "2024-01-01T00:00:00+25:00",
+        ]
+    ),
     st.text(max_size=12),
 )
-cells = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr),
-                  st.sampled_from(["", "-1", "1e400", "400", "0"]), st.text(max_size=6))
+cells = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["", "-1", "1e400", "400", "0"]),
+    st.text(max_size=6),
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(rows=st.lists(st.lists(st.one_of(timestamps, cells), min_size=0, max_size=3),
-                     max_size=6),
-       header=st.sampled_from(["", "timestamp,gco2_per_kwh\n", "timestamp,lifecycle\n",
-                               "t,x,y\n"]))
+@given(
+    rows=st.lists(st.lists(st.one_of(timestamps, cells), min_size=0, max_size=3), max_size=6),
+    header=st.sampled_from(["", "timestamp,gco2_per_kwh\n", "timestamp,lifecycle\n", "t,x,y\n"]),
+)
 def test_any_intensity_file_loads_or_is_one_clear_error(rows, header):
     """--intensity-file: a series or one line naming the file and the line."""
     import csv as csv_mod

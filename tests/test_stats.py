@@ -17,19 +17,28 @@ def test_t_cdf_closed_forms():
         assert t_cdf(t, 2) == pytest.approx(0.5 + t / (2 * math.sqrt(2 + t * t)), abs=1e-13)
 
 
-@pytest.mark.parametrize("t, df, expected", [
-    (2.0, 5, 0.9490302605850708),
-    (-1.5, 24.9, 0.07309416528892172),   # non-integer df, as Welch's test gives
-    (3.0, 2.5, 0.9637119522254841),
-])
+@pytest.mark.parametrize(
+    "t, df, expected",
+    [
+        (2.0, 5, 0.9490302605850708),
+        (-1.5, 24.9, 0.07309416528892172),  # non-integer df, as Welch's test gives
+        (3.0, 2.5, 0.9637119522254841),
+    ],
+)
 def test_t_cdf_reference_values(t, df, expected):
     assert t_cdf(t, df) == pytest.approx(expected, abs=1e-12)
 
 
-@pytest.mark.parametrize("df, expected", [
-    (1, 12.706204736174694), (2, 4.302652729749462), (4, 2.7764451051977934),
-    (9, 2.262157162798205), (29, 2.045229642132703),
-])
+@pytest.mark.parametrize(
+    "df, expected",
+    [
+        (1, 12.706204736174694),
+        (2, 4.302652729749462),
+        (4, 2.7764451051977934),
+        (9, 2.262157162798205),
+        (29, 2.045229642132703),
+    ],
+)
 def test_t_quantile_975(df, expected):
     assert t_ppf(0.975, df) == pytest.approx(expected, rel=1e-9)
     assert t_ppf(0.025, df) == pytest.approx(-expected, rel=1e-9)
@@ -59,7 +68,8 @@ def test_welch_known_example():
 def test_welch_significant_and_not():
     base = [100, 101, 99, 100.5, 99.5]
     assert welch_test(base, [110, 111, 109, 110.5, 109.5]).p_value == pytest.approx(
-        4.073918328674922e-08, rel=1e-6)
+        4.073918328674922e-08, rel=1e-6
+    )
     noisy = welch_test([100, 104, 96, 102, 98], [101, 105, 97, 103, 99])
     assert noisy.p_value == pytest.approx(0.6305360755569764, rel=1e-9)
 

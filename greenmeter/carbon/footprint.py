@@ -39,33 +39,53 @@ class CarbonOptions:
 
 
 def footprint(
-    options: CarbonOptions, total_j: float | None, timeline: Sequence[Point],
-    counted: Sequence[bool], started_epoch_s: float,
+    options: CarbonOptions,
+    total_j: float | None,
+    timeline: Sequence[Point],
+    counted: Sequence[bool],
+    started_epoch_s: float,
 ) -> tuple[Carbon, list[str]]:
     """The run's :class:`Carbon` and the warnings a reader of it must see."""
     grid, pue, series = options.grid, options.pue, options.series
     energy_kwh = (total_j or 0.0) / J_PER_KWH
     if series is None:
         carbon = Carbon(
-            region=grid.region, zone_id=grid.zone_id, zone_name=grid.name,
-            intensity_g_per_kwh=grid.intensity_g_per_kwh, intensity_source=grid.source,
-            intensity_year=grid.year, basis=grid.basis, region_fallback=grid.fallback, pue=pue,
-            energy_kwh=energy_kwh, energy_kwh_with_pue=energy_kwh * pue,
-            co2_g=energy_kwh * pue * grid.intensity_g_per_kwh, pue_source=options.pue_source,
+            region=grid.region,
+            zone_id=grid.zone_id,
+            zone_name=grid.name,
+            intensity_g_per_kwh=grid.intensity_g_per_kwh,
+            intensity_source=grid.source,
+            intensity_year=grid.year,
+            basis=grid.basis,
+            region_fallback=grid.fallback,
+            pue=pue,
+            energy_kwh=energy_kwh,
+            energy_kwh_with_pue=energy_kwh * pue,
+            co2_g=energy_kwh * pue * grid.intensity_g_per_kwh,
+            pue_source=options.pue_source,
         )
     else:
         intervals = energy_intervals(timeline, counted, started_epoch_s, total_j or 0.0)
         account = series.account(intervals)
         first_s = intervals[0][0] if intervals else series.start_s
-        year_s = min(max(first_s, series.start_s), series.end_s - 1)  # the year the figures describe
+        year_s = min(
+            max(first_s, series.start_s), series.end_s - 1
+        )  # the year the figures describe
         carbon = Carbon(
-            region=grid.region, zone_id=None if grid.fallback else grid.zone_id,
+            region=grid.region,
+            zone_id=None if grid.fallback else grid.zone_id,
             zone_name=series.source if grid.fallback else grid.name,
-            intensity_g_per_kwh=account.mean_intensity_g_per_kwh, intensity_source=series.source,
+            intensity_g_per_kwh=account.mean_intensity_g_per_kwh,
+            intensity_source=series.source,
             intensity_year=datetime.fromtimestamp(year_s, tz=timezone.utc).year,
-            basis=series.basis, region_fallback=False, pue=pue, energy_kwh=energy_kwh,
-            energy_kwh_with_pue=energy_kwh * pue, co2_g=account.co2_g * pue,
-            pue_source=options.pue_source, time_resolved=True,
+            basis=series.basis,
+            region_fallback=False,
+            pue=pue,
+            energy_kwh=energy_kwh,
+            energy_kwh_with_pue=energy_kwh * pue,
+            co2_g=account.co2_g * pue,
+            pue_source=options.pue_source,
+            time_resolved=True,
             intensity_outside_s=account.outside_s,
         )
     return carbon, _warnings(carbon, grid, series)
@@ -114,7 +134,9 @@ def energy_intervals(
                 last_known[i] = value
         total = sum(last_known)
         if previous_s is not None:
-            intervals.append((started_epoch_s + previous_s, started_epoch_s + t_s, total - previous_total))
+            intervals.append(
+                (started_epoch_s + previous_s, started_epoch_s + t_s, total - previous_total)
+            )
         previous_s, previous_total = t_s, total
     remainder = total_j - previous_total
     if intervals:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -43,8 +44,8 @@ class IntensityFileError(ValueError):
 class CarbonAccount:
     co2_g: float
     energy_j: float
-    mean_intensity_g_per_kwh: float   # energy-weighted over the intervals
-    outside_s: float                  # interval time outside the series' range (charged the nearest value)
+    mean_intensity_g_per_kwh: float  # energy-weighted over the intervals
+    outside_s: float  # interval time outside the series' range (charged the nearest value)
     outside_energy_j: float
 
 
@@ -72,7 +73,7 @@ class IntensitySeries:
     ):
         if not times_s or len(times_s) != len(values_g_per_kwh):
             raise ValueError("an intensity series needs at least one (time, value) point")
-        if any(b <= a for a, b in zip(times_s, times_s[1:])):
+        if any(b <= a for a, b in itertools.pairwise(times_s)):
             raise ValueError("intensity series timestamps must be strictly increasing")
         self.times_s = list(times_s)
         self.values_g_per_kwh = list(values_g_per_kwh)
@@ -130,7 +131,7 @@ class IntensitySeries:
         if start_s < self.end_s < end_s:
             cuts.append(self.end_s)
         cuts.append(end_s)
-        for a, b in zip(cuts, cuts[1:]):
+        for a, b in itertools.pairwise(cuts):
             if b > a:
                 yield a, b, self.value_at(a)
 
@@ -153,7 +154,9 @@ def load_intensity_file(path: str | Path) -> IntensitySeries:
     except (OSError, UnicodeDecodeError) as exc:
         raise IntensityFileError(f"{path}: cannot read intensity file: {exc}") from None
     column, basis, first = 1, "unspecified", 0
-    numbered = [(n, row) for n, row in enumerate(rows, start=1) if row and any(cell.strip() for cell in row)]
+    numbered = [
+        (n, row) for n, row in enumerate(rows, start=1) if row and any(cell.strip() for cell in row)
+    ]
     if numbered and _is_header(numbered[0][1]):
         header = numbered[0][1]
         lca = [i for i, name in enumerate(header) if _basis_of(name) == "lifecycle"]
@@ -164,19 +167,27 @@ def load_intensity_file(path: str | Path) -> IntensitySeries:
     values: list[float] = []
     for line, row in numbered[first:]:
         if len(row) <= column:
-            raise IntensityFileError(f"{path}:{line}: expected timestamp,gCO2e/kWh, got {','.join(row)!r}")
+            raise IntensityFileError(
+                f"{path}:{line}: expected timestamp,gCO2e/kWh, got {','.join(row)!r}"
+            )
         try:
             t_s = parse_timestamp(row[0])
         except ValueError:
-            raise IntensityFileError(f"{path}:{line}: not an ISO 8601 timestamp: {row[0]!r}") from None
+            raise IntensityFileError(
+                f"{path}:{line}: not an ISO 8601 timestamp: {row[0]!r}"
+            ) from None
         try:
             value = float(row[column])
         except ValueError:
             raise IntensityFileError(f"{path}:{line}: not a number: {row[column]!r}") from None
         if not math.isfinite(value) or value < 0:
-            raise IntensityFileError(f"{path}:{line}: intensity must be a finite number >= 0, got {row[column]!r}")
+            raise IntensityFileError(
+                f"{path}:{line}: intensity must be a finite number >= 0, got {row[column]!r}"
+            )
         if times and t_s <= times[-1]:
-            raise IntensityFileError(f"{path}:{line}: timestamp {row[0]!r} is not after the previous one")
+            raise IntensityFileError(
+                f"{path}:{line}: timestamp {row[0]!r} is not after the previous one"
+            )
         times.append(t_s)
         values.append(value)
     if not times:

@@ -42,8 +42,8 @@ URL_ENVS = {"electricitymaps": "GREENMETER_ELECTRICITYMAPS_URL", "ukgrid": "GREE
 BASES = {"electricitymaps": "lifecycle", "ukgrid": "direct"}  # NESO counts operational emissions
 TIMEOUT_S = 3.0
 MAX_RESPONSE_BYTES = 4 << 20
-FRESH_TTL_S = 300.0               # a range that includes the last two hours may still be revised
-SETTLED_TTL_S = 7 * 24 * 3600.0   # older hours are final
+FRESH_TTL_S = 300.0  # a range that includes the last two hours may still be revised
+SETTLED_TTL_S = 7 * 24 * 3600.0  # older hours are final
 SETTLED_AFTER_S = 2 * 3600.0
 UK_ZONES = ("GBR",)
 
@@ -56,7 +56,7 @@ class ProviderError(Exception):
 class LiveIntensity:
     series: IntensitySeries
     provider: str
-    zone: str            # the provider's zone id, e.g. "DE", "US-CAL-CISO", "GB"
+    zone: str  # the provider's zone id, e.g. "DE", "US-CAL-CISO", "GB"
     from_cache: bool
 
 
@@ -64,11 +64,15 @@ def check_provider(provider: str, zone_id: str, env: Mapping[str, str] | None = 
     """Before launch: ValueError (one line) when `provider` cannot serve `zone_id` at all."""
     env = os.environ if env is None else env
     if provider not in PROVIDERS:
-        raise ValueError(f"unknown carbon provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
+        raise ValueError(
+            f"unknown carbon provider {provider!r}; choose one of {', '.join(PROVIDERS)}"
+        )
     if provider == "electricitymaps" and not env.get(TOKEN_ENV):
         raise ValueError(f"the electricitymaps provider needs an API token in {TOKEN_ENV}")
     if provider == "ukgrid" and zone_id not in UK_ZONES:
-        raise ValueError(f"the ukgrid provider covers Great Britain only (region GB), not {zone_id}")
+        raise ValueError(
+            f"the ukgrid provider covers Great Britain only (region GB), not {zone_id}"
+        )
 
 
 def fetch_intensity(
@@ -110,14 +114,19 @@ def _electricitymaps(client: _Client, zone: str, start_s: float, end_s: float) -
     body, cached = client.get_json(f"/carbon-intensity/past-range?{query}", settled=end_s)
     points = {}
     for item in _items(body, "data", client.provider):
-        points[_time(item.get("datetime"), client.provider)] = _number(item.get("carbonIntensity"), client.provider)
+        points[_time(item.get("datetime"), client.provider)] = _number(
+            item.get("carbonIntensity"), client.provider
+        )
     if not points or max(points) < math.floor(end_s / 3600) * 3600:
         # The run's last hour is not in the history yet: /latest gives the hour now being published.
-        latest, latest_cached = client.get_json(f"/carbon-intensity/latest?{urllib.parse.urlencode({'zone': zone})}",
-                                                settled=None)
+        latest, latest_cached = client.get_json(
+            f"/carbon-intensity/latest?{urllib.parse.urlencode({'zone': zone})}", settled=None
+        )
         if not isinstance(latest, dict):
             raise ProviderError(f"{client.provider}: unexpected response shape")
-        points[_time(latest.get("datetime"), client.provider)] = _number(latest.get("carbonIntensity"), client.provider)
+        points[_time(latest.get("datetime"), client.provider)] = _number(
+            latest.get("carbonIntensity"), client.provider
+        )
         cached = cached and latest_cached
     return _live(points, client.provider, zone, cached)
 
@@ -133,7 +142,11 @@ def _ukgrid(client: _Client, start_s: float, end_s: float) -> LiveIntensity:
         if not isinstance(intensity, dict):
             raise ProviderError(f"{client.provider}: unexpected response shape")
         # "actual" is filled in after the half hour; until then the forecast is the best figure.
-        value = intensity.get("actual") if intensity.get("actual") is not None else intensity.get("forecast")
+        value = (
+            intensity.get("actual")
+            if intensity.get("actual") is not None
+            else intensity.get("forecast")
+        )
         if value is not None:
             points[_time(item.get("from"), client.provider)] = _number(value, client.provider)
     return _live(points, client.provider, "GB", cached)
@@ -143,7 +156,9 @@ def _live(points: dict[float, float], provider: str, zone: str, cached: bool) ->
     if not points:
         raise ProviderError(f"{provider}: no intensity data for zone {zone} over the run")
     times = sorted(points)
-    series = IntensitySeries(times, [points[t] for t in times], source=provider, basis=BASES[provider])
+    series = IntensitySeries(
+        times, [points[t] for t in times], source=provider, basis=BASES[provider]
+    )
     return LiveIntensity(series, provider, zone, cached)
 
 
@@ -164,7 +179,12 @@ def _time(value: object, provider: str) -> float:
 
 
 def _number(value: object, provider: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
         raise ProviderError(f"{provider}: bad intensity {value!r} in response")
     return float(value)
 
@@ -194,7 +214,11 @@ class _Client:
         url = self.base_url + path
         cache_file = self.cache / (hashlib.sha256(url.encode()).hexdigest()[:24] + ".json")
         now = time.time()
-        ttl = SETTLED_TTL_S if settled is not None and now - settled > SETTLED_AFTER_S else FRESH_TTL_S
+        ttl = (
+            SETTLED_TTL_S
+            if settled is not None and now - settled > SETTLED_AFTER_S
+            else FRESH_TTL_S
+        )
         cached = self._read_cache(cache_file, now, ttl)
         if cached is not None:
             return cached, True
@@ -209,15 +233,19 @@ class _Client:
                 raw = response.read(MAX_RESPONSE_BYTES + 1)
         except urllib.error.HTTPError as exc:
             raise ProviderError(f"{self.provider}: HTTP {exc.code} {exc.reason}") from None
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             raise ProviderError(f"{self.provider}: no answer within {self.timeout_s:g} s") from None
         except urllib.error.URLError as exc:
             reason = exc.reason
             if isinstance(reason, (socket.timeout, TimeoutError)):
-                raise ProviderError(f"{self.provider}: no answer within {self.timeout_s:g} s") from None
+                raise ProviderError(
+                    f"{self.provider}: no answer within {self.timeout_s:g} s"
+                ) from None
             raise ProviderError(f"{self.provider}: cannot connect ({reason})") from None
         except (OSError, ValueError) as exc:  # connection reset, bad URL in the override, ...
-            raise ProviderError(f"{self.provider}: request failed ({exc.__class__.__name__})") from None
+            raise ProviderError(
+                f"{self.provider}: request failed ({exc.__class__.__name__})"
+            ) from None
         if len(raw) > MAX_RESPONSE_BYTES:
             raise ProviderError(f"{self.provider}: response larger than {MAX_RESPONSE_BYTES} bytes")
         try:

@@ -27,15 +27,15 @@ INTENSITY_FILE_PREFIX = "intensity_"
 
 @dataclass(frozen=True)
 class GridIntensity:
-    region: str | None          # what the user asked for, as given (None: nothing configured)
-    zone_id: str                # canonical zone, e.g. "DEU", "US-CA"; a cloud region's grid zone
-    name: str                   # human name, e.g. "Germany"
+    region: str | None  # what the user asked for, as given (None: nothing configured)
+    zone_id: str  # canonical zone, e.g. "DEU", "US-CA"; a cloud region's grid zone
+    name: str  # human name, e.g. "Germany"
     intensity_g_per_kwh: float
-    source: str                 # source_id from the manifest, e.g. "ember"
+    source: str  # source_id from the manifest, e.g. "ember"
     year: int
-    basis: str                  # "lifecycle" | "direct"
-    fallback: bool              # True when no region was configured and the world average is used
-    pue: float | None           # the default PUE this region brings (cloud provider), else None
+    basis: str  # "lifecycle" | "direct"
+    fallback: bool  # True when no region was configured and the world average is used
+    pue: float | None  # the default PUE this region brings (cloud provider), else None
     pue_source: str | None
 
 
@@ -46,12 +46,15 @@ class UnknownRegion(ValueError):
 # namedtuples, not dataclasses: each frozen dataclass costs ~2 ms of start-up to generate.
 _Row = namedtuple("_Row", "zone_id zone_type name year intensity_g_per_kwh basis source_id")
 _Alias = namedtuple("_Alias", "zone_id kind note")
-_Tables = namedtuple("_Tables", [
-    "rows_by_zone",     # zone_id -> [_Row], best first (source precedence, then newest year)
-    "zone_by_key",      # casefolded zone_id -> zone_id
-    "aliases",          # normalised alias -> _Alias
-    "pue",              # provider -> (pue, source)
-])
+_Tables = namedtuple(
+    "_Tables",
+    [
+        "rows_by_zone",  # zone_id -> [_Row], best first (source precedence, then newest year)
+        "zone_by_key",  # casefolded zone_id -> zone_id
+        "aliases",  # normalised alias -> _Alias
+        "pue",  # provider -> (pue, source)
+    ],
+)
 
 
 def _normalise(text: str) -> str:
@@ -61,23 +64,38 @@ def _normalise(text: str) -> str:
 @functools.lru_cache(maxsize=1)
 def _tables() -> _Tables:
     col, manifest = read_table("manifest.csv")
-    precedence = {m[col["source_id"]]: int(m[col["precedence"]]) for m in manifest if m[col["precedence"]]}
+    precedence = {
+        m[col["source_id"]]: int(m[col["precedence"]]) for m in manifest if m[col["precedence"]]
+    }
     rows_by_zone: dict[str, list[_Row]] = {}
     for entry in manifest:
         if not entry[col["file"]].startswith(INTENSITY_FILE_PREFIX):
             continue
         c, rows = read_table(entry[col["file"]])
-        zone, ztype, name, year, value, basis, source = (c[k] for k in (
-            "zone_id", "zone_type", "name", "year", "intensity_g_per_kwh", "basis", "source_id"))
+        zone, ztype, name, year, value, basis, source = (
+            c[k]
+            for k in (
+                "zone_id",
+                "zone_type",
+                "name",
+                "year",
+                "intensity_g_per_kwh",
+                "basis",
+                "source_id",
+            )
+        )
         for r in rows:
             rows_by_zone.setdefault(r[zone], []).append(
-                _Row(r[zone], r[ztype], r[name], int(r[year]), float(r[value]), r[basis], r[source]))
+                _Row(r[zone], r[ztype], r[name], int(r[year]), float(r[value]), r[basis], r[source])
+            )
     for zone_rows in rows_by_zone.values():
         zone_rows.sort(key=lambda row: (precedence[row.source_id], -row.year))
     c, rows = read_table("aliases.csv")
     aliases = {r[c["alias"]]: _Alias(r[c["zone_id"]], r[c["kind"]], r[c["note"]]) for r in rows}
     c, rows = read_table("pue.csv")
-    pue = {r[c["provider"]]: (float(r[c["pue"]]), f"{r[c['source']]} ({r[c['url']]})") for r in rows}
+    pue = {
+        r[c["provider"]]: (float(r[c["pue"]]), f"{r[c['source']]} ({r[c['url']]})") for r in rows
+    }
     return _Tables(rows_by_zone, {z.casefold(): z for z in rows_by_zone}, aliases, pue)
 
 
@@ -117,11 +135,20 @@ def resolve_region(query: str | None, basis: str = DEFAULT_BASIS) -> GridIntensi
     return _result(query, _best_row(tables, [zone_id], basis), fallback=False, pue=None)
 
 
-def _result(query: str | None, row: _Row, *, fallback: bool, pue: tuple[float, str] | None) -> GridIntensity:
+def _result(
+    query: str | None, row: _Row, *, fallback: bool, pue: tuple[float, str] | None
+) -> GridIntensity:
     return GridIntensity(
-        region=query, zone_id=row.zone_id, name=row.name, intensity_g_per_kwh=row.intensity_g_per_kwh,
-        source=row.source_id, year=row.year, basis=row.basis, fallback=fallback,
-        pue=pue[0] if pue else None, pue_source=pue[1] if pue else None,
+        region=query,
+        zone_id=row.zone_id,
+        name=row.name,
+        intensity_g_per_kwh=row.intensity_g_per_kwh,
+        source=row.source_id,
+        year=row.year,
+        basis=row.basis,
+        fallback=fallback,
+        pue=pue[0] if pue else None,
+        pue_source=pue[1] if pue else None,
     )
 
 
@@ -170,8 +197,10 @@ def suggestions(query: str, limit: int = 3) -> list[str]:
 def _unknown_message(query: str) -> str:
     found = suggestions(query)
     hint = f"; did you mean {', '.join(found)}?" if found else ""
-    return (f"unknown region {query!r}{hint} (ISO country code, zone such as US-CA, or cloud region "
-            f"such as aws:eu-central-1; `greenmeter regions` lists them)")
+    return (
+        f"unknown region {query!r}{hint} (ISO country code, zone such as US-CA, or cloud region "
+        f"such as aws:eu-central-1; `greenmeter regions` lists them)"
+    )
 
 
 def search_regions(query: str | None = None, basis: str = DEFAULT_BASIS) -> list[GridIntensity]:
@@ -181,20 +210,31 @@ def search_regions(query: str | None = None, basis: str = DEFAULT_BASIS) -> list
     """
     _check_basis(basis)
     tables = _tables()
-    zone_ids = sorted(z for z in tables.rows_by_zone if tables.rows_by_zone[z][0].zone_type != "cloud_region")
+    zone_ids = sorted(
+        z for z in tables.rows_by_zone if tables.rows_by_zone[z][0].zone_type != "cloud_region"
+    )
     clouds = sorted(a for a, alias in tables.aliases.items() if alias.kind == "cloud_region")
     if query:
         key = _normalise(query)
         names = {z: _normalise(tables.rows_by_zone[z][0].name) for z in zone_ids}
-        via_alias = {a.zone_id for k, a in tables.aliases.items() if key in k and a.kind != "cloud_region"}
+        via_alias = {
+            a.zone_id for k, a in tables.aliases.items() if key in k and a.kind != "cloud_region"
+        }
         hits = [z for z in zone_ids if key in z.casefold() or key in names[z] or z in via_alias]
         cloud_hits = [c for c in clouds if key in c or key in _normalise(tables.aliases[c].note)]
         if not hits and not cloud_hits:
             import difflib
 
-            fuzzy = difflib.get_close_matches(key, list(tables.zone_by_key) + list(tables.aliases), n=5, cutoff=0.6)
-            hits = list(dict.fromkeys(tables.zone_by_key.get(m) or tables.aliases[m].zone_id
-                                      for m in fuzzy if m not in clouds))  # best match first
+            fuzzy = difflib.get_close_matches(
+                key, list(tables.zone_by_key) + list(tables.aliases), n=5, cutoff=0.6
+            )
+            hits = list(
+                dict.fromkeys(
+                    tables.zone_by_key.get(m) or tables.aliases[m].zone_id
+                    for m in fuzzy
+                    if m not in clouds
+                )
+            )  # best match first
             cloud_hits = [m for m in fuzzy if m in clouds]
         zone_ids, clouds = hits, cloud_hits
     results = [resolve_region(z, basis) for z in zone_ids]

@@ -75,16 +75,20 @@ def load_config(ctx: click.Context, path: Path | None) -> dict:
     except (OSError, UnicodeDecodeError) as exc:
         raise click.BadParameter(f"{path}: cannot read: {exc}", param_hint="--config") from None
 
-    params = {setting_name(p): p for p in ctx.command.params
-              if isinstance(p, click.Option) and p.name not in NOT_SETTINGS}
+    params = {
+        setting_name(p): p
+        for p in ctx.command.params
+        if isinstance(p, click.Option) and p.name not in NOT_SETTINGS
+    }
     settings = {}
     for key, value in data.items():
         where = f"{path}, line {_line_of(text, key) or '?'}"
         param = params.get(key)
         if param is None:
             known = ", ".join(sorted(params))
-            raise click.BadParameter(f"{where}: unknown setting '{key}' (known: {known})",
-                                     param_hint="--config")
+            raise click.BadParameter(
+                f"{where}: unknown setting '{key}' (known: {known})", param_hint="--config"
+            )
         values = value if param.multiple and isinstance(value, list) else [value]
         problem = next(filter(None, (_type_error(param, v) for v in values)), None)
         try:
@@ -94,10 +98,17 @@ def load_config(ctx: click.Context, path: Path | None) -> dict:
             if not param.multiple:
                 converted = converted[0]
         except click.BadParameter as exc:
-            raise click.BadParameter(f"{where}: {key} = {value!r}: {exc.message}",
-                                     param_hint="--config") from None
-        except (TypeError, ValueError, AttributeError) as exc:  # a type's convert not ready for TOML
-            raise click.BadParameter(f"{where}: {key} = {value!r}: not a valid {param.type.name} "
-                                     f"({exc})", param_hint="--config") from None
+            raise click.BadParameter(
+                f"{where}: {key} = {value!r}: {exc.message}", param_hint="--config"
+            ) from None
+        except (
+            TypeError,
+            ValueError,
+            AttributeError,
+        ) as exc:  # a type's convert not ready for TOML
+            raise click.BadParameter(
+                f"{where}: {key} = {value!r}: not a valid {param.type.name} ({exc})",
+                param_hint="--config",
+            ) from None
         settings[param.name] = converted
     return settings

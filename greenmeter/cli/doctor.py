@@ -8,8 +8,12 @@ import click
 
 
 @click.command("doctor", short_help="Show what can be measured here, and how to fix each gap.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the findings as JSON on stdout (for scripts) instead of tables.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the findings as JSON on stdout (for scripts) instead of tables.",
+)
 def doctor_command(as_json: bool) -> int:
     """List every sensor candidate (RAPL zones, GPUs, the estimate's inputs), say what
     a run will measure and what it will estimate, and how to close each gap.

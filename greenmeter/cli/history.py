@@ -28,8 +28,10 @@ def _paths_or_default(paths: tuple[Path, ...]) -> list[Path]:
         return list(paths)
     if DEFAULT_OUTPUT_DIR.is_dir():
         return [DEFAULT_OUTPUT_DIR]
-    raise click.UsageError(f"no history given and no ./{DEFAULT_OUTPUT_DIR}/ here; "
-                           f"name CSV files, JSON reports or directories")
+    raise click.UsageError(
+        f"no history given and no ./{DEFAULT_OUTPUT_DIR}/ here; "
+        f"name CSV files, JSON reports or directories"
+    )
 
 
 def _keys(ctx, param, values: tuple[str, ...]) -> list[str]:
@@ -73,15 +75,28 @@ def _emit(text: str, out: Path | None) -> None:
 
 
 def selection_options(f):
-    f = click.option("--until", callback=_time_bound, metavar="TIME",
-                     help="Only runs started before this time (same forms as --since).")(f)
-    f = click.option("--since", callback=_time_bound, metavar="TIME",
-                     help="Only runs started at or after: 2024-05-01, 2024-05-01T12:00Z, or "
-                          "an age such as 12h, 7d, 2w.")(f)
-    f = click.option("--filter", "selections", multiple=True, callback=_selections,
-                     metavar="KEY=VALUE",
-                     help="Only runs where KEY is VALUE, e.g. branch=main, tag:model=resnet "
-                          "(repeatable; all must hold).")(f)
+    f = click.option(
+        "--until",
+        callback=_time_bound,
+        metavar="TIME",
+        help="Only runs started before this time (same forms as --since).",
+    )(f)
+    f = click.option(
+        "--since",
+        callback=_time_bound,
+        metavar="TIME",
+        help="Only runs started at or after: 2024-05-01, 2024-05-01T12:00Z, or "
+        "an age such as 12h, 7d, 2w.",
+    )(f)
+    f = click.option(
+        "--filter",
+        "selections",
+        multiple=True,
+        callback=_selections,
+        metavar="KEY=VALUE",
+        help="Only runs where KEY is VALUE, e.g. branch=main, tag:model=resnet "
+        "(repeatable; all must hold).",
+    )(f)
     return f
 
 
@@ -98,20 +113,39 @@ job, runner, group (repeat group), run, day, week, month, or any CSV column.
 """
 
 
-@click.command("report", short_help="Sum and average run history per group.",
-               epilog=REPORT_EPILOG)
+@click.command("report", short_help="Sum and average run history per group.", epilog=REPORT_EPILOG)
 @click.argument("paths", nargs=-1, type=HISTORY_PATH)
-@click.option("--group-by", "keys", multiple=True, callback=_keys, metavar="KEY[,KEY...]",
-              help="Group runs by these keys (repeatable). Default: one line for all runs.")
+@click.option(
+    "--group-by",
+    "keys",
+    multiple=True,
+    callback=_keys,
+    metavar="KEY[,KEY...]",
+    help="Group runs by these keys (repeatable). Default: one line for all runs.",
+)
 @selection_options
-@click.option("--format", "fmt", type=click.Choice(("table", "csv", "json", "markdown")),
-              help="Default: a table on a terminal, CSV when piped or for a .csv --output, "
-                   "JSON for .json, Markdown for .md.")
-@click.option("-o", "--output", "out", callback=output_file, metavar="FILE",
-              help="Write here instead of stdout ('-': stdout).")
-@click.option("--html", "html_path", callback=output_file, metavar="FILE",
-              help="Also draw the JSON reports among PATHS as one HTML page (as 'greenmeter "
-                   "html' does).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("table", "csv", "json", "markdown")),
+    help="Default: a table on a terminal, CSV when piped or for a .csv --output, "
+    "JSON for .json, Markdown for .md.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    callback=output_file,
+    metavar="FILE",
+    help="Write here instead of stdout ('-': stdout).",
+)
+@click.option(
+    "--html",
+    "html_path",
+    callback=output_file,
+    metavar="FILE",
+    help="Also draw the JSON reports among PATHS as one HTML page (as 'greenmeter html' does).",
+)
 def report_command(paths, keys, selections, since, until, fmt, out, html_path) -> int:
     """Read run history (CSV histories, JSON reports, directories of both) and give runs,
     duration, energy, CO2e and energy per unit per group.
@@ -140,16 +174,20 @@ def report_command(paths, keys, selections, since, until, fmt, out, html_path) -
             fmt = "table" if out is not None or sys.stdout.isatty() else "csv"
     title = f"greenmeter: {len(frame)} runs" + (f" by {', '.join(keys)}" if keys else "")
     if fmt == "table" and len(table) > output.TABLE_MAX_ROWS:
-        _warn(f"{len(table):,} groups: the table shows the last "
-              f"{output.TABLE_MAX_ROWS}; --format csv, json or markdown give all")
+        _warn(
+            f"{len(table):,} groups: the table shows the last "
+            f"{output.TABLE_MAX_ROWS}; --format csv, json or markdown give all"
+        )
         table = table.tail(output.TABLE_MAX_ROWS)
     if fmt == "table" and out is None:
         output.render_table(table, sys.stdout, colour=sys.stdout.isatty(), title=title)
         return 0
-    text = {"table": lambda: output.table_text(table, title),
-            "csv": lambda: output.to_csv(table),
-            "json": lambda: output.to_json(table),
-            "markdown": lambda: output.to_markdown(table)}[fmt]()
+    text = {
+        "table": lambda: output.table_text(table, title),
+        "csv": lambda: output.to_csv(table),
+        "json": lambda: output.to_json(table),
+        "markdown": lambda: output.to_markdown(table),
+    }[fmt]()
     _emit(text, out)
     return 0
 
@@ -182,28 +220,69 @@ side); 125 for bad input (no runs on a side, unreadable paths, bad options).
 """
 
 
-@click.command("compare", short_help="Compare two sets of runs, with a significance test.",
-               epilog=COMPARE_EPILOG)
+@click.command(
+    "compare",
+    short_help="Compare two sets of runs, with a significance test.",
+    epilog=COMPARE_EPILOG,
+)
 @click.argument("baseline", type=HISTORY_PATH)
 @click.argument("candidate", type=HISTORY_PATH)
-@click.option("--baseline-filter", multiple=True, callback=_selections, metavar="KEY=VALUE",
-              help="Only baseline runs where KEY is VALUE (repeatable), e.g. branch=main.")
-@click.option("--candidate-filter", multiple=True, callback=_selections, metavar="KEY=VALUE",
-              help="Only candidate runs where KEY is VALUE (repeatable).")
-@click.option("--metric", type=click.Choice(("energy", "co2", "duration", "energy-per-unit")),
-              default="energy", show_default=True, help="What --max-increase gates on.")
-@click.option("--max-increase", "max_increase_fraction", type=PERCENT, metavar="PERCENT",
-              help="Exit 122 when the candidate is significantly worse by more than this, "
-                   "e.g. 5%.")
-@click.option("--format", "fmt", type=click.Choice(("table", "json", "markdown")),
-              help="Default: table.")
-@click.option("-o", "--output", "out", callback=output_file, metavar="FILE",
-              help="Write here instead of stdout ('-': stdout).")
-@click.option("--summary-md", type=click.Path(path_type=Path), metavar="FILE",
-              help="Append the comparison in Markdown to FILE ($GITHUB_STEP_SUMMARY, when "
-                   "set, gets it too).")
-def compare_command(baseline, candidate, baseline_filter, candidate_filter, metric,
-                    max_increase_fraction, fmt, out, summary_md) -> int:
+@click.option(
+    "--baseline-filter",
+    multiple=True,
+    callback=_selections,
+    metavar="KEY=VALUE",
+    help="Only baseline runs where KEY is VALUE (repeatable), e.g. branch=main.",
+)
+@click.option(
+    "--candidate-filter",
+    multiple=True,
+    callback=_selections,
+    metavar="KEY=VALUE",
+    help="Only candidate runs where KEY is VALUE (repeatable).",
+)
+@click.option(
+    "--metric",
+    type=click.Choice(("energy", "co2", "duration", "energy-per-unit")),
+    default="energy",
+    show_default=True,
+    help="What --max-increase gates on.",
+)
+@click.option(
+    "--max-increase",
+    "max_increase_fraction",
+    type=PERCENT,
+    metavar="PERCENT",
+    help="Exit 122 when the candidate is significantly worse by more than this, e.g. 5%.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(("table", "json", "markdown")), help="Default: table."
+)
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    callback=output_file,
+    metavar="FILE",
+    help="Write here instead of stdout ('-': stdout).",
+)
+@click.option(
+    "--summary-md",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Append the comparison in Markdown to FILE ($GITHUB_STEP_SUMMARY, when set, gets it too).",
+)
+def compare_command(
+    baseline,
+    candidate,
+    baseline_filter,
+    candidate_filter,
+    metric,
+    max_increase_fraction,
+    fmt,
+    out,
+    summary_md,
+) -> int:
     """Compare the energy, CO2e and duration of BASELINE's runs and CANDIDATE's runs.
 
     Each side is a JSON report, a CSV history, or a directory of them, narrowed by
@@ -221,8 +300,10 @@ def compare_command(baseline, candidate, baseline_filter, candidate_filter, metr
     if summary_md is not None:
         writable_file(summary_md, "--summary-md")
     sides = []
-    for name, path, selections in (("BASELINE", baseline, baseline_filter),
-                                   ("CANDIDATE", candidate, candidate_filter)):
+    for name, path, selections in (
+        ("BASELINE", baseline, baseline_filter),
+        ("CANDIDATE", candidate, candidate_filter),
+    ):
         needed = set(compare.COLUMNS_NEEDED)
         for s in selections:
             needed |= key_columns(s.key)
@@ -231,8 +312,9 @@ def compare_command(baseline, candidate, baseline_filter, candidate_filter, metr
         if len(finished) < len(frame):
             _warn(f"{name}: {len(frame) - len(finished)} unfinished run(s) (checkpoints) left out")
         if finished.empty:
-            raise click.UsageError(f"{name} {path}: no finished runs"
-                                   + (" match the filter" if selections else ""))
+            raise click.UsageError(
+                f"{name} {path}: no finished runs" + (" match the filter" if selections else "")
+            )
         sides.append(finished)
     comparisons = compare.compare_frames(*sides)
     gated = next((c for c in comparisons if c.metric.name == metric), None)
@@ -241,19 +323,37 @@ def compare_command(baseline, candidate, baseline_filter, candidate_filter, metr
     regressed = max_increase_fraction is not None and gated.regressed(max_increase_fraction)
     gate = None
     if max_increase_fraction is not None:
-        gate = (f"**Regression**: {gated.metric.label} is significantly higher by more than "
-                f"{max_increase_fraction * 100:g} %." if regressed else
-                f"Gate passed: {gated.metric.label} is not significantly higher by more than "
-                f"{max_increase_fraction * 100:g} %.")
-    title = (f"greenmeter compare: {_side_name(baseline, baseline_filter)} -> "
-             f"{_side_name(candidate, candidate_filter)}")
+        gate = (
+            f"**Regression**: {gated.metric.label} is significantly higher by more than "
+            f"{max_increase_fraction * 100:g} %."
+            if regressed
+            else f"Gate passed: {gated.metric.label} is not significantly higher by more than "
+            f"{max_increase_fraction * 100:g} %."
+        )
+    title = (
+        f"greenmeter compare: {_side_name(baseline, baseline_filter)} -> "
+        f"{_side_name(candidate, candidate_filter)}"
+    )
     fmt = fmt or "table"
     if fmt == "json":
-        text = json.dumps({"baseline": str(baseline), "candidate": str(candidate),
-                           "metrics": [c.as_dict() for c in comparisons],
-                           "gate": None if max_increase_fraction is None else
-                           {"metric": metric, "max_increase": max_increase_fraction,
-                            "regressed": regressed}}, indent=2) + "\n"
+        text = (
+            json.dumps(
+                {
+                    "baseline": str(baseline),
+                    "candidate": str(candidate),
+                    "metrics": [c.as_dict() for c in comparisons],
+                    "gate": None
+                    if max_increase_fraction is None
+                    else {
+                        "metric": metric,
+                        "max_increase": max_increase_fraction,
+                        "regressed": regressed,
+                    },
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     elif fmt == "markdown":
         text = compare.comparison_markdown(comparisons, title, gate)
     else:
@@ -266,8 +366,11 @@ def compare_command(baseline, candidate, baseline_filter, candidate_filter, metr
         except OSError as exc:
             _warn(f"summary not written to {path}: {exc}")
     if regressed:
-        click.echo(f"greenmeter: regression: {gated.verdict()}, "
-                   f"{gated.change * 100:+.1f} % > {max_increase_fraction * 100:g} %", err=True)
+        click.echo(
+            f"greenmeter: regression: {gated.verdict()}, "
+            f"{gated.change * 100:+.1f} % > {max_increase_fraction * 100:g} %",
+            err=True,
+        )
         return exit_codes.REGRESSION
     return 0
 
@@ -285,20 +388,42 @@ def _comparison_table(comparisons, title: str, gate: str | None, colour: bool) -
 
     headers, rows = comparison_rows(comparisons)
     buffer = io.StringIO()
-    print_table(headers, rows, title, buffer, colour, left=("verdict",),
-                footer=gate.replace("**", "") if gate else None)
+    print_table(
+        headers,
+        rows,
+        title,
+        buffer,
+        colour,
+        left=("verdict",),
+        footer=gate.replace("**", "") if gate else None,
+    )
     return buffer.getvalue()
 
 
 @click.command("export", short_help="Write run history in another tool's format.")
 @click.argument("paths", nargs=-1, type=HISTORY_PATH)
-@click.option("--format", "fmt", type=click.Choice(("codecarbon",)), required=True,
-              help="codecarbon: CodeCarbon 3.3.2's emissions.csv columns.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("codecarbon",)),
+    required=True,
+    help="codecarbon: CodeCarbon 3.3.2's emissions.csv columns.",
+)
 @selection_options
-@click.option("--project-name", default="greenmeter", show_default=True,
-              help="CodeCarbon's project_name column.")
-@click.option("-o", "--output", "out", callback=output_file, metavar="FILE",
-              help="Write here instead of stdout ('-': stdout), e.g. emissions.csv.")
+@click.option(
+    "--project-name",
+    default="greenmeter",
+    show_default=True,
+    help="CodeCarbon's project_name column.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    callback=output_file,
+    metavar="FILE",
+    help="Write here instead of stdout ('-': stdout), e.g. emissions.csv.",
+)
 def export_command(paths, fmt, selections, since, until, project_name, out) -> int:
     """Write the runs in PATHS (CSV histories, JSON reports, directories; default
     ./greenmeter-runs/) as CodeCarbon's emissions.csv, one row per run, oldest first, so
@@ -315,8 +440,14 @@ def export_command(paths, fmt, selections, since, until, project_name, out) -> i
 
 @click.command("html", short_help="Write a self-contained HTML report of one or more runs.")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("-o", "--output", "out", required=True, type=click.Path(path_type=Path),
-              help="HTML file to write.")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="HTML file to write.",
+)
 def html_command(runs: tuple[Path, ...], out: Path) -> None:
     """Draw RUNS (JSON reports, or directories of them) as one HTML page: power over
     time, energy per component, carbon and its source, and a comparison of the runs.

@@ -24,8 +24,15 @@ def cli() -> None:
     """
 
 
-for command in (run_command, report_command, compare_command, export_command, html_command,
-                regions_command, doctor_command):
+for command in (
+    run_command,
+    report_command,
+    compare_command,
+    export_command,
+    html_command,
+    regions_command,
+    doctor_command,
+):
     cli.add_command(command)
 
 

@@ -33,8 +33,10 @@ repetition's code, else 125/121/0 as above.
 def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     from greenmeter.cli.config import load_config
 
-    ctx.default_map = {**(ctx.default_map or {}),
-                       **load_config(ctx, Path(value) if value else None)}
+    ctx.default_map = {
+        **(ctx.default_map or {}),
+        **load_config(ctx, Path(value) if value else None),
+    }
     return value
 
 
@@ -63,13 +65,17 @@ def _carbon_options(grid, pue: float | None, series, provider: str | None):
     from greenmeter.carbon.footprint import CarbonOptions
 
     if series is not None and provider is not None:
-        raise click.BadParameter("give either an intensity file or a live provider, not both",
-                                 param_hint="--carbon-provider")
+        raise click.BadParameter(
+            "give either an intensity file or a live provider, not both",
+            param_hint="--carbon-provider",
+        )
     if provider is not None:
         from greenmeter.carbon.providers import check_provider
 
         if grid.fallback:
-            raise click.BadParameter(f"the {provider} provider needs --region", param_hint="--carbon-provider")
+            raise click.BadParameter(
+                f"the {provider} provider needs --region", param_hint="--carbon-provider"
+            )
         try:
             check_provider(provider, grid.zone_id)
         except ValueError as exc:
@@ -77,8 +83,9 @@ def _carbon_options(grid, pue: float | None, series, provider: str | None):
     pue_source = None
     if pue is None:  # a cloud region brings its provider's PUE
         pue, pue_source = (grid.pue, grid.pue_source) if grid.pue is not None else (1.0, None)
-    return CarbonOptions(grid=grid, pue=pue, pue_source=pue_source, series=series,
-                         provider=provider)
+    return CarbonOptions(
+        grid=grid, pue=pue, pue_source=pue_source, series=series, provider=provider
+    )
 
 
 @click.command(
@@ -87,90 +94,212 @@ def _carbon_options(grid, pue: float | None, series, provider: str | None):
     epilog=RUN_EPILOG,
     context_settings={"allow_interspersed_args": False},
 )
-@click.option("--config", type=click.Path(dir_okay=False), is_eager=True, expose_value=False,
-              callback=_load_config, envvar="GREENMETER_CONFIG",
-              help="Settings file (TOML). Default: ./greenmeter.toml if present.")
-@click.option("--region", callback=_resolve_region, envvar="GREENMETER_REGION",
-              help="Where the energy was used: ISO 3166 code (DE, DEU), zone (US-CA, SE-SE3) or "
-                   "cloud region (aws:us-east-1); see 'greenmeter regions'. "
-                   "Default: the world average, stated in the report.")
-@click.option("--pue", type=FiniteFloatRange(min=1.0, max=5.0), envvar="GREENMETER_PUE",
-              help="Data-centre power usage effectiveness applied to the measured IT energy. "
-                   "Default: 1.0, or the provider's published PUE for a cloud region.")
-@click.option("--intensity-file", "intensity_file", type=click.Path(dir_okay=False),
-              callback=_load_intensity_file, envvar="GREENMETER_INTENSITY_FILE",
-              help="CSV of timestamp,gCO2e/kWh (hourly or finer; naive times are UTC): "
-                   "CO2 hour by hour over the run.")
-@click.option("--carbon-provider", "carbon_provider",
-              type=click.Choice(["electricitymaps", "ukgrid"]), envvar="GREENMETER_CARBON_PROVIDER",
-              help="Ask a live provider for the run's hours (network; token for electricitymaps in "
-                   "GREENMETER_ELECTRICITYMAPS_TOKEN). Falls back to the shipped figure, and says so.")
-@click.option("--interval", type=FiniteFloatRange(min=0.01, max=60.0), default=0.5,
-              show_default=True, envvar="GREENMETER_INTERVAL",
-              help="Seconds between samples (timeline; sensors may ask for shorter).")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), envvar="GREENMETER_JSON",
-              help="JSON report path. Default: ./greenmeter-runs/<run_id>.json.")
-@click.option("--csv", "csv_path", type=click.Path(path_type=Path), envvar="GREENMETER_CSV",
-              help="CSV history to append a row to. Default: ./greenmeter-runs/runs.csv.")
-@click.option("--cpu-tdp", "cpu_tdp", type=FiniteFloatRange(min=1.0, max=2000.0),
-              envvar="GREENMETER_CPU_TDP",
-              help="CPU package TDP in watts, for the estimate when the model is not in the table.")
-@click.option("--gpus", type=GpuSelection(), envvar="GREENMETER_GPUS",
-              metavar="all|none|0,2,UUID",
-              help="GPUs to measure: all, none, or NVML indexes, GPU- UUIDs and MIG- ids "
-                   "separated by commas. Default: those the command may use "
-                   "(CUDA_VISIBLE_DEVICES).")
-@click.option("--idle-baseline", "idle_baseline", type=FiniteFloatRange(min=0.1, max=3600.0),
-              envvar="GREENMETER_IDLE_BASELINE", metavar="SECONDS",
-              help="Measure the machine's idle power for SECONDS before starting the command, "
-                   "then report energy above idle too (per component).")
-@click.option("--checkpoint-interval", "checkpoint_interval",
-              type=FiniteFloatRange(min=0.1, max=86400.0), default=CHECKPOINT_INTERVAL_S,
-              show_default=True, envvar="GREENMETER_CHECKPOINT_INTERVAL", metavar="SECONDS",
-              help="Seconds between partial reports written to the --json path while the "
-                   "command runs (what survives kill -9 of greenmeter).")
-@click.option("--cross-check", "cross_check", type=click.Choice(["codecarbon"]),
-              envvar="GREENMETER_CROSS_CHECK",
-              help="Also run CodeCarbon's offline tracker over the same run and show its "
-                   "figures beside greenmeter's (needs: pip install 'greenmeter[codecarbon]').")
-@click.option("-q", "--quiet", is_flag=True, envvar="GREENMETER_QUIET",
-              help="No summary on stderr (warnings about sensors are still said).")
-@click.option("--html", "html_path", type=click.Path(path_type=Path), envvar="GREENMETER_HTML",
-              help="Also write a self-contained HTML report of this run (charts, tables).")
-@click.option("--tag", "tags", type=TAG, multiple=True, envvar="GREENMETER_TAG",
-              help="Label the run, e.g. --tag model=resnet50 (repeatable). CI commit, "
-                   "branch, job and runner are recorded without asking.")
-@click.option("--units", type=FiniteFloatRange(min=0, min_open=True), envvar="GREENMETER_UNITS",
-              help="Units of work the command does (samples, requests...), for energy and "
-                   "CO2e per unit. The command may write its own count to $GREENMETER_UNITS_FILE.")
-@click.option("--unit-name", envvar="GREENMETER_UNIT_NAME",
-              help="What one unit is, e.g. samples. Default: units.")
-@click.option("--repeat", type=click.IntRange(min=1, max=10_000), default=1, show_default=True,
-              envvar="GREENMETER_REPEAT",
-              help="Run the command N times, one report each, and give mean, median, "
-                   "standard deviation and 95 % confidence interval.")
-@click.option("--warmup", type=click.IntRange(min=0, max=1000), default=0, show_default=True,
-              envvar="GREENMETER_WARMUP",
-              help="Unmeasured runs before the measured ones (caches, JIT).")
-@click.option("--max-energy", type=ENERGY, envvar="GREENMETER_MAX_ENERGY",
-              help="Energy budget per run: 50kJ, 1.5Wh, 2kWh (a bare number is J). Over it, "
-                   "greenmeter exits 121 when the command succeeded.")
-@click.option("--max-co2", type=MASS, envvar="GREENMETER_MAX_CO2",
-              help="CO2e budget per run: 10g, 1.5kg, 500mg (a bare number is g). Over it, "
-                   "greenmeter exits 121 when the command succeeded.")
-@click.option("--summary-md", type=click.Path(path_type=Path), envvar="GREENMETER_SUMMARY_MD",
-              help="Append a Markdown summary to FILE for CI pages ($GITHUB_STEP_SUMMARY, "
-                   "when set, gets one too).")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    is_eager=True,
+    expose_value=False,
+    callback=_load_config,
+    envvar="GREENMETER_CONFIG",
+    help="Settings file (TOML). Default: ./greenmeter.toml if present.",
+)
+@click.option(
+    "--region",
+    callback=_resolve_region,
+    envvar="GREENMETER_REGION",
+    help="Where the energy was used: ISO 3166 code (DE, DEU), zone (US-CA, SE-SE3) or "
+    "cloud region (aws:us-east-1); see 'greenmeter regions'. "
+    "Default: the world average, stated in the report.",
+)
+@click.option(
+    "--pue",
+    type=FiniteFloatRange(min=1.0, max=5.0),
+    envvar="GREENMETER_PUE",
+    help="Data-centre power usage effectiveness applied to the measured IT energy. "
+    "Default: 1.0, or the provider's published PUE for a cloud region.",
+)
+@click.option(
+    "--intensity-file",
+    "intensity_file",
+    type=click.Path(dir_okay=False),
+    callback=_load_intensity_file,
+    envvar="GREENMETER_INTENSITY_FILE",
+    help="CSV of timestamp,gCO2e/kWh (hourly or finer; naive times are UTC): "
+    "CO2 hour by hour over the run.",
+)
+@click.option(
+    "--carbon-provider",
+    "carbon_provider",
+    type=click.Choice(["electricitymaps", "ukgrid"]),
+    envvar="GREENMETER_CARBON_PROVIDER",
+    help="Ask a live provider for the run's hours (network; token for electricitymaps in "
+    "GREENMETER_ELECTRICITYMAPS_TOKEN). Falls back to the shipped figure, and says so.",
+)
+@click.option(
+    "--interval",
+    type=FiniteFloatRange(min=0.01, max=60.0),
+    default=0.5,
+    show_default=True,
+    envvar="GREENMETER_INTERVAL",
+    help="Seconds between samples (timeline; sensors may ask for shorter).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path),
+    envvar="GREENMETER_JSON",
+    help="JSON report path. Default: ./greenmeter-runs/<run_id>.json.",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(path_type=Path),
+    envvar="GREENMETER_CSV",
+    help="CSV history to append a row to. Default: ./greenmeter-runs/runs.csv.",
+)
+@click.option(
+    "--cpu-tdp",
+    "cpu_tdp",
+    type=FiniteFloatRange(min=1.0, max=2000.0),
+    envvar="GREENMETER_CPU_TDP",
+    help="CPU package TDP in watts, for the estimate when the model is not in the table.",
+)
+@click.option(
+    "--gpus",
+    type=GpuSelection(),
+    envvar="GREENMETER_GPUS",
+    metavar="all|none|0,2,UUID",
+    help="GPUs to measure: all, none, or NVML indexes, GPU- UUIDs and MIG- ids "
+    "separated by commas. Default: those the command may use "
+    "(CUDA_VISIBLE_DEVICES).",
+)
+@click.option(
+    "--idle-baseline",
+    "idle_baseline",
+    type=FiniteFloatRange(min=0.1, max=3600.0),
+    envvar="GREENMETER_IDLE_BASELINE",
+    metavar="SECONDS",
+    help="Measure the machine's idle power for SECONDS before starting the command, "
+    "then report energy above idle too (per component).",
+)
+@click.option(
+    "--checkpoint-interval",
+    "checkpoint_interval",
+    type=FiniteFloatRange(min=0.1, max=86400.0),
+    default=CHECKPOINT_INTERVAL_S,
+    show_default=True,
+    envvar="GREENMETER_CHECKPOINT_INTERVAL",
+    metavar="SECONDS",
+    help="Seconds between partial reports written to the --json path while the "
+    "command runs (what survives kill -9 of greenmeter).",
+)
+@click.option(
+    "--cross-check",
+    "cross_check",
+    type=click.Choice(["codecarbon"]),
+    envvar="GREENMETER_CROSS_CHECK",
+    help="Also run CodeCarbon's offline tracker over the same run and show its "
+    "figures beside greenmeter's (needs: pip install 'greenmeter[codecarbon]').",
+)
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    envvar="GREENMETER_QUIET",
+    help="No summary on stderr (warnings about sensors are still said).",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(path_type=Path),
+    envvar="GREENMETER_HTML",
+    help="Also write a self-contained HTML report of this run (charts, tables).",
+)
+@click.option(
+    "--tag",
+    "tags",
+    type=TAG,
+    multiple=True,
+    envvar="GREENMETER_TAG",
+    help="Label the run, e.g. --tag model=resnet50 (repeatable). CI commit, "
+    "branch, job and runner are recorded without asking.",
+)
+@click.option(
+    "--units",
+    type=FiniteFloatRange(min=0, min_open=True),
+    envvar="GREENMETER_UNITS",
+    help="Units of work the command does (samples, requests...), for energy and "
+    "CO2e per unit. The command may write its own count to $GREENMETER_UNITS_FILE.",
+)
+@click.option(
+    "--unit-name",
+    envvar="GREENMETER_UNIT_NAME",
+    help="What one unit is, e.g. samples. Default: units.",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=1, max=10_000),
+    default=1,
+    show_default=True,
+    envvar="GREENMETER_REPEAT",
+    help="Run the command N times, one report each, and give mean, median, "
+    "standard deviation and 95 % confidence interval.",
+)
+@click.option(
+    "--warmup",
+    type=click.IntRange(min=0, max=1000),
+    default=0,
+    show_default=True,
+    envvar="GREENMETER_WARMUP",
+    help="Unmeasured runs before the measured ones (caches, JIT).",
+)
+@click.option(
+    "--max-energy",
+    type=ENERGY,
+    envvar="GREENMETER_MAX_ENERGY",
+    help="Energy budget per run: 50kJ, 1.5Wh, 2kWh (a bare number is J). Over it, "
+    "greenmeter exits 121 when the command succeeded.",
+)
+@click.option(
+    "--max-co2",
+    type=MASS,
+    envvar="GREENMETER_MAX_CO2",
+    help="CO2e budget per run: 10g, 1.5kg, 500mg (a bare number is g). Over it, "
+    "greenmeter exits 121 when the command succeeded.",
+)
+@click.option(
+    "--summary-md",
+    type=click.Path(path_type=Path),
+    envvar="GREENMETER_SUMMARY_MD",
+    help="Append a Markdown summary to FILE for CI pages ($GITHUB_STEP_SUMMARY, "
+    "when set, gets one too).",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def run_command(region, pue: float | None, intensity_file, carbon_provider: str | None,
-                interval: float, json_path: Path | None,
-                csv_path: Path | None, cpu_tdp: float | None, gpus: str | None,
-                idle_baseline: float | None, checkpoint_interval: float,
-                cross_check: str | None, quiet: bool, html_path: Path | None,
-                tags: tuple[tuple[str, str], ...], units: float | None, unit_name: str | None,
-                repeat: int, warmup: int, max_energy: float | None, max_co2: float | None,
-                summary_md: Path | None,
-                command: tuple[str, ...]) -> int:
+def run_command(
+    region,
+    pue: float | None,
+    intensity_file,
+    carbon_provider: str | None,
+    interval: float,
+    json_path: Path | None,
+    csv_path: Path | None,
+    cpu_tdp: float | None,
+    gpus: str | None,
+    idle_baseline: float | None,
+    checkpoint_interval: float,
+    cross_check: str | None,
+    quiet: bool,
+    html_path: Path | None,
+    tags: tuple[tuple[str, str], ...],
+    units: float | None,
+    unit_name: str | None,
+    repeat: int,
+    warmup: int,
+    max_energy: float | None,
+    max_co2: float | None,
+    summary_md: Path | None,
+    command: tuple[str, ...],
+) -> int:
     """Run COMMAND unchanged and measure the energy it used.
 
     Put greenmeter's options before COMMAND; '--' ends them. Everything after
@@ -212,8 +341,9 @@ def run_command(region, pue: float | None, intensity_file, carbon_provider: str 
     if summary_md is not None:
         writable_file(summary_md, "--summary-md")
     options = RunOptions(
-        labels=RunLabels(run_id=run_id, command=list(command), tags=dict(tags),
-                         ci=ci_context(os.environ)),
+        labels=RunLabels(
+            run_id=run_id, command=list(command), tags=dict(tags), ci=ci_context(os.environ)
+        ),
         carbon=carbon,
         outputs=outputs,
         interval_s=interval,
@@ -228,7 +358,8 @@ def run_command(region, pue: float | None, intensity_file, carbon_provider: str 
         budget=Budget(max_energy, max_co2) if max_energy or max_co2 else None,
     )
     try:
-        return run_repeated(options, repeat, warmup, json_path is not None,
-                            summary_targets(summary_md))
+        return run_repeated(
+            options, repeat, warmup, json_path is not None, summary_targets(summary_md)
+        )
     except GpuSelectionError as exc:  # raised while opening the sensors, before launch
         raise click.BadParameter(str(exc), param_hint="'--gpus'") from None

@@ -7,13 +7,33 @@ import pandas as pd
 from greenmeter.history.select import key_series
 
 AGGREGATE_COLUMNS = (
-    "runs", "partial", "failed", "over_budget", "first_started_at", "last_started_at",
-    "duration_s_sum", "duration_s_mean", "energy_j_sum", "energy_j_mean", "energy_j_std",
-    "energy_kwh_sum", "co2_g_sum", "co2_g_mean", "units_sum", "energy_j_per_unit",
+    "runs",
+    "partial",
+    "failed",
+    "over_budget",
+    "first_started_at",
+    "last_started_at",
+    "duration_s_sum",
+    "duration_s_mean",
+    "energy_j_sum",
+    "energy_j_mean",
+    "energy_j_std",
+    "energy_kwh_sum",
+    "co2_g_sum",
+    "co2_g_mean",
+    "units_sum",
+    "energy_j_per_unit",
     "co2_g_per_unit",
 )
-AGGREGATE_INPUTS = {"exit_code", "duration_s", "energy_total_j", "energy_kwh", "co2_g", "units",
-                    "budget_exceeded"}
+AGGREGATE_INPUTS = {
+    "exit_code",
+    "duration_s",
+    "energy_total_j",
+    "energy_kwh",
+    "co2_g",
+    "units",
+    "budget_exceeded",
+}
 ALL_RUNS = "all runs"
 
 
@@ -21,18 +41,21 @@ def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Per group of ``keys`` (none: one group of every run): counts, sums and means. Energy
     and CO2 per unit are ratios of sums over the runs that counted units."""
     key_names = keys or ["group"]
-    work = pd.DataFrame({
-        "run_id": frame["run_id"],
-        "partial": frame["partial"],
-        "failed": frame["exit_code"].notna() & frame["exit_code"].ne(0),
-        "over_budget": frame["budget_exceeded"].eq("True"),
-        "started": frame["started"],
-        "duration_s": frame["duration_s"],
-        "energy_j": frame["energy_total_j"],
-        "energy_kwh": frame["energy_kwh"],
-        "co2_g": frame["co2_g"],
-        "units": frame["units"].where(frame["units"] > 0),
-    }, index=frame.index)
+    work = pd.DataFrame(
+        {
+            "run_id": frame["run_id"],
+            "partial": frame["partial"],
+            "failed": frame["exit_code"].notna() & frame["exit_code"].ne(0),
+            "over_budget": frame["budget_exceeded"].eq("True"),
+            "started": frame["started"],
+            "duration_s": frame["duration_s"],
+            "energy_j": frame["energy_total_j"],
+            "energy_kwh": frame["energy_kwh"],
+            "co2_g": frame["co2_g"],
+            "units": frame["units"].where(frame["units"] > 0),
+        },
+        index=frame.index,
+    )
     work["unit_energy_j"] = work["energy_j"].where(work["units"].notna())
     work["unit_co2_g"] = work["co2_g"].where(work["units"].notna())
     for name, key in zip(key_names, keys):
@@ -41,14 +64,22 @@ def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         work["group"] = ALL_RUNS
     grouped = work.groupby(key_names, sort=True, dropna=False)
     out = grouped.agg(
-        runs=("run_id", "size"), partial=("partial", "sum"), failed=("failed", "sum"),
+        runs=("run_id", "size"),
+        partial=("partial", "sum"),
+        failed=("failed", "sum"),
         over_budget=("over_budget", "sum"),
-        first_started_at=("started", "min"), last_started_at=("started", "max"),
-        duration_s_sum=("duration_s", "sum"), duration_s_mean=("duration_s", "mean"),
-        energy_j_sum=("energy_j", "sum"), energy_j_mean=("energy_j", "mean"),
-        energy_j_std=("energy_j", "std"), energy_kwh_sum=("energy_kwh", "sum"),
-        co2_g_sum=("co2_g", "sum"), co2_g_mean=("co2_g", "mean"),
-        units_sum=("units", "sum"), unit_energy_j=("unit_energy_j", "sum"),
+        first_started_at=("started", "min"),
+        last_started_at=("started", "max"),
+        duration_s_sum=("duration_s", "sum"),
+        duration_s_mean=("duration_s", "mean"),
+        energy_j_sum=("energy_j", "sum"),
+        energy_j_mean=("energy_j", "mean"),
+        energy_j_std=("energy_j", "std"),
+        energy_kwh_sum=("energy_kwh", "sum"),
+        co2_g_sum=("co2_g", "sum"),
+        co2_g_mean=("co2_g", "mean"),
+        units_sum=("units", "sum"),
+        unit_energy_j=("unit_energy_j", "sum"),
         unit_co2_g=("unit_co2_g", "sum"),
     )
     counted = out["units_sum"] > 0

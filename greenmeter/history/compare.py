@@ -28,12 +28,15 @@ class Metric:
     fmt: object
 
 
-METRICS = {m.name: m for m in (
-    Metric("energy", "energy_total_j", "energy", format_energy),
-    Metric("co2", "co2_g", "CO2e", format_mass),
-    Metric("duration", "duration_s", "duration", format_duration),
-    Metric("energy-per-unit", "energy_j_per_unit", "energy per unit", format_energy),
-)}
+METRICS = {
+    m.name: m
+    for m in (
+        Metric("energy", "energy_total_j", "energy", format_energy),
+        Metric("co2", "co2_g", "CO2e", format_mass),
+        Metric("duration", "duration_s", "duration", format_duration),
+        Metric("energy-per-unit", "energy_j_per_unit", "energy per unit", format_energy),
+    )
+}
 COLUMNS_NEEDED = {m.column for m in METRICS.values()} | {"exit_code"}
 
 
@@ -65,8 +68,9 @@ class MetricComparison:
         if self.baseline is None or self.candidate is None:
             return "no data on one side"
         change = self.change
-        direction = ("higher" if change and change > 0 else "lower" if change and change < 0
-                     else "unchanged")
+        direction = (
+            "higher" if change and change > 0 else "lower" if change and change < 0 else "unchanged"
+        )
         if self.welch is None:
             return f"{direction} (one run on a side: no significance test possible)"
         p = self.welch.p_value
@@ -79,8 +83,14 @@ class MetricComparison:
         def summary(s: Summary | None) -> dict | None:
             if s is None:
                 return None
-            return {"n": s.n, "mean": s.mean, "median": s.median, "std": s.std,
-                    "ci95_low": s.ci_low, "ci95_high": s.ci_high}
+            return {
+                "n": s.n,
+                "mean": s.mean,
+                "median": s.median,
+                "std": s.std,
+                "ci95_low": s.ci_low,
+                "ci95_high": s.ci_high,
+            }
 
         return {
             "metric": self.metric.name,
@@ -95,11 +105,16 @@ class MetricComparison:
         }
 
 
-def compare_values(metric: Metric, baseline: list[float], candidate: list[float]
-                   ) -> MetricComparison:
+def compare_values(
+    metric: Metric, baseline: list[float], candidate: list[float]
+) -> MetricComparison:
     welch = welch_test(baseline, candidate) if len(baseline) >= 2 and len(candidate) >= 2 else None
-    return MetricComparison(metric, describe(baseline) if baseline else None,
-                            describe(candidate) if candidate else None, welch)
+    return MetricComparison(
+        metric,
+        describe(baseline) if baseline else None,
+        describe(candidate) if candidate else None,
+        welch,
+    )
 
 
 def compare_frames(baseline, candidate) -> list[MetricComparison]:
@@ -128,8 +143,15 @@ def comparison_rows(comparisons: list[MetricComparison]) -> tuple[list[str], lis
     rows = []
     for c in comparisons:
         change = "-" if c.change is None else f"{c.change * 100:+.1f} %"
-        rows.append([c.metric.label, _side(c.baseline, c.metric.fmt),
-                     _side(c.candidate, c.metric.fmt), change, c.verdict()])
+        rows.append(
+            [
+                c.metric.label,
+                _side(c.baseline, c.metric.fmt),
+                _side(c.candidate, c.metric.fmt),
+                change,
+                c.verdict(),
+            ]
+        )
     return headers, rows
 
 

@@ -39,8 +39,10 @@ def load_run(path: Path) -> RunView:
         run.timeline_note = f"The timeline {csv_path.name} could not be read: {exc}"
         return run
     if len(columns) != len(data["components"]) + 1:
-        run.timeline_note = (f"The timeline {csv_path.name} has {len(columns) - 1} components, "
-                             f"the report {len(data['components'])}.")
+        run.timeline_note = (
+            f"The timeline {csv_path.name} has {len(columns) - 1} components, "
+            f"the report {len(data['components'])}."
+        )
         return run
     run.points = points
     return run

@@ -23,11 +23,25 @@ from greenmeter.reports.csv_row import COLUMNS, report_row
 
 Warn = Callable[[str], None]
 
-NUMERIC_COLUMNS = frozenset({
-    "duration_s", "exit_code", "energy_total_j", "energy_cpu_j", "energy_gpu_j", "energy_dram_j",
-    "intensity_g_per_kwh", "intensity_year", "pue", "energy_kwh", "co2_g", "units",
-    "energy_j_per_unit", "co2_g_per_unit", "repetition",
-})
+NUMERIC_COLUMNS = frozenset(
+    {
+        "duration_s",
+        "exit_code",
+        "energy_total_j",
+        "energy_cpu_j",
+        "energy_gpu_j",
+        "energy_dram_j",
+        "intensity_g_per_kwh",
+        "intensity_year",
+        "pue",
+        "energy_kwh",
+        "co2_g",
+        "units",
+        "energy_j_per_unit",
+        "co2_g_per_unit",
+        "repetition",
+    }
+)
 BOOL_COLUMNS = ("interrupted", "partial")
 REQUIRED_COLUMNS = ("run_id", "started_at", "greenmeter_version", "partial")
 """Read from every file whatever the caller asks: what validates and de-duplicates a row."""
@@ -37,6 +51,7 @@ HOST_COLUMNS = ("os", "python", "cpu_model", "gpu_models", "gpu_count")
 MAX_WARNINGS_PER_FILE = 20
 """Bad rows named one by one per file; the rest are counted (a corrupt file could have
 thousands)."""
+
 
 def _is_json(path: Path) -> bool:
     return path.suffix.lower() == ".json"
@@ -51,8 +66,13 @@ def expand_paths(paths: Iterable[Path]) -> list[tuple[Path, bool]]:
     out: list[tuple[Path, bool]] = []
     for path in paths:
         if path.is_dir():
-            found = [(p, False) for p in sorted(path.rglob("*")) if p.is_file()
-                     and p.suffix.lower() in (".json", ".csv") and not p.name.startswith(".")]
+            found = [
+                (p, False)
+                for p in sorted(path.rglob("*"))
+                if p.is_file()
+                and p.suffix.lower() in (".json", ".csv")
+                and not p.name.startswith(".")
+            ]
         else:
             found = [(path, True)]
         for file, named in found:
@@ -64,8 +84,9 @@ def expand_paths(paths: Iterable[Path]) -> list[tuple[Path, bool]]:
     return out
 
 
-def load_history(paths: Iterable[Path], warn: Warn, columns: Iterable[str] | None = None
-                 ) -> pd.DataFrame:
+def load_history(
+    paths: Iterable[Path], warn: Warn, columns: Iterable[str] | None = None
+) -> pd.DataFrame:
     """Every run in ``paths`` (files or directories), one row per ``run_id``.
 
     ``columns``: the CSV columns the caller needs (None: all); the frame also has
@@ -91,8 +112,11 @@ def load_history(paths: Iterable[Path], warn: Warn, columns: Iterable[str] | Non
         return _conform(pd.DataFrame({"run_id": pd.Series(dtype="str")}), wanted, convert=True)
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if frame["run_id"].duplicated().any():
-        frame = (frame.sort_values("partial", kind="stable")  # False (final) first
-                 .drop_duplicates("run_id", keep="first").sort_index())
+        frame = (
+            frame.sort_values("partial", kind="stable")  # False (final) first
+            .drop_duplicates("run_id", keep="first")
+            .sort_index()
+        )
     return frame.reset_index(drop=True)
 
 
@@ -107,10 +131,12 @@ def _conform(frame: pd.DataFrame, wanted: set[str] | None, convert: bool) -> pd.
     out = {}
     for name in _columns(wanted):
         if name not in frame:
-            dtype = ("float64" if name in NUMERIC_COLUMNS else
-                     "bool" if name in BOOL_COLUMNS else "str")
-            out[name] = pd.Series(False if dtype == "bool" else np.nan, index=frame.index,
-                                  dtype=dtype)
+            dtype = (
+                "float64" if name in NUMERIC_COLUMNS else "bool" if name in BOOL_COLUMNS else "str"
+            )
+            out[name] = pd.Series(
+                False if dtype == "bool" else np.nan, index=frame.index, dtype=dtype
+            )
             continue
         column = frame[name]
         if name in BOOL_COLUMNS:
@@ -121,8 +147,7 @@ def _conform(frame: pd.DataFrame, wanted: set[str] | None, convert: bool) -> pd.
             text = column.astype("str")
             column = text.where(text.ne(""))
         out[name] = column
-    out["started"] = pd.to_datetime(out["started_at"], format="ISO8601", utc=True,
-                                    errors="coerce")
+    out["started"] = pd.to_datetime(out["started_at"], format="ISO8601", utc=True, errors="coerce")
     return pd.DataFrame(out, index=frame.index)
 
 
@@ -143,13 +168,22 @@ def _read_csv(path: Path, named: bool, wanted: set[str] | None, warn: Warn) -> p
         return None
     # Columns are only ever appended: a history begun by an older version has a shorter
     # header than the rows appended since. Read those rows with today's full column list.
-    names = list(COLUMNS) if header == list(COLUMNS[:len(header)]) else header
+    names = list(COLUMNS) if header == list(COLUMNS[: len(header)]) else header
     usecols = [c for c in dict.fromkeys(names) if wanted is None or c in wanted]
     dtype = {c: "float64" if c in NUMERIC_COLUMNS else "str" for c in usecols}
     try:
-        raw = pd.read_csv(path, names=names, header=0, usecols=usecols, dtype=dtype,
-                          engine="c", keep_default_na=False, na_values=[""],
-                          on_bad_lines="error", skip_blank_lines=True)
+        raw = pd.read_csv(
+            path,
+            names=names,
+            header=0,
+            usecols=usecols,
+            dtype=dtype,
+            engine="c",
+            keep_default_na=False,
+            na_values=[""],
+            on_bad_lines="error",
+            skip_blank_lines=True,
+        )
         frame = _conform(raw, wanted, convert=False)
         if not _invalid(frame).any():
             return frame
@@ -189,8 +223,9 @@ def _row_problem(row: list[str], names: list[str], position: dict[str, int]) -> 
     return None
 
 
-def _read_csv_row_by_row(path: Path, names: list[str], usecols: list[str],
-                         wanted: set[str] | None, warn: Warn) -> pd.DataFrame | None:
+def _read_csv_row_by_row(
+    path: Path, names: list[str], usecols: list[str], wanted: set[str] | None, warn: Warn
+) -> pd.DataFrame | None:
     """The slow path: Python's csv module, line numbers, one warning per bad row."""
     if any(c not in names for c in REQUIRED_COLUMNS if c != "partial"):
         missing = ", ".join(c for c in REQUIRED_COLUMNS if c not in names)
@@ -218,8 +253,7 @@ def _read_csv_row_by_row(path: Path, names: list[str], usecols: list[str],
         except csv.Error as exc:  # e.g. a NUL byte: the rest of the file cannot be trusted
             warn(f"{path}:{reader.line_num}: unreadable from here on ({exc}); rows before kept")
     if bad > MAX_WARNINGS_PER_FILE:
-        warn(f"{path}: {bad - MAX_WARNINGS_PER_FILE} more malformed rows skipped "
-             f"({bad} in all)")
+        warn(f"{path}: {bad - MAX_WARNINGS_PER_FILE} more malformed rows skipped ({bad} in all)")
     return _conform(pd.DataFrame(rows, columns=usecols, dtype="str"), wanted, convert=True)
 
 
@@ -255,5 +289,7 @@ def report_to_row(report: dict) -> dict:
         "python": host.get("python") or "",
         "cpu_model": host.get("cpu_model") or "",
         "gpu_models": ", ".join(gpus),
-        "gpu_count": sum(1 for c in components if c.get("kind") == "gpu" and c.get("counted", True)),
+        "gpu_count": sum(
+            1 for c in components if c.get("kind") == "gpu" and c.get("counted", True)
+        ),
     }

@@ -39,9 +39,19 @@ def to_csv(frame: pd.DataFrame) -> str:
 
 def to_json(frame: pd.DataFrame) -> str:
     records = _iso(frame).to_dict(orient="records")
-    clean = [{k: (None if isinstance(v, float) and math.isnan(v) else
-                  int(v) if k in ("runs", "partial", "failed", "over_budget") else v)
-              for k, v in record.items()} for record in records]
+    clean = [
+        {
+            k: (
+                None
+                if isinstance(v, float) and math.isnan(v)
+                else int(v)
+                if k in ("runs", "partial", "failed", "over_budget")
+                else v
+            )
+            for k, v in record.items()
+        }
+        for record in records
+    ]
     return json.dumps(clean, indent=2, allow_nan=False) + "\n"
 
 
@@ -81,13 +91,19 @@ def display(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             mean += f" ± {format_energy(r['energy_j_std'])}"
         row = [_key_text(r[k]) for k in keys] + [runs]
         row += [str(r["failed"])] * show_failed + [str(r["over_budget"])] * show_budget
-        row += [format_duration(r["duration_s_sum"]), format_energy(r["energy_j_sum"]), mean,
-                format_mass(r["co2_g_sum"])]
+        row += [
+            format_duration(r["duration_s_sum"]),
+            format_energy(r["energy_j_sum"]),
+            mean,
+            format_mass(r["co2_g_sum"]),
+        ]
         if show_units:
-            row.append("-" if math.isnan(r["energy_j_per_unit"]) else
-                       f"{format_energy(r['energy_j_per_unit'])}, "
-                       f"{format_mass(r['co2_g_per_unit'])}")
-        rows.append(row + [_period(r["first_started_at"], r["last_started_at"])])
+            row.append(
+                "-"
+                if math.isnan(r["energy_j_per_unit"])
+                else f"{format_energy(r['energy_j_per_unit'])}, {format_mass(r['co2_g_per_unit'])}"
+            )
+        rows.append([*row, _period(r["first_started_at"], r["last_started_at"])])
     return headers, rows
 
 

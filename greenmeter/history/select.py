@@ -17,15 +17,24 @@ import pandas as pd
 from greenmeter.reports.csv_row import COLUMNS
 
 KEY_ALIASES = {
-    "host": "hostname", "branch": "git_branch", "commit": "git_commit", "job": "ci_job",
-    "runner": "ci_runner", "provider": "ci_provider", "zone": "zone_id", "run": "run_id",
-    "group": "repeat_group", "version": "greenmeter_version", "unit": "unit_name",
+    "host": "hostname",
+    "branch": "git_branch",
+    "commit": "git_commit",
+    "job": "ci_job",
+    "runner": "ci_runner",
+    "provider": "ci_provider",
+    "zone": "zone_id",
+    "run": "run_id",
+    "group": "repeat_group",
+    "version": "greenmeter_version",
+    "unit": "unit_name",
 }
 """Short names for ``--group-by`` and ``key=value`` selections; any CSV column works too."""
 TIME_KEYS = {"day": "%Y-%m-%d", "week": "%G-W%V", "month": "%Y-%m"}
-KEY_HELP = ("command, tag:<key>, region, zone, host, branch, commit, job, runner, group "
-            "(repeat group), run, day, week, month, or any CSV column")
-
+KEY_HELP = (
+    "command, tag:<key>, region, zone, host, branch, commit, job, runner, group "
+    "(repeat group), run, day, week, month, or any CSV column"
+)
 
 
 def parse_time_bound(text: str, now: datetime | None = None) -> pd.Timestamp:
@@ -34,14 +43,22 @@ def parse_time_bound(text: str, now: datetime | None = None) -> pd.Timestamp:
     now = now or datetime.now(timezone.utc)
     age = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*", text)
     if age:
-        unit = {"s": "seconds", "m": "minutes", "min": "minutes", "h": "hours", "d": "days",
-                "w": "weeks"}[age[2]]
+        unit = {
+            "s": "seconds",
+            "m": "minutes",
+            "min": "minutes",
+            "h": "hours",
+            "d": "days",
+            "w": "weeks",
+        }[age[2]]
         return pd.Timestamp(now - timedelta(**{unit: float(age[1])}))
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"{text!r} is neither a date/time (2024-05-01, 2024-05-01T12:00Z) "
-                         f"nor an age (12h, 7d, 2w)") from None
+        raise ValueError(
+            f"{text!r} is neither a date/time (2024-05-01, 2024-05-01T12:00Z) "
+            f"nor an age (12h, 7d, 2w)"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return pd.Timestamp(moment)
@@ -88,6 +105,7 @@ def _tag_value(tag: str) -> Callable[[str], str]:
         except (ValueError, TypeError):
             return ""
         return str(tags.get(tag, "")) if isinstance(tags, dict) else ""
+
     return decode
 
 
@@ -111,7 +129,7 @@ class Selection:
     value: str
 
     @classmethod
-    def parse(cls, text: str) -> "Selection":
+    def parse(cls, text: str) -> Selection:
         key, sep, value = text.partition("=")
         if not sep:
             raise ValueError(f"{text!r} is not key=value (e.g. branch=main, tag:model=resnet)")
@@ -121,8 +139,12 @@ class Selection:
         return key_series(frame, self.key).eq(self.value)
 
 
-def select(frame: pd.DataFrame, selections: Iterable[Selection] = (),
-           since: pd.Timestamp | None = None, until: pd.Timestamp | None = None) -> pd.DataFrame:
+def select(
+    frame: pd.DataFrame,
+    selections: Iterable[Selection] = (),
+    since: pd.Timestamp | None = None,
+    until: pd.Timestamp | None = None,
+) -> pd.DataFrame:
     mask = pd.Series(True, index=frame.index)
     for selection in selections:
         mask &= selection.mask(frame)

@@ -50,9 +50,7 @@ def kind_method(components: list[dict], kind: str) -> str:
     """How a kind's counted figures were obtained: ``measured``, ``estimated``, or
     ``estimated+measured`` when its components differ; "" for a kind not reported."""
     methods = {
-        c.get("method", "")
-        for c in components
-        if c.get("counted", True) and c.get("kind") == kind
+        c.get("method", "") for c in components if c.get("counted", True) and c.get("kind") == kind
     }
     return "+".join(sorted(methods))
 

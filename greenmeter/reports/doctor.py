@@ -32,9 +32,13 @@ def render(findings: dict, file: IO[str]) -> None:
         zones.add_column(column, no_wrap=column != "readable")
     zones.add_column("note", overflow="fold")
     for zone in findings["rapl"]["zones"]:
-        zones.add_row(zone["zone"], zone["name"] or "?",
-                      "yes" if zone["readable"] else f"no: {zone['problem']}",
-                      zone["counts_as"], zone["note"])
+        zones.add_row(
+            zone["zone"],
+            zone["name"] or "?",
+            "yes" if zone["readable"] else f"no: {zone['problem']}",
+            zone["counts_as"],
+            zone["note"],
+        )
     if findings["rapl"]["zones"]:
         console.print(zones)
     else:
@@ -42,14 +46,18 @@ def render(findings: dict, file: IO[str]) -> None:
 
     nvml = findings["nvml"]
     if nvml.get("gpus"):
-        gpus = Table(title=f"GPUs (NVML, driver {nvml.get('driver_version') or '?'})",
-                     title_justify="left")
+        gpus = Table(
+            title=f"GPUs (NVML, driver {nvml.get('driver_version') or '?'})", title_justify="left"
+        )
         for column in ("index", "name", "energy counter", "power limit (W)"):
             gpus.add_column(column)
         for gpu in nvml["gpus"]:
-            gpus.add_row(str(gpu.get("index")), gpu.get("name") or "?",
-                         "yes" if gpu.get("energy_counter") else "no (power is polled)",
-                         "?" if gpu.get("power_limit_w") is None else f"{gpu['power_limit_w']:g}")
+            gpus.add_row(
+                str(gpu.get("index")),
+                gpu.get("name") or "?",
+                "yes" if gpu.get("energy_counter") else "no (power is polled)",
+                "?" if gpu.get("power_limit_w") is None else f"{gpu['power_limit_w']:g}",
+            )
         console.print(gpus)
     else:
         console.print(f"GPUs (NVML): none ({nvml.get('reason') or 'no GPU found'})")

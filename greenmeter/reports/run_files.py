@@ -51,7 +51,9 @@ def write_report(result: RunResult, json_path: Path) -> str | None:
     return problem
 
 
-def write_run_files(result: RunResult, json_path: Path, csv_path: Path) -> tuple[list[str], list[str]]:
+def write_run_files(
+    result: RunResult, json_path: Path, csv_path: Path
+) -> tuple[list[str], list[str]]:
     """Write the JSON report and append the CSV row; returns (failures, notes) in words.
 
     A JSON report that cannot be written is saved to :func:`fallback_json_path` instead

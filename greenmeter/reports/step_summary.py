@@ -44,18 +44,30 @@ def _run_rows(result: RunResult) -> list[tuple[str, str]]:
         ("exit code", status),
         ("duration", format_duration(result.duration_s)),
         ("energy", _energy_detail(result)),
-        ("CO2e", f"**{format_mass(carbon.co2_g)}** at {carbon.intensity_g_per_kwh:g} gCO2e/kWh "
-                 f"({region}; {carbon.intensity_source} {carbon.intensity_year})"
-                 + (f", PUE {carbon.pue:g}" if carbon.pue != 1 else "")),
+        (
+            "CO2e",
+            f"**{format_mass(carbon.co2_g)}** at {carbon.intensity_g_per_kwh:g} gCO2e/kWh "
+            f"({region}; {carbon.intensity_source} {carbon.intensity_year})"
+            + (f", PUE {carbon.pue:g}" if carbon.pue != 1 else ""),
+        ),
     ]
     if result.units:
-        rows.append((f"per {singular(result.unit_name)}",
-                     f"{format_energy(result.energy_j_per_unit)}, "
-                     f"{format_mass(result.co2_g_per_unit)} CO2e "
-                     f"({result.units:g} {result.unit_name})"))
+        rows.append(
+            (
+                f"per {singular(result.unit_name)}",
+                f"{format_energy(result.energy_j_per_unit)}, "
+                f"{format_mass(result.co2_g_per_unit)} CO2e "
+                f"({result.units:g} {result.unit_name})",
+            )
+        )
     if result.budget is not None:
-        rows.append(("budget", ("**exceeded**: " if result.budget.exceeded else "kept: ")
-                     + result.budget.verdicts()))
+        rows.append(
+            (
+                "budget",
+                ("**exceeded**: " if result.budget.exceeded else "kept: ")
+                + result.budget.verdicts(),
+            )
+        )
     if result.labels.tags:
         tags = sorted(result.labels.tags.items())
         rows.append(("tags", ", ".join(f"{k}={v}" for k, v in tags)))
@@ -71,16 +83,33 @@ def summary_markdown(results: list[RunResult], stats: RepeatStats | None) -> str
     if len(results) == 1:
         lines.append(markdown.table(("", "value"), _run_rows(first)))
     else:
-        lines.append(markdown.table(("repetition", "exit", "duration", "energy", "CO2e"), [
-            (str(r.labels.repetition), str(r.exit_code), format_duration(r.duration_s),
-             format_energy(r.energy_j["total"]), format_mass(r.carbon.co2_g))
-            for r in results]))
+        lines.append(
+            markdown.table(
+                ("repetition", "exit", "duration", "energy", "CO2e"),
+                [
+                    (
+                        str(r.labels.repetition),
+                        str(r.exit_code),
+                        format_duration(r.duration_s),
+                        format_energy(r.energy_j["total"]),
+                        format_mass(r.carbon.co2_g),
+                    )
+                    for r in results
+                ],
+            )
+        )
         if stats is not None:
             warmups = f" after {stats.warmup} unmeasured warm-up(s)" if stats.warmup else ""
-            lines += [f"{stats.n} repetitions{warmups}; 95 % confidence interval of the "
-                      f"mean from Student's t:", ""]
-            lines.append(markdown.table(("metric", "mean", "median", "std dev", "95 % CI"),
-                                        repeat_stats_rows(stats)))
+            lines += [
+                f"{stats.n} repetitions{warmups}; 95 % confidence interval of the "
+                f"mean from Student's t:",
+                "",
+            ]
+            lines.append(
+                markdown.table(
+                    ("metric", "mean", "median", "std dev", "95 % CI"), repeat_stats_rows(stats)
+                )
+            )
         if any(r.budget is not None and r.budget.exceeded for r in results):
             lines.append("**Budget exceeded** by at least one repetition.")
     return "\n".join(lines).rstrip("\n") + "\n\n"

@@ -34,20 +34,32 @@ def print_summary(result: RunResult, file=None, already_said: Collection[str] = 
     # codes either: ":smile:" in a command's words stays as it is.
     console = Console(file=file or sys.stderr, highlight=False, emoji=False)
     status = f"exit {result.exit_code}" + (", interrupted" if result.interrupted else "")
-    table = Table(title=f"greenmeter: {format_duration(result.duration_s)}, {status}", title_justify="left",
-                  show_edge=False, pad_edge=False)
+    table = Table(
+        title=f"greenmeter: {format_duration(result.duration_s)}, {status}",
+        title_justify="left",
+        show_edge=False,
+        pad_edge=False,
+    )
     table.add_column("component")
     table.add_column("energy", justify="right")
     table.add_column("mean power", justify="right")
     table.add_column("how")
     for comp in result.components:
-        label = f"{comp.kind} {comp.name}" if comp.counted else f"  ({comp.kind} {comp.name}, not added)"
+        label = (
+            f"{comp.kind} {comp.name}"
+            if comp.counted
+            else f"  ({comp.kind} {comp.name}, not added)"
+        )
         power = "-" if comp.mean_power_w is None else format_power(comp.mean_power_w)
         how = f"{comp.method}, {comp.source}" + (", partial" if comp.partial else "")
         table.add_row(Text(label), format_energy(comp.energy_j), power, Text(how))
     carbon = result.carbon
-    table.add_row("[bold]total[/bold]", f"[bold]{format_energy(result.energy_j['total'])}[/bold]",
-                  "", f"{carbon.energy_kwh:.3g} kWh")
+    table.add_row(
+        "[bold]total[/bold]",
+        f"[bold]{format_energy(result.energy_j['total'])}[/bold]",
+        "",
+        f"{carbon.energy_kwh:.3g} kWh",
+    )
     console.print(table)
     if console.is_terminal:
         _print_power_sparkline(console, result)
@@ -60,19 +72,30 @@ def print_summary(result: RunResult, file=None, already_said: Collection[str] = 
         provenance = f"energy-weighted mean ({where}hourly {carbon.intensity_source} {carbon.intensity_year}, {carbon.basis})"
     else:
         provenance = f"({region}: {carbon.zone_name}, {carbon.intensity_source} {carbon.intensity_year}, {carbon.basis})"
-    console.print(Text.assemble((f"{format_mass(carbon.co2_g)} CO2e", "bold"),
-                                f"{pue} at {carbon.intensity_g_per_kwh:.4g} gCO2e/kWh {provenance}"))
+    console.print(
+        Text.assemble(
+            (f"{format_mass(carbon.co2_g)} CO2e", "bold"),
+            f"{pue} at {carbon.intensity_g_per_kwh:.4g} gCO2e/kWh {provenance}",
+        )
+    )
     net = result.energy_net_j
     if net is not None:
-        parts = ", ".join(f"{kind} {format_energy(net[kind])}" for kind in COUNTED_KINDS
-                          if net[kind] is not None)
-        console.print(f"above idle ({result.idle_baseline_s:.1f} s baseline before the command): "
-                      f"[bold]{format_energy(net['total'])}[/bold] ({parts})")
+        parts = ", ".join(
+            f"{kind} {format_energy(net[kind])}" for kind in COUNTED_KINDS if net[kind] is not None
+        )
+        console.print(
+            f"above idle ({result.idle_baseline_s:.1f} s baseline before the command): "
+            f"[bold]{format_energy(net['total'])}[/bold] ({parts})"
+        )
     if result.units:
         name = result.unit_name  # the command's words, not markup
-        console.print(Text(f"per {singular(name)} ({result.units:g} {name}): "
-                           f"{format_energy(result.energy_j_per_unit)}, "
-                           f"{format_mass(result.co2_g_per_unit)} CO2e"))
+        console.print(
+            Text(
+                f"per {singular(name)} ({result.units:g} {name}): "
+                f"{format_energy(result.energy_j_per_unit)}, "
+                f"{format_mass(result.co2_g_per_unit)} CO2e"
+            )
+        )
     if result.budget is not None:
         style = "bold red" if result.budget.exceeded else "green"
         console.print(f"[{style}]{result.budget.describe()}[/{style}]")
@@ -89,9 +112,15 @@ def _print_cross_check(console, check: dict) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=Text(f"cross-check: CodeCarbon {check['version']} ({check['mode']}, "
-                             f"{check['country_iso_code']}, {check['duration_s']:.2f} s)"),
-                  title_justify="left", show_edge=False, pad_edge=False)
+    table = Table(
+        title=Text(
+            f"cross-check: CodeCarbon {check['version']} ({check['mode']}, "
+            f"{check['country_iso_code']}, {check['duration_s']:.2f} s)"
+        ),
+        title_justify="left",
+        show_edge=False,
+        pad_edge=False,
+    )
     for name in ("", "greenmeter", "CodeCarbon", "difference"):
         table.add_column(name, justify="right" if name else "left")
     for row in check["difference"]:
@@ -100,12 +129,19 @@ def _print_cross_check(console, check: dict) -> None:
         if row["kind"] == "co2":
             label, fmt, unit = "CO2e", format_mass, "g"
         else:
-            label, fmt, unit = {"dram": "dram (CodeCarbon: ram)"}.get(row["kind"], row["kind"]), format_energy, "j"
+            label, fmt, unit = (
+                {"dram": "dram (CodeCarbon: ram)"}.get(row["kind"], row["kind"]),
+                format_energy,
+                "j",
+            )
         diff = row[f"difference_{unit}"]
         pct = "" if row["difference_pct"] is None else f" ({row['difference_pct']:+.0f} %)"
-        table.add_row(label, "-" if row[f"greenmeter_{unit}"] is None else fmt(row[f"greenmeter_{unit}"]),
-                      fmt(row[f"codecarbon_{unit}"]),
-                      "-" if diff is None else f"{'+' if diff >= 0 else '-'}{fmt(abs(diff))}{pct}")
+        table.add_row(
+            label,
+            "-" if row[f"greenmeter_{unit}"] is None else fmt(row[f"greenmeter_{unit}"]),
+            fmt(row[f"codecarbon_{unit}"]),
+            "-" if diff is None else f"{'+' if diff >= 0 else '-'}{fmt(abs(diff))}{pct}",
+        )
     console.print(table)
 
 
@@ -118,9 +154,13 @@ def _print_power_sparkline(console, result: RunResult) -> None:
     if len(power) < 2:
         return
     peak = max(power)
-    console.print(Text.assemble("total power ", (sparkline(power, peak), "green"),
-                                f" 0\u2013{format_power(peak)} over "
-                                f"{format_duration(result.duration_s)}"))
+    console.print(
+        Text.assemble(
+            "total power ",
+            (sparkline(power, peak), "green"),
+            f" 0\u2013{format_power(peak)} over {format_duration(result.duration_s)}",
+        )
+    )
 
 
 def sparkline(values: list[float], top: float) -> str:
@@ -161,10 +201,19 @@ def print_repeat_stats(stats: RepeatStats, file=None) -> None:
     from rich.text import Text
 
     warmups = f" after {stats.warmup} warm-up(s)" if stats.warmup else ""
-    table = Table(title=f"greenmeter: {stats.n} repetitions{warmups}", title_justify="left",
-                  show_edge=False, pad_edge=False)
-    for name, justify in (("metric", "left"), ("mean", "right"), ("median", "right"),
-                          ("std dev", "right"), ("95 % CI of the mean", "right")):
+    table = Table(
+        title=f"greenmeter: {stats.n} repetitions{warmups}",
+        title_justify="left",
+        show_edge=False,
+        pad_edge=False,
+    )
+    for name, justify in (
+        ("metric", "left"),
+        ("mean", "right"),
+        ("median", "right"),
+        ("std dev", "right"),
+        ("95 % CI of the mean", "right"),
+    ):
         table.add_column(name, justify=justify)
     for row in repeat_stats_rows(stats):
         table.add_row(*(Text(cell) for cell in row))  # a unit name is not markup

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def intervals(points: list[Point]) -> list[Interval]:
     """Mean power per component over each pair of consecutive points (None where either
     end was not read, or the pair has no duration)."""
     out = []
-    for (t_a, e_a), (t_b, e_b) in zip(points, points[1:]):
+    for (t_a, e_a), (t_b, e_b) in itertools.pairwise(points):
         dt = t_b - t_a
         power: list[float | None] = [
             (b - a) / dt if dt > 0 and a is not None and b is not None else None

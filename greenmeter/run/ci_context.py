@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-
 # (field, variables tried in order). GitHub's GITHUB_REF_NAME is "123/merge" for a pull
 # request; GITHUB_HEAD_REF is the branch the pull request comes from. GitLab has the same
 # split for merge-request pipelines.
@@ -53,8 +52,9 @@ def ci_context(environ: Mapping[str, str]) -> dict[str, str] | None:
     outside CI."""
     if environ.get("GITHUB_ACTIONS") == "true":
         ci = {"provider": "github", **_pick(environ, _GITHUB)}
-        server, repo, run = (environ.get(v) for v in
-                             ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+        server, repo, run = (
+            environ.get(v) for v in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+        )
         if server and repo and run:
             ci["url"] = f"{server}/{repo}/actions/runs/{run}"
         return ci

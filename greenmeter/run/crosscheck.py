@@ -35,16 +35,22 @@ class CrossCheckUnavailable(Exception):
 def prepare(tool: str, grid: GridIntensity, pue: float) -> CodeCarbonCrossCheck:
     """Everything that can fail before launch: the package, and a country for it."""
     if tool not in TOOLS:
-        raise CrossCheckUnavailable(f"unknown cross-check tool {tool!r} (known: {', '.join(TOOLS)})")
+        raise CrossCheckUnavailable(
+            f"unknown cross-check tool {tool!r} (known: {', '.join(TOOLS)})"
+        )
     if importlib.util.find_spec("codecarbon") is None:  # finds it without importing it
         raise CrossCheckUnavailable(f"the codecarbon cross-check needs CodeCarbon: {INSTALL_HINT}")
     if grid.fallback:
-        raise CrossCheckUnavailable("the codecarbon cross-check needs --region: CodeCarbon's "
-                                    "offline tracker has no world average")
+        raise CrossCheckUnavailable(
+            "the codecarbon cross-check needs --region: CodeCarbon's "
+            "offline tracker has no world average"
+        )
     country, _ = country_of_zone(grid.zone_id)
     if country is None:
-        raise CrossCheckUnavailable(f"CodeCarbon's offline tracker needs a country; region "
-                                    f"{grid.region!r} (zone {grid.zone_id}) is in none")
+        raise CrossCheckUnavailable(
+            f"CodeCarbon's offline tracker needs a country; region "
+            f"{grid.region!r} (zone {grid.zone_id}) is in none"
+        )
     return CodeCarbonCrossCheck(country, pue)
 
 
@@ -79,8 +85,12 @@ class TrackedRun:
             logging.getLogger("codecarbon").setLevel(logging.ERROR)
             self._version = codecarbon.__version__
             self._tracker = OfflineEmissionsTracker(
-                country_iso_code=check.country_iso3, tracking_mode="process",
-                save_to_file=False, log_level="error", pue=check.pue)
+                country_iso_code=check.country_iso3,
+                tracking_mode="process",
+                save_to_file=False,
+                log_level="error",
+                pue=check.pue,
+            )
             self._interval_s = getattr(self._tracker, "_measure_power_secs", None)
             self._tracker.start()
         except Exception as exc:
@@ -104,28 +114,42 @@ class TrackedRun:
     def as_dict(self, energy_j: dict[str, float | None], co2_g: float) -> dict:
         """The report's ``cross_check`` object: CodeCarbon's figures and, per component,
         greenmeter minus CodeCarbon (``difference_pct`` relative to CodeCarbon)."""
-        out: dict = {"tool": "codecarbon", "version": self._version,
-                     "mode": "offline, tracking_mode=process",
-                     "country_iso_code": self.check.country_iso3,
-                     "measure_power_secs": self._interval_s}
+        out: dict = {
+            "tool": "codecarbon",
+            "version": self._version,
+            "mode": "offline, tracking_mode=process",
+            "country_iso_code": self.check.country_iso3,
+            "measure_power_secs": self._interval_s,
+        }
         if self._data is None:
             return {**out, "error": self.error or "CodeCarbon was not run"}
         data, pue = self._data, self.check.pue
         theirs = {kind: float(getattr(data, field)) * J_PER_KWH / pue for kind, field in _KINDS}
         theirs["total"] = float(data.energy_consumed) * J_PER_KWH / pue
         their_co2_g = float(data.emissions) * 1000.0
-        rows = [_difference(kind, energy_j.get(kind), theirs[kind], "j")
-                for kind in (*COUNTED_KINDS, "total")]
+        rows = [
+            _difference(kind, energy_j.get(kind), theirs[kind], "j")
+            for kind in (*COUNTED_KINDS, "total")
+        ]
         rows.append(_difference("co2", co2_g, their_co2_g, "g"))
-        return {**out, "duration_s": float(data.duration), "energy_j": theirs,
-                "co2_g": their_co2_g,
-                "intensity_g_per_kwh": (their_co2_g / (float(data.energy_consumed)) if
-                                        data.energy_consumed else None),
-                "difference": rows}
+        return {
+            **out,
+            "duration_s": float(data.duration),
+            "energy_j": theirs,
+            "co2_g": their_co2_g,
+            "intensity_g_per_kwh": (
+                their_co2_g / (float(data.energy_consumed)) if data.energy_consumed else None
+            ),
+            "difference": rows,
+        }
 
 
 def _difference(kind: str, ours: float | None, theirs: float, unit: str) -> dict:
     diff = None if ours is None else ours - theirs
-    return {"kind": kind, f"greenmeter_{unit}": ours, f"codecarbon_{unit}": theirs,
-            f"difference_{unit}": diff,
-            "difference_pct": None if diff is None or theirs == 0 else 100.0 * diff / theirs}
+    return {
+        "kind": kind,
+        f"greenmeter_{unit}": ours,
+        f"codecarbon_{unit}": theirs,
+        f"difference_{unit}": diff,
+        "difference_pct": None if diff is None or theirs == 0 else 100.0 * diff / theirs,
+    }

@@ -12,8 +12,8 @@ during the baseline: their idle power is 0 and their net energy equals the gross
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from greenmeter.run.sampler import Sampler
 from greenmeter.sensors.base import Sensor
@@ -27,8 +27,9 @@ class IdleBaseline:
     component that could not be read during the baseline."""
 
 
-def measure_idle(sensors: list[Sensor], seconds: float, interval_s: float,
-                 cancelled: Callable[[], bool]) -> IdleBaseline | None:
+def measure_idle(
+    sensors: list[Sensor], seconds: float, interval_s: float, cancelled: Callable[[], bool]
+) -> IdleBaseline | None:
     """Sample ``sensors`` for ``seconds`` (wrap-safe, like a run); None if ``cancelled()``
     became true meanwhile (a signal: the command is then not started)."""
     sampler = Sampler(sensors, interval_s)
@@ -42,7 +43,10 @@ def measure_idle(sensors: list[Sensor], seconds: float, interval_s: float,
     measurement = sampler.stop()
     return IdleBaseline(
         duration_s=measurement.duration_s,
-        power_w=[trace.energy_j / trace.covered_s
-                 if trace.energy_j is not None and trace.covered_s > 0 else None
-                 for trace in measurement.traces],
+        power_w=[
+            trace.energy_j / trace.covered_s
+            if trace.energy_j is not None and trace.covered_s > 0
+            else None
+            for trace in measurement.traces
+        ],
     )

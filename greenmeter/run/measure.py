@@ -56,12 +56,20 @@ def measure_command(options: RunOptions) -> RunOutcome:
         # A partial report that survives kill -9 of greenmeter; replaced atomically.
         nonlocal checkpoint_failed
         try:
-            partial = build_result(options, found.sensors, sampler.snapshot(),
-                                   started_at=started_at, outcome=None, notes=notes, idle=idle)
+            partial = build_result(
+                options,
+                found.sensors,
+                sampler.snapshot(),
+                started_at=started_at,
+                outcome=None,
+                notes=notes,
+                idle=idle,
+            )
             problem = write_report(partial, json_path)
         except OSError as exc:  # the run goes on; the final write will report it
-            problem = (f"checkpoint not written to {json_path} (will keep trying): "
-                       f"{exc.strerror or exc}")
+            problem = (
+                f"checkpoint not written to {json_path} (will keep trying): {exc.strerror or exc}"
+            )
         except Exception as exc:
             problem = f"checkpoint not written (will keep trying): {type(exc).__name__}: {exc}"
         if problem and not checkpoint_failed:  # once, not every interval of a long run
@@ -73,25 +81,41 @@ def measure_command(options: RunOptions) -> RunOutcome:
         with SignalForwarder() as forwarder:
             if options.idle_baseline_s:
                 if not options.quiet:
-                    say(f"measuring idle power for {options.idle_baseline_s:g} s "
-                        f"before starting the command")
-                idle = measure_idle(found.sensors, options.idle_baseline_s, options.interval_s,
-                                    cancelled=lambda: bool(forwarder.received))
+                    say(
+                        f"measuring idle power for {options.idle_baseline_s:g} s "
+                        f"before starting the command"
+                    )
+                idle = measure_idle(
+                    found.sensors,
+                    options.idle_baseline_s,
+                    options.interval_s,
+                    cancelled=lambda: bool(forwarder.received),
+                )
                 if idle is None:
                     signo = forwarder.received[0]
-                    say(f"{signal.Signals(signo).name} during the idle baseline: "
-                        f"the command was not started")
+                    say(
+                        f"{signal.Signals(signo).name} during the idle baseline: "
+                        f"the command was not started"
+                    )
                     return RunOutcome(exit_codes.SIGNAL_BASE + signo, None)
-            sampler = Sampler(found.sensors, options.interval_s, on_tick=checkpoint,
-                              tick_every_s=options.checkpoint_interval_s)
+            sampler = Sampler(
+                found.sensors,
+                options.interval_s,
+                on_tick=checkpoint,
+                tick_every_s=options.checkpoint_interval_s,
+            )
             # CodeCarbon takes ~1.5 s to start: before greenmeter's first read, so both
             # windows are the command's.
             tracked = options.cross_check.start() if options.cross_check else None
             started_at = datetime.now(timezone.utc)
             sampler.start()
             try:
-                outcome = run_command(options.labels.command, forwarder, on_spawned=tree.attach,
-                                      env=child_environment(units_path))
+                outcome = run_command(
+                    options.labels.command,
+                    forwarder,
+                    on_spawned=tree.attach,
+                    env=child_environment(units_path),
+                )
                 tree.finish(outcome.cpu_s)  # before the sampler's last read, which uses it
             except CommandNotRunnable as exc:
                 say(str(exc))
@@ -106,8 +130,15 @@ def measure_command(options: RunOptions) -> RunOutcome:
             try:
                 carbon = _carbon_at_end(options.carbon, started_at, measurement.duration_s, notes)
                 result = build_result(
-                    options, found.sensors, measurement, started_at=started_at, outcome=outcome,
-                    notes=notes, idle=idle, carbon=carbon, units=read_units_file(units_path),
+                    options,
+                    found.sensors,
+                    measurement,
+                    started_at=started_at,
+                    outcome=outcome,
+                    notes=notes,
+                    idle=idle,
+                    carbon=carbon,
+                    units=read_units_file(units_path),
                     cross_check=tracked,
                 )
                 failures, file_notes = write_run_files(result, json_path, options.outputs.csv_path)
@@ -123,8 +154,9 @@ def measure_command(options: RunOptions) -> RunOutcome:
         remove_units_file(units_path)
 
 
-def _carbon_at_end(carbon: CarbonOptions, started_at: datetime, duration_s: float,
-                   notes: list[str]) -> CarbonOptions:
+def _carbon_at_end(
+    carbon: CarbonOptions, started_at: datetime, duration_s: float, notes: list[str]
+) -> CarbonOptions:
     """With ``--carbon-provider``: the provider's intensity over the run in place of the
     shipped figure, or the shipped figure and a note saying why."""
     if carbon.provider is None:
@@ -136,16 +168,19 @@ def _carbon_at_end(carbon: CarbonOptions, started_at: datetime, duration_s: floa
         live = fetch_intensity(carbon.provider, carbon.grid.zone_id, start_s, start_s + duration_s)
     except ProviderError as exc:
         grid = carbon.grid
-        note = (f"live intensity unavailable ({exc}); used the shipped figure "
-                f"{grid.intensity_g_per_kwh:g} gCO2e/kWh ({grid.source} {grid.year})")
+        note = (
+            f"live intensity unavailable ({exc}); used the shipped figure "
+            f"{grid.intensity_g_per_kwh:g} gCO2e/kWh ({grid.source} {grid.year})"
+        )
         say(note)
         notes.append(note)
         return carbon
     return carbon.with_series(live.series)
 
 
-def _export(result: RunResult, options: RunOptions, failures: list[str], notes: list[str],
-            own_failure: int) -> int:
+def _export(
+    result: RunResult, options: RunOptions, failures: list[str], notes: list[str], own_failure: int
+) -> int:
     """After the reports: the HTML page, the summary and the messages; returns the exit code."""
     for failure in failures:
         say(failure)

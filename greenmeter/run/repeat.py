@@ -44,8 +44,11 @@ def warm_up(command: list[str], count: int) -> int | None:
         finally:
             remove_units_file(units_path)
         if outcome.exit_code != 0 or outcome.interrupted:
-            say(f"warm-up {i}/{count} exited with {outcome.exit_code}"
-                + (" (interrupted)" if outcome.interrupted else "") + ": nothing measured")
+            say(
+                f"warm-up {i}/{count} exited with {outcome.exit_code}"
+                + (" (interrupted)" if outcome.interrupted else "")
+                + ": nothing measured"
+            )
             return outcome.exit_code
     return None
 
@@ -63,27 +66,32 @@ def exit_code_of(outcomes: list[RunOutcome]) -> int:
     return 0
 
 
-def repetition_options(base: RunOptions, i: int, repeat: int, group: str | None,
-                       explicit_json: bool) -> RunOptions:
+def repetition_options(
+    base: RunOptions, i: int, repeat: int, group: str | None, explicit_json: bool
+) -> RunOptions:
     """Repetition ``i`` of ``repeat``: its own run id and files (``run-2.json`` for an
     explicit ``--json``), numbered in ``group``; quiet, since the statistics come at the end."""
     if group is None:
         return base
     run_id = base.labels.run_id if i == 1 else new_run_id(datetime.now(timezone.utc))
     outputs = base.outputs
-    json_path = repetition_path(outputs.json_path, i) if explicit_json else default_json_path(run_id)
+    json_path = (
+        repetition_path(outputs.json_path, i) if explicit_json else default_json_path(run_id)
+    )
     html_path = outputs.html_path and repetition_path(outputs.html_path, i)
     return replace(
         base,
-        labels=replace(base.labels, run_id=run_id, repeat_group=group, repetition=i,
-                       repetitions=repeat),
+        labels=replace(
+            base.labels, run_id=run_id, repeat_group=group, repetition=i, repetitions=repeat
+        ),
         outputs=replace(outputs, json_path=json_path, html_path=html_path),
         quiet=True,
     )
 
 
-def run_repeated(base: RunOptions, repeat: int, warmup: int, explicit_json: bool,
-                 summary_paths: list[Path]) -> int:
+def run_repeated(
+    base: RunOptions, repeat: int, warmup: int, explicit_json: bool, summary_paths: list[Path]
+) -> int:
     """Warm up, run ``repeat`` measured repetitions, say their statistics, write the CI
     summaries; return greenmeter's exit code. ``base`` is the first repetition's options;
     ``explicit_json``: its JSON path was given (``--json``), not the default one."""
@@ -98,9 +106,11 @@ def run_repeated(base: RunOptions, repeat: int, warmup: int, explicit_json: bool
             outcomes.append(outcome)
             result = outcome.result
             if group is not None and not base.quiet and result is not None:
-                say(f"repetition {i}/{repeat}: exit {result.exit_code}, "
+                say(
+                    f"repetition {i}/{repeat}: exit {result.exit_code}, "
                     f"{format_duration(result.duration_s)}, "
-                    f"{format_energy(result.energy_j['total'])}")
+                    f"{format_energy(result.energy_j['total'])}"
+                )
             if result is None or result.interrupted:
                 break
     except KeyboardInterrupt:  # Ctrl-C between two repetitions, when no command runs

@@ -50,8 +50,11 @@ def build_result(
     components = component_results(sensors, measurement, idle.power_w if idle else None)
     total_j = energy_by_kind(components)["total"]
     carbon_figure, carbon_warnings = footprint(
-        carbon or options.carbon, total_j, measurement.timeline,
-        [c.counted for c in components], started_at.timestamp(),
+        carbon or options.carbon,
+        total_j,
+        measurement.timeline,
+        [c.counted for c in components],
+        started_at.timestamp(),
     )
     unit_count, unit_name, unit_notes = units_of_work(options, units)
     warnings = [*notes, *unit_notes]

@@ -16,9 +16,8 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable
 
 from greenmeter import exit_codes
 
@@ -58,7 +57,7 @@ class SignalForwarder:
         self._thread = threading.Thread(target=self._loop, name="greenmeter-signals", daemon=True)
         self.original_mask: set[int] = set()
 
-    def __enter__(self) -> "SignalForwarder":
+    def __enter__(self) -> SignalForwarder:
         self.original_mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
         self._thread.start()
         return self
@@ -86,16 +85,21 @@ class SignalForwarder:
                     pass
 
 
-def run_command(argv: list[str], forwarder: SignalForwarder,
-                on_spawned: Callable[[int], None] = lambda pid: None,
-                env: Mapping[str, str] | None = None) -> ChildOutcome:
+def run_command(
+    argv: list[str],
+    forwarder: SignalForwarder,
+    on_spawned: Callable[[int], None] = lambda pid: None,
+    env: Mapping[str, str] | None = None,
+) -> ChildOutcome:
     """Spawn ``argv`` (with ``env``, default greenmeter's own environment), wait for it,
     return how it ended.
 
     Raises :class:`CommandNotRunnable` if it cannot be started."""
     try:
         pid = os.posix_spawnp(
-            argv[0], argv, os.environ if env is None else env,
+            argv[0],
+            argv,
+            os.environ if env is None else env,
             # The command gets the signal mask greenmeter was given, not the blocked set
             # above; and SIGPIPE/SIGXFSZ at default, undoing Python's start-up SIG_IGN
             # (as subprocess's restore_signals does).
@@ -105,11 +109,13 @@ def run_command(argv: list[str], forwarder: SignalForwarder,
     except FileNotFoundError:
         raise CommandNotRunnable(f"{argv[0]}: command not found", exit_codes.NOT_FOUND) from None
     except (PermissionError, IsADirectoryError):
-        raise CommandNotRunnable(f"{argv[0]}: permission denied (not executable)",
-                                 exit_codes.NOT_EXECUTABLE) from None
+        raise CommandNotRunnable(
+            f"{argv[0]}: permission denied (not executable)", exit_codes.NOT_EXECUTABLE
+        ) from None
     except OSError as exc:
-        raise CommandNotRunnable(f"{argv[0]}: cannot execute: {exc.strerror}",
-                                 exit_codes.NOT_EXECUTABLE) from None
+        raise CommandNotRunnable(
+            f"{argv[0]}: cannot execute: {exc.strerror}", exit_codes.NOT_EXECUTABLE
+        ) from None
     forwarder.child_pid = pid
     on_spawned(pid)
     while True:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from greenmeter.results import Point
 from greenmeter.sensors.base import Component, Sensor
@@ -159,7 +159,9 @@ class Sampler:
         try:
             values = list(sensor.read_energy_j())
             if len(values) != len(sensor.components):
-                raise ValueError(f"returned {len(values)} values for {len(sensor.components)} components")
+                raise ValueError(
+                    f"returned {len(values)} values for {len(sensor.components)} components"
+                )
         except Exception as exc:  # measurement never fails the run; the trace shows the gap
             self._errors[type(sensor).__name__] = f"{type(exc).__name__}: {exc}"
             values = [None] * len(sensor.components)
@@ -176,8 +178,11 @@ class Sampler:
         cumulative: list[float | None] = []
         for traces in self._traces:
             for trace in traces:
-                cumulative.append(None if trace.first_j is None or trace.last_j is None
-                                  else trace.last_j - trace.first_j)
+                cumulative.append(
+                    None
+                    if trace.first_j is None or trace.last_j is None
+                    else trace.last_j - trace.first_j
+                )
         timeline = self._timeline
         # The newest point always ends the timeline (checkpoints and the final read show
         # it); it stays for good only once it is far enough from the one before.

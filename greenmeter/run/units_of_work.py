@@ -67,14 +67,21 @@ def read_units_file(path: Path | None) -> UnitsReading:
         return UnitsReading(None, None, None)
     shown = text if len(text) <= 40 else text[:37] + "..."
     if len(raw) > _MAX_UNITS_FILE_BYTES:
-        return UnitsReading(None, None, f"${UNITS_FILE_VAR} ignored: more than "
-                                        f"{_MAX_UNITS_FILE_BYTES} bytes ({shown!r})")
+        return UnitsReading(
+            None,
+            None,
+            f"${UNITS_FILE_VAR} ignored: more than {_MAX_UNITS_FILE_BYTES} bytes ({shown!r})",
+        )
     number, *name = text.split(None, 1)
     try:
         units = float(number)
     except ValueError:
         units = math.nan
     if not math.isfinite(units) or units <= 0:
-        return UnitsReading(None, None, f"${UNITS_FILE_VAR} ignored: {shown!r} is not a positive "
-                                        f"number (write e.g. '50000' or '50000 samples')")
+        return UnitsReading(
+            None,
+            None,
+            f"${UNITS_FILE_VAR} ignored: {shown!r} is not a positive "
+            f"number (write e.g. '50000' or '50000 samples')",
+        )
     return UnitsReading(units, name[0].strip() if name else None, None)

@@ -73,7 +73,7 @@ class Sensor(abc.ABC):
         """Things the reader of the report must know (shared GPU, counter disagreement)."""
         return []
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: most backends hold nothing to release
         """Release the library or files behind the sensor."""
 
 

@@ -21,12 +21,12 @@ def gather(powercap_root: str | os.PathLike) -> dict:
     """Ask every backend, then :func:`collect`."""
     from greenmeter.sensors import estimate, nvml
 
-    return collect(powercap_root, estimate_inputs=estimate.describe_inputs(),
-                   nvml_report=nvml.diagnose())
+    return collect(
+        powercap_root, estimate_inputs=estimate.describe_inputs(), nvml_report=nvml.diagnose()
+    )
 
 
-def collect(powercap_root: str | os.PathLike, *, estimate_inputs: dict,
-            nvml_report: dict) -> dict:
+def collect(powercap_root: str | os.PathLike, *, estimate_inputs: dict, nvml_report: dict) -> dict:
     """The doctor's findings.
 
     ``estimate_inputs`` is :func:`greenmeter.sensors.estimate.describe_inputs`;
@@ -71,25 +71,36 @@ def _counts_as(zone: rapl.Zone) -> str:
     return zone.kind if zone.usable else f"{zone.kind}, not readable"
 
 
-def _cpu_plan(measured: set[str], gaps: dict, error: SensorUnavailable | None,
-              inputs: dict) -> dict:
+def _cpu_plan(
+    measured: set[str], gaps: dict, error: SensorUnavailable | None, inputs: dict
+) -> dict:
     if "cpu" in measured:
         return {"kind": "cpu", "method": "measured", "source": "rapl", "reason": None, "fix": None}
     why = gaps.get("cpu") or error
     reasons = [why.reason if why else "RAPL shows no CPU package"]
     fixes = [why.fix] if why and why.fix else []
     if inputs.get("tdp_w") is None:
-        reasons.append(f"CPU model {inputs.get('cpu_model') or 'unknown'!r} has no TDP in the "
-                       f"bundled table: the estimate uses {inputs.get('cpu_basis')}")
-        fixes.append("For a better estimate, give the CPU's TDP: --cpu-tdp WATTS "
-                     "(or cpu_tdp in greenmeter.toml, or GREENMETER_CPU_TDP).")
-    return {"kind": "cpu", "method": "estimated", "source": "estimate-cpu-time",
-            "basis": inputs.get("cpu_basis"), "reason": "; ".join(reasons),
-            "fix": " ".join(fixes) or None}
+        reasons.append(
+            f"CPU model {inputs.get('cpu_model') or 'unknown'!r} has no TDP in the "
+            f"bundled table: the estimate uses {inputs.get('cpu_basis')}"
+        )
+        fixes.append(
+            "For a better estimate, give the CPU's TDP: --cpu-tdp WATTS "
+            "(or cpu_tdp in greenmeter.toml, or GREENMETER_CPU_TDP)."
+        )
+    return {
+        "kind": "cpu",
+        "method": "estimated",
+        "source": "estimate-cpu-time",
+        "basis": inputs.get("cpu_basis"),
+        "reason": "; ".join(reasons),
+        "fix": " ".join(fixes) or None,
+    }
 
 
-def _dram_plan(zones: list[rapl.Zone], measured: set[str], gaps: dict,
-               error: SensorUnavailable | None) -> dict:
+def _dram_plan(
+    zones: list[rapl.Zone], measured: set[str], gaps: dict, error: SensorUnavailable | None
+) -> dict:
     if "dram" in measured:
         return {"kind": "dram", "method": "measured", "source": "rapl", "reason": None, "fix": None}
     estimated = {"kind": "dram", "method": "estimated", "source": "estimate-rss"}
@@ -98,20 +109,38 @@ def _dram_plan(zones: list[rapl.Zone], measured: set[str], gaps: dict,
         return {**estimated, "reason": why.reason, "fix": why.fix}
     if not zones and error is not None:
         return {**estimated, "reason": error.reason, "fix": error.fix}
-    return {**estimated,
-            "reason": "RAPL shows no dram domain here (client CPUs and AMD CPUs have none)",
-            "fix": "none: the hardware has no DRAM counter; the estimate is the command's "
-                   "resident memory x a per-GB power"}
+    return {
+        **estimated,
+        "reason": "RAPL shows no dram domain here (client CPUs and AMD CPUs have none)",
+        "fix": "none: the hardware has no DRAM counter; the estimate is the command's "
+        "resident memory x a per-GB power",
+    }
 
 
 def _gpu_plan(report: dict) -> dict:
     gpus = report.get("gpus") or []
     if report.get("available") and gpus:
         counters = sum(1 for g in gpus if g.get("energy_counter"))
-        source = ("nvml-energy" if counters == len(gpus) else
-                  "nvml-power" if counters == 0 else "nvml-energy/nvml-power")
-        return {"kind": "gpu", "method": "measured", "source": source, "reason": None,
-                "fix": None, "devices": len(gpus)}
+        source = (
+            "nvml-energy"
+            if counters == len(gpus)
+            else "nvml-power"
+            if counters == 0
+            else "nvml-energy/nvml-power"
+        )
+        return {
+            "kind": "gpu",
+            "method": "measured",
+            "source": source,
+            "reason": None,
+            "fix": None,
+            "devices": len(gpus),
+        }
     # GPUs have no estimate: a run reports gpu as null, not as a guess.
-    return {"kind": "gpu", "method": None, "source": None,
-            "reason": report.get("reason") or "no GPU found", "fix": report.get("fix")}
+    return {
+        "kind": "gpu",
+        "method": None,
+        "source": None,
+        "reason": report.get("reason") or "no GPU found",
+        "fix": report.get("fix"),
+    }

@@ -24,8 +24,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from greenmeter.sensors.process_tree import ProcessTree
 from greenmeter.sensors.base import ESTIMATED, Component, Sensor
+from greenmeter.sensors.process_tree import ProcessTree
 
 WATTS_PER_VCPU = 3.5
 """Cloud Carbon Footprint, AWS average maximum watts per vCPU (SPECpower)."""
@@ -65,8 +65,11 @@ def _is_virtual_machine(cpuinfo: str) -> bool:
 
 
 def _package_count(cpuinfo: str) -> int:
-    ids = {line.partition(":")[2].strip() for line in cpuinfo.splitlines()
-           if line.startswith("physical id")}
+    ids = {
+        line.partition(":")[2].strip()
+        for line in cpuinfo.splitlines()
+        if line.startswith("physical id")
+    }
     return max(1, len(ids))
 
 
@@ -136,7 +139,7 @@ def describe_inputs() -> dict:
         watts = tdp_w / max(1, logical // packages)
         basis = f"TDP {tdp_w:g} W ('{entry}') / {logical // packages} logical CPUs per package"
     else:
-        tdp_w, entry = (found or (None, None))
+        tdp_w, entry = found or (None, None)
         watts = WATTS_PER_VCPU
         why = "virtual machine" if vm else "CPU model not in the TDP table"
         basis = f"{WATTS_PER_VCPU} W per busy vCPU (Cloud Carbon Footprint; {why})"
@@ -156,8 +159,14 @@ def describe_inputs() -> dict:
 class EstimateSensor(Sensor):
     """CPU and/or memory energy of the process tree, modelled (see module docstring)."""
 
-    def __init__(self, tree: ProcessTree, kinds: set[str], watts_per_cpu: float,
-                 cpu_basis: str, clock=time.monotonic):
+    def __init__(
+        self,
+        tree: ProcessTree,
+        kinds: set[str],
+        watts_per_cpu: float,
+        cpu_basis: str,
+        clock=time.monotonic,
+    ):
         self._tree = tree
         self._clock = clock
         self._watts_per_cpu = watts_per_cpu
@@ -182,7 +191,9 @@ class EstimateSensor(Sensor):
                 values.append(cpu_s * self._watts_per_cpu)
             else:
                 # The resident size seen at the previous read holds until this one.
-                self._memory_j += self._last_rss_b / 1e9 * WATTS_PER_GB_MEMORY * (now - self._last_t)
+                self._memory_j += (
+                    self._last_rss_b / 1e9 * WATTS_PER_GB_MEMORY * (now - self._last_t)
+                )
                 self._last_rss_b = rss_b
                 self._peak_rss_b = max(self._peak_rss_b, self._last_rss_b)
                 values.append(self._memory_j)
@@ -195,8 +206,12 @@ class EstimateSensor(Sensor):
             if comp.kind == "cpu":
                 out.append({"model": self._cpu_basis, "cpu_s": round(self._tree.cpu_seconds(), 3)})
             else:
-                out.append({"model": f"{WATTS_PER_GB_MEMORY} W per GB resident",
-                            "peak_rss_mb": round(self._peak_rss_b / 1e6, 1)})
+                out.append(
+                    {
+                        "model": f"{WATTS_PER_GB_MEMORY} W per GB resident",
+                        "peak_rss_mb": round(self._peak_rss_b / 1e6, 1),
+                    }
+                )
         return out
 
 
@@ -206,8 +221,11 @@ def open_estimate(tree: ProcessTree, kinds: set[str], tdp_w: float | None = None
     ``tdp_w`` overrides the table (the ``cpu_tdp_w`` setting) for a model it lacks."""
     if tdp_w is not None:
         per_package = max(1, (os.cpu_count() or 1) // _package_count(read_cpuinfo()))
-        return EstimateSensor(tree, kinds, tdp_w / per_package,
-                              f"TDP {tdp_w:g} W (configured) / {per_package} logical CPUs per package")
+        return EstimateSensor(
+            tree,
+            kinds,
+            tdp_w / per_package,
+            f"TDP {tdp_w:g} W (configured) / {per_package} logical CPUs per package",
+        )
     inputs = describe_inputs()
     return EstimateSensor(tree, kinds, inputs["watts_per_busy_cpu"], inputs["cpu_basis"])
-

@@ -9,8 +9,9 @@ from greenmeter.sensors.base import SensorSet, SensorUnavailable
 from greenmeter.sensors.process_tree import ProcessTree
 
 
-def open_sensors(tree: ProcessTree, *, tdp_w: float | None = None,
-                 gpus: str | None = None) -> SensorSet:
+def open_sensors(
+    tree: ProcessTree, *, tdp_w: float | None = None, gpus: str | None = None
+) -> SensorSet:
     """Open every backend that can measure here; the estimate covers what none measures.
 
     ``gpus`` is a ``--gpus`` value; a GPU it names that does not exist raises
@@ -19,10 +20,14 @@ def open_sensors(tree: ProcessTree, *, tdp_w: float | None = None,
 
     found = SensorSet()
     try:
-        found.sensors.append(nvml.open_nvml(
-            gpus, os.environ.get("CUDA_VISIBLE_DEVICES"), tree,
-            cuda_device_order=os.environ.get("CUDA_DEVICE_ORDER"),
-        ))
+        found.sensors.append(
+            nvml.open_nvml(
+                gpus,
+                os.environ.get("CUDA_VISIBLE_DEVICES"),
+                tree,
+                cuda_device_order=os.environ.get("CUDA_DEVICE_ORDER"),
+            )
+        )
     except nvml.NoGpuHere as exc:
         if gpus not in (None, "none"):  # GPUs were asked for: say why none is measured
             found.unavailable["gpu"] = exc

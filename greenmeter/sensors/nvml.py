@@ -19,8 +19,8 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from greenmeter.sensors.process_tree import ProcessTree
 from greenmeter.sensors.base import MEASURED, Component, Sensor, SensorUnavailable
+from greenmeter.sensors.process_tree import ProcessTree
 
 POLL_INTERVAL_S = 0.1
 """Power poll for GPUs without an energy counter (Zeus: half the update period, <= 100 ms)."""
@@ -163,11 +163,21 @@ def diagnose() -> dict:
     try:
         nvml = _start_nvml()
     except SensorUnavailable as exc:
-        return {"available": False, "reason": exc.reason, "fix": exc.fix,
-                "driver_version": None, "gpus": []}
+        return {
+            "available": False,
+            "reason": exc.reason,
+            "fix": exc.fix,
+            "driver_version": None,
+            "gpus": [],
+        }
     try:
-        report: dict = {"available": False, "reason": None, "fix": None,
-                        "driver_version": None, "gpus": []}
+        report: dict = {
+            "available": False,
+            "reason": None,
+            "fix": None,
+            "driver_version": None,
+            "gpus": [],
+        }
         try:
             report["driver_version"] = _text(nvml.nvmlSystemGetDriverVersion())
             count = nvml.nvmlDeviceGetCount()
@@ -185,8 +195,13 @@ def diagnose() -> dict:
 
 
 def _diagnose_gpu(nvml, index: int) -> dict:
-    entry: dict = {"index": index, "name": None, "uuid": None, "energy_counter": False,
-                   "power_limit_w": None}
+    entry: dict = {
+        "index": index,
+        "name": None,
+        "uuid": None,
+        "energy_counter": False,
+        "power_limit_w": None,
+    }
     try:
         handle = nvml.nvmlDeviceGetHandleByIndex(index)
         entry["name"] = _text(nvml.nvmlDeviceGetName(handle))
@@ -391,7 +406,8 @@ class _Gpu:
             "max_power_w": _rounded(self.power.max_power_w),
             "mean_utilization_pct": _rounded(
                 self.utilization_sum_pct / self.utilization_samples
-                if self.utilization_samples else None
+                if self.utilization_samples
+                else None
             ),
             "peak_memory_used_mib": _rounded(
                 None if self.peak_memory_used_b is None else self.peak_memory_used_b / MIB
@@ -547,7 +563,7 @@ def _resolve(nvml, token: str, uuids: list[str | None]) -> tuple[int, str | None
         return _match_uuid_prefix(token, uuids)
     if token.startswith("MIG-GPU-"):
         # The pre-R470 form MIG-GPU-<uuid>/<gpu instance>/<compute instance>.
-        parent = _match_uuid_prefix(token[len("MIG-"):].split("/")[0], uuids)
+        parent = _match_uuid_prefix(token[len("MIG-") :].split("/")[0], uuids)
         return (parent[0], token) if isinstance(parent, tuple) else parent
     if token.startswith("MIG-"):
         try:
@@ -561,8 +577,11 @@ def _resolve(nvml, token: str, uuids: list[str | None]) -> tuple[int, str | None
 
 def _match_uuid_prefix(prefix: str, uuids: list[str | None]) -> tuple[int, None] | str:
     # CUDA accepts any unique prefix of a GPU UUID.
-    matches = [i for i, uuid in enumerate(uuids)
-               if uuid is not None and uuid.lower().startswith(prefix.lower())]
+    matches = [
+        i
+        for i, uuid in enumerate(uuids)
+        if uuid is not None and uuid.lower().startswith(prefix.lower())
+    ]
     if len(matches) == 1:
         return matches[0], None
     return "no GPU has this UUID" if not matches else "UUID prefix matches several GPUs"

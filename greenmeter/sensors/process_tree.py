@@ -53,7 +53,7 @@ def _stat_fields(pid: int) -> list[bytes] | None:
             data = f.read()
     except OSError:
         return None
-    return data[data.rfind(b")") + 2:].split()
+    return data[data.rfind(b")") + 2 :].split()
 
 
 # Indexes into _stat_fields (proc(5) numbers fields from 1, with state as field 3).

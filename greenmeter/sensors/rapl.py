@@ -168,8 +168,11 @@ def _read_name(path: Path) -> str | None:
 def _sort_key(zone_id: str) -> tuple:
     match = _ZONE_ID.match(zone_id)
     assert match is not None
-    return (match["control"] != PREFERRED_CONTROL, match["control"],
-            tuple(int(part) for part in match["path"].split(":")))
+    return (
+        match["control"] != PREFERRED_CONTROL,
+        match["control"],
+        tuple(int(part) for part in match["path"].split(":")),
+    )
 
 
 def discover_zones(root: str | os.PathLike) -> list[Zone]:
@@ -194,8 +197,13 @@ def discover_zones(root: str | os.PathLike) -> list[Zone]:
         parent = zones.get(parent_id) if parent_id else None
         name = _read_name(path)
         zones[zone_id] = zone = Zone(
-            zone_id=zone_id, control=match["control"], path=path, name=name,
-            kind=None, package=None, depth=len(parts) - 1,
+            zone_id=zone_id,
+            control=match["control"],
+            path=path,
+            name=name,
+            kind=None,
+            package=None,
+            depth=len(parts) - 1,
             parent_name=parent.name if parent else None,
         )
         _classify(zone, parent)
@@ -281,8 +289,9 @@ def _choose_counted(zones: list[Zone]) -> None:
     for zone in primaries.values():
         zone.counted = True
         if not zone.note:
-            zone.note = ("counted" if zone.kind == "cpu"
-                         else "counted (outside its package's figure)")
+            zone.note = (
+                "counted" if zone.kind == "cpu" else "counted (outside its package's figure)"
+            )
     for kind in ("cpu", "dram"):
         counted = [z for z in primaries.values() if z.kind == kind and z.usable]
         for i, zone in enumerate(counted):
@@ -349,22 +358,32 @@ class _Counter:
 class RaplSensor(Sensor):
     """Cumulative energy of the usable RAPL zones (counted and detail)."""
 
-    def __init__(self, zones: list[Zone], unavailable: dict[str, SensorUnavailable],
-                 clock=time.monotonic):
+    def __init__(
+        self, zones: list[Zone], unavailable: dict[str, SensorUnavailable], clock=time.monotonic
+    ):
         self.zones = zones
         self.unavailable = unavailable
         """Kinds RAPL shows but cannot measure here (say dram unreadable while packages
         are fine), with reason and fix, for :class:`~greenmeter.sensors.base.SensorSet`."""
         self._clock = clock
         self.components = tuple(
-            Component(kind=z.kind, name=z.component_name, source=SOURCE, method=MEASURED,
-                      index=z.package, counted=z.counted)
+            Component(
+                kind=z.kind,
+                name=z.component_name,
+                source=SOURCE,
+                method=MEASURED,
+                index=z.package,
+                counted=z.counted,
+            )
             for z in zones
         )
         now = clock()
-        self._counters = [_Counter(zone=z, last_uj=z.energy_uj or 0,
-                                   range_uj=z.max_energy_range_uj or 0, window_t=now)
-                          for z in zones]
+        self._counters = [
+            _Counter(
+                zone=z, last_uj=z.energy_uj or 0, range_uj=z.max_energy_range_uj or 0, window_t=now
+            )
+            for z in zones
+        ]
         # Start from a fresh read: discovery may have been a while ago.
         self.read_energy_j()
         now = clock()
@@ -396,8 +415,15 @@ class RaplSensor(Sensor):
         return max(MIN_INTERVAL_S, min(limits)) if limits else None
 
     def details(self) -> list[dict]:
-        return [{"zone": c.zone.zone_id, "max_energy_range_uj": c.range_uj, "wraps": c.wraps,
-                 "note": c.zone.note} for c in self._counters]
+        return [
+            {
+                "zone": c.zone.zone_id,
+                "max_energy_range_uj": c.range_uj,
+                "wraps": c.wraps,
+                "note": c.zone.note,
+            }
+            for c in self._counters
+        ]
 
     def warnings(self) -> list[str]:
         out = []
@@ -412,16 +438,20 @@ class RaplSensor(Sensor):
                 out.append(
                     f"RAPL zone {counter.zone.zone_id} was taken for a mirror of "
                     f"{original} but measured {mine_j:.1f} J against {theirs_j:.1f} J: "
-                    f"CPU energy may be under-counted by up to {mine_j:.1f} J")
+                    f"CPU energy may be under-counted by up to {mine_j:.1f} J"
+                )
         for counter in self._counters:
             if counter.failed_reads:
-                out.append(f"RAPL zone {counter.zone.zone_id}: {counter.failed_reads} failed "
-                           f"read(s); the next good read covered the gap")
+                out.append(
+                    f"RAPL zone {counter.zone.zone_id}: {counter.failed_reads} failed "
+                    f"read(s); the next good read covered the gap"
+                )
         return out
 
 
-def select_zones(zones: list[Zone], root: str | os.PathLike
-                 ) -> tuple[list[Zone], dict[str, SensorUnavailable]]:
+def select_zones(
+    zones: list[Zone], root: str | os.PathLike
+) -> tuple[list[Zone], dict[str, SensorUnavailable]]:
     """The zones to read (counted and detail) and, per kind RAPL shows but cannot measure,
     why. Raises :class:`SensorUnavailable` when nothing of kind cpu or dram is measurable
     (:class:`NoRaplZones` when there is no zone at all)."""
@@ -442,7 +472,9 @@ def select_zones(zones: list[Zone], root: str | os.PathLike
             raise _unavailable(broken)
         raise NoRaplZones(
             f"no RAPL package or DRAM zone under {root} "
-            f"(found: {', '.join(f'{z.zone_id} {z.name}' for z in zones)})", NO_ZONES_FIX)
+            f"(found: {', '.join(f'{z.zone_id} {z.name}' for z in zones)})",
+            NO_ZONES_FIX,
+        )
     measured.extend(z for z in zones if z.usable and z.kind in ("core", "uncore", "psys"))
     measured.sort(key=zones.index)
     return measured, {kind: _unavailable({kind: zs}) for kind, zs in broken.items()}
@@ -465,5 +497,8 @@ def _unavailable(broken: dict[str, list[Zone]]) -> SensorUnavailable:
     reason = f"cannot measure {' and '.join(broken)} ({listing}); estimated instead."
     if any(z.permission_denied for zs in broken.values() for z in zs):
         return SensorUnavailable(reason, PERMISSION_FIX)
-    return SensorUnavailable(reason, "the zone's files are missing or malformed: check the "
-                                     "kernel's RAPL driver (see docs/rapl.md)")
+    return SensorUnavailable(
+        reason,
+        "the zone's files are missing or malformed: check the "
+        "kernel's RAPL driver (see docs/rapl.md)",
+    )

@@ -25,8 +25,17 @@ def build(directory: Path) -> Path:
         raise FileNotFoundError("cc")
     directory.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [compiler, "-shared", "-fPIC", "-O2", "-Wall", "-o",
-         str(directory / "libnvidia-ml.so.1"), str(SOURCE), "-lm"],
+        [
+            compiler,
+            "-shared",
+            "-fPIC",
+            "-O2",
+            "-Wall",
+            "-o",
+            str(directory / "libnvidia-ml.so.1"),
+            str(SOURCE),
+            "-lm",
+        ],
         check=True,
     )
     return directory
@@ -60,8 +69,11 @@ class Profile:
                 return whole + self.high_w * phase
             return whole + self.high_w * half + self.low_w * (phase - half)
         if self.kind == "ramp":
-            return (whole + self.low_w * phase
-                    + (self.high_w - self.low_w) * phase * phase / (2 * self.period_s))
+            return (
+                whole
+                + self.low_w * phase
+                + (self.high_w - self.low_w) * phase * phase / (2 * self.period_s)
+            )
         return self.low_w * t
 
     def between_j(self, start_s: float, end_s: float) -> float:

@@ -14,9 +14,9 @@ import subprocess
 import sys
 import time
 
-from greenmeter.sensors.process_tree import ProcessTree
 from greenmeter.sensors import nvml
 from greenmeter.sensors.base import SensorUnavailable
+from greenmeter.sensors.process_tree import ProcessTree
 
 
 def run(args: dict) -> dict:
@@ -67,8 +67,9 @@ def select(cases: list) -> list:
         except nvml.GpuSelectionError as exc:
             found.append({"error": str(exc)})
             continue
-        found.append({"indexes": [c.index for c in sensor.components],
-                      "warnings": sensor.warnings()})
+        found.append(
+            {"indexes": [c.index for c in sensor.components], "warnings": sensor.warnings()}
+        )
         sensor.close()
     return found
 

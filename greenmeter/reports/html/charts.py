@@ -29,7 +29,6 @@ CHART_W, CHART_H = 960, 300
 MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 64, 16, 14, 46
 
 
-
 @dataclass
 class Series:
     label: str
@@ -39,8 +38,8 @@ class Series:
     energy_j: float | None
 
 
-
 # ---------------------------------------------------------------- numbers and scales
+
 
 def nice_ticks(top: float, target: int = 5) -> list[float]:
     """0, step, 2 step, ... up to the first tick at or above ``top``; steps 1, 2, 2.5, 5 x 10^k."""
@@ -65,8 +64,8 @@ def _e(value) -> str:
     return escape(str(value), quote=True)
 
 
-
 # ---------------------------------------------------------------- series
+
 
 def component_label(comp: dict) -> str:
     index = comp.get("index")
@@ -99,8 +98,14 @@ def power_series(report: dict) -> list[Series]:
         by_kind: dict[str, list[int]] = {}
         for i in counted:
             by_kind.setdefault(str(comps[i].get("kind")), []).append(i)
-        groups = [(f"{kind} ({len(idx)} devices)" if len(idx) > 1 else component_label(comps[idx[0]]),
-                   kind, idx) for kind, idx in by_kind.items()]
+        groups = [
+            (
+                f"{kind} ({len(idx)} devices)" if len(idx) > 1 else component_label(comps[idx[0]]),
+                kind,
+                idx,
+            )
+            for kind, idx in by_kind.items()
+        ]
     colours = _pick_colours([kind for _, kind, _ in groups])
     series = []
     for (label, _, idx), colour in zip(groups, colours):
@@ -116,11 +121,15 @@ def series_power(power_w: list[float | None], series: list[Series]) -> list[floa
 
 # ---------------------------------------------------------------- SVG pieces
 
-def _svg_open(css_class: str, uid: str, width: int, height: int, title: str, desc: str,
-              extra: str = "") -> str:
-    return (f'<svg class="{css_class}" id="{uid}" viewBox="0 0 {width} {height}" role="img" '
-            f'aria-labelledby="{uid}-title {uid}-desc" preserveAspectRatio="xMinYMin meet"{extra}>'
-            f'<title id="{uid}-title">{_e(title)}</title><desc id="{uid}-desc">{_e(desc)}</desc>')
+
+def _svg_open(
+    css_class: str, uid: str, width: int, height: int, title: str, desc: str, extra: str = ""
+) -> str:
+    return (
+        f'<svg class="{css_class}" id="{uid}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-labelledby="{uid}-title {uid}-desc" preserveAspectRatio="xMinYMin meet"{extra}>'
+        f'<title id="{uid}-title">{_e(title)}</title><desc id="{uid}-desc">{_e(desc)}</desc>'
+    )
 
 
 def _outline(xs: list[str], upper: list[str], lower: list[str]) -> str:
@@ -176,40 +185,68 @@ def power_chart(uid: str, report: dict, points: list[Point]) -> tuple[str, dict 
     unit_s, unit = unit_for(span, DURATION_STEPS)
     peak = max(range(len(steps)), key=lambda k: sum(per_step[k]))
     total_j = sum(s.energy_j or 0.0 for s in series)
-    desc = (f"Stacked area chart of power in watts over {format_duration(span)}, "
-            f"{len(series)} series: " + ", ".join(s.label for s in series) +
-            f". Highest total {format_power(sum(per_step[peak]))} at "
-            f"{steps[peak].start_s / unit_s:.3g} {unit}; mean {format_power(total_j / span)}.")
-    out = [_svg_open("power-chart", uid, CHART_W, CHART_H, "Power over time, stacked by component",
-                     desc, f' data-hover="{uid}-data"')]
+    desc = (
+        f"Stacked area chart of power in watts over {format_duration(span)}, "
+        f"{len(series)} series: "
+        + ", ".join(s.label for s in series)
+        + f". Highest total {format_power(sum(per_step[peak]))} at "
+        f"{steps[peak].start_s / unit_s:.3g} {unit}; mean {format_power(total_j / span)}."
+    )
+    out = [
+        _svg_open(
+            "power-chart",
+            uid,
+            CHART_W,
+            CHART_H,
+            "Power over time, stacked by component",
+            desc,
+            f' data-hover="{uid}-data"',
+        )
+    ]
     out.append('<g class="grid">')
     for tick in y_ticks:
-        out.append(f'<line x1="{MARGIN_L}" x2="{CHART_W - MARGIN_R}" y1="{y(tick)}" y2="{y(tick)}"/>')
+        out.append(
+            f'<line x1="{MARGIN_L}" x2="{CHART_W - MARGIN_R}" y1="{y(tick)}" y2="{y(tick)}"/>'
+        )
     out.append("</g>")
     lower = [0.0] * len(steps)
     for j, s in enumerate(series):
         upper = [lower[k] + per_step[k][j] for k in range(len(steps))]
         d = _outline(xs, [y(v) for v in upper], [y(v) for v in lower])
         energy = format_energy(s.energy_j)
-        out.append(f'<path class="series" data-series="{_e(s.label)}" fill="{s.colour}" d="{d}">'
-                   f'<title>{_e(s.label)}: {energy}</title></path>')
+        out.append(
+            f'<path class="series" data-series="{_e(s.label)}" fill="{s.colour}" d="{d}">'
+            f"<title>{_e(s.label)}: {energy}</title></path>"
+        )
         lower = upper
-    out.append(f'<g class="axis"><line x1="{MARGIN_L}" x2="{CHART_W - MARGIN_R}" y1="{base}" '
-               f'y2="{base}"/><line x1="{MARGIN_L}" x2="{MARGIN_L}" y1="{MARGIN_T}" y2="{base}"/>')
+    out.append(
+        f'<g class="axis"><line x1="{MARGIN_L}" x2="{CHART_W - MARGIN_R}" y1="{base}" '
+        f'y2="{base}"/><line x1="{MARGIN_L}" x2="{MARGIN_L}" y1="{MARGIN_T}" y2="{base}"/>'
+    )
     for tick in y_ticks:
-        out.append(f'<text x="{MARGIN_L - 6}" y="{y(tick)}" text-anchor="end" '
-                   f'dominant-baseline="middle">{_tick_label(tick)}</text>')
+        out.append(
+            f'<text x="{MARGIN_L - 6}" y="{y(tick)}" text-anchor="end" '
+            f'dominant-baseline="middle">{_tick_label(tick)}</text>'
+        )
     for tick in nice_ticks(span / unit_s, 8):
         if tick * unit_s <= span * 1.0001:
-            out.append(f'<line x1="{x(t0 + tick * unit_s)}" x2="{x(t0 + tick * unit_s)}" '
-                       f'y1="{base}" y2="{base + 5}"/><text x="{x(t0 + tick * unit_s)}" '
-                       f'y="{base + 18}" text-anchor="middle">{_tick_label(tick)}</text>')
-    out.append(f'<text class="label" x="{MARGIN_L + plot_w / 2:.0f}" y="{CHART_H - 6}" '
-               f'text-anchor="middle">Time since start ({unit})</text>')
-    out.append(f'<text class="label" transform="translate(16 {MARGIN_T + plot_h / 2:.0f}) '
-               f'rotate(-90)" text-anchor="middle">Power (W)</text></g>')
-    out.append(f'<line class="cursor" x1="0" x2="0" y1="{MARGIN_T}" y2="{base}" '
-               f'visibility="hidden"/></svg>')
+            out.append(
+                f'<line x1="{x(t0 + tick * unit_s)}" x2="{x(t0 + tick * unit_s)}" '
+                f'y1="{base}" y2="{base + 5}"/><text x="{x(t0 + tick * unit_s)}" '
+                f'y="{base + 18}" text-anchor="middle">{_tick_label(tick)}</text>'
+            )
+    out.append(
+        f'<text class="label" x="{MARGIN_L + plot_w / 2:.0f}" y="{CHART_H - 6}" '
+        f'text-anchor="middle">Time since start ({unit})</text>'
+    )
+    out.append(
+        f'<text class="label" transform="translate(16 {MARGIN_T + plot_h / 2:.0f}) '
+        f'rotate(-90)" text-anchor="middle">Power (W)</text></g>'
+    )
+    out.append(
+        f'<line class="cursor" x1="0" x2="0" y1="{MARGIN_T}" y2="{base}" '
+        f'visibility="hidden"/></svg>'
+    )
     hover = {
         "x": [float(v) for v in xs],
         "t": [_sig3(s.start_s / unit_s) for s in steps] + [_sig3(t1 / unit_s)],
@@ -220,8 +257,14 @@ def power_chart(uid: str, report: dict, points: list[Point]) -> tuple[str, dict 
     return "".join(out), hover
 
 
-def hbar_chart(uid: str, title: str, rows: list[tuple[str, list[tuple[float, str, str]]]],
-               scale: tuple[float, str], axis_label: str, value_text: list[str]) -> str:
+def hbar_chart(
+    uid: str,
+    title: str,
+    rows: list[tuple[str, list[tuple[float, str, str]]]],
+    scale: tuple[float, str],
+    axis_label: str,
+    value_text: list[str],
+) -> str:
     """Horizontal bars, one row per label, each row stacked from (value, colour, name)."""
     divisor, unit = scale
     label_w, value_w, row_h = 230, 110, 26
@@ -235,7 +278,8 @@ def hbar_chart(uid: str, title: str, rows: list[tuple[str, list[tuple[float, str
         return label_w + value / divisor / x_top * plot_w
 
     desc = f"Bar chart, {axis_label}: " + "; ".join(
-        f"{label} {text}" for (label, _), text in zip(rows, value_text))
+        f"{label} {text}" for (label, _), text in zip(rows, value_text)
+    )
     out = [_svg_open("bar-chart", uid, CHART_W, height, title, desc), '<g class="grid">']
     base = MARGIN_T + row_h * len(rows)
     for tick in ticks:
@@ -245,22 +289,32 @@ def hbar_chart(uid: str, title: str, rows: list[tuple[str, list[tuple[float, str
     for r, ((label, segs), text) in enumerate(zip(rows, value_text)):
         y = MARGIN_T + r * row_h
         short = label if len(label) <= 32 else label[:31] + "\u2026"
-        out.append(f'<text x="{label_w - 8}" y="{y + row_h / 2:.1f}" text-anchor="end" '
-                   f'dominant-baseline="middle">{_e(short)}<title>{_e(label)}</title></text>')
+        out.append(
+            f'<text x="{label_w - 8}" y="{y + row_h / 2:.1f}" text-anchor="end" '
+            f'dominant-baseline="middle">{_e(short)}<title>{_e(label)}</title></text>'
+        )
         start = 0.0
         for value, colour, name in segs:
             if value <= 0:
                 continue
-            out.append(f'<rect class="bar" x="{x(start):.1f}" y="{y + 4}" '
-                       f'width="{max(x(start + value) - x(start), 0.5):.1f}" height="{row_h - 8}" '
-                       f'fill="{colour}"><title>{_e(name)}</title></rect>')
+            out.append(
+                f'<rect class="bar" x="{x(start):.1f}" y="{y + 4}" '
+                f'width="{max(x(start + value) - x(start), 0.5):.1f}" height="{row_h - 8}" '
+                f'fill="{colour}"><title>{_e(name)}</title></rect>'
+            )
             start += value
-        out.append(f'<text x="{x(start) + 6:.1f}" y="{y + row_h / 2:.1f}" '
-                   f'dominant-baseline="middle">{_e(text)}</text>')
+        out.append(
+            f'<text x="{x(start) + 6:.1f}" y="{y + row_h / 2:.1f}" '
+            f'dominant-baseline="middle">{_e(text)}</text>'
+        )
     out.append(f'<g class="axis"><line x1="{label_w}" x2="{label_w}" y1="{MARGIN_T}" y2="{base}"/>')
     for tick in ticks:
         px = f"{label_w + tick / x_top * plot_w:.1f}"
-        out.append(f'<text x="{px}" y="{base + 16}" text-anchor="middle">{_tick_label(tick)}</text>')
-    out.append(f'<text class="label" x="{label_w + plot_w / 2:.0f}" y="{height - 6}" '
-               f'text-anchor="middle">{_e(axis_label)} ({unit})</text></g></svg>')
+        out.append(
+            f'<text x="{px}" y="{base + 16}" text-anchor="middle">{_tick_label(tick)}</text>'
+        )
+    out.append(
+        f'<text class="label" x="{label_w + plot_w / 2:.0f}" y="{height - 6}" '
+        f'text-anchor="middle">{_e(axis_label)} ({unit})</text></g></svg>'
+    )
     return "".join(out)

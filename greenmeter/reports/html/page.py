@@ -46,6 +46,7 @@ MAX_RUN_SECTIONS = 20
 """Runs drawn in detail (the newest); all of them are in the comparison. Keeps a page of a
 whole history directory a few MB at most."""
 
+
 def _e(value) -> str:
     return escape(str(value), quote=True)
 
@@ -61,13 +62,13 @@ class RunView:
     source: str | None = None
 
 
-
 def run_page(result: RunResult) -> str:
     """The page for a run still in memory; the same as ``greenmeter html`` of its report."""
     return render_html([RunView(report=result_to_dict(result), points=result.timeline)])
 
 
 # ---------------------------------------------------------------- page sections
+
 
 def _command_text(report: dict, limit: int | None = None) -> str:
     """The argv as a shell would take it; with ``limit``, on one line and shortened."""
@@ -76,7 +77,7 @@ def _command_text(report: dict, limit: int | None = None) -> str:
     if limit is None:
         return text
     text = " ".join(text.split())  # a multi-line `python -c` script reads as one line
-    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def _table(caption: str, head: list[str], rows: list[list[str]], text_cols: tuple = ()) -> str:
@@ -103,12 +104,22 @@ def _power_table(report: dict, points: list[Point], unit_s: float, unit: str) ->
     rows = []
     for s in steps:
         per = series_power(s.power_w, series)
-        rows.append([f"{s.start_s / unit_s:.3g}\u2013{s.end_s / unit_s:.3g}",
-                     *(f"{v:.3g}" for v in per), f"{sum(per):.3g}"])
-    return ("<details><summary>Power over time as a table</summary>" +
-            _table(f"Mean power (W) per span of time ({unit} since start)",
-                   [f"time ({unit})", *(f"{s.label} (W)" for s in series), "total (W)"], rows) +
-            "</details>")
+        rows.append(
+            [
+                f"{s.start_s / unit_s:.3g}\u2013{s.end_s / unit_s:.3g}",
+                *(f"{v:.3g}" for v in per),
+                f"{sum(per):.3g}",
+            ]
+        )
+    return (
+        "<details><summary>Power over time as a table</summary>"
+        + _table(
+            f"Mean power (W) per span of time ({unit} since start)",
+            [f"time ({unit})", *(f"{s.label} (W)" for s in series), "total (W)"],
+            rows,
+        )
+        + "</details>"
+    )
 
 
 def _facts(report: dict, points: list[Point]) -> str:
@@ -116,10 +127,12 @@ def _facts(report: dict, points: list[Point]) -> str:
     carbon = report.get("carbon") or {}
     duration = report.get("duration_s")
     total = energy.get("total")
-    facts = [("Energy", format_energy(total)),
-             ("CO\u2082e", format_mass(carbon.get("co2_g"))),
-             ("Duration", format_duration(duration)),
-             ("Mean power", format_power(total / duration) if total and duration else "-")]
+    facts = [
+        ("Energy", format_energy(total)),
+        ("CO\u2082e", format_mass(carbon.get("co2_g"))),
+        ("Duration", format_duration(duration)),
+        ("Mean power", format_power(total / duration) if total and duration else "-"),
+    ]
     notes = {}
     steps = intervals(points)
     if steps:
@@ -131,10 +144,16 @@ def _facts(report: dict, points: list[Point]) -> str:
         notes["Peak power"] = f"highest {format_duration(typical)} mean"
     exit_code = report.get("exit_code")
     facts.append(("Exit code", "running" if exit_code is None else str(exit_code)))
-    return '<dl class="facts">' + "".join(
-        f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd>" +
-        (f"<dd class=note>{_e(notes[k])}</dd>" if k in notes else "") + "</div>"
-        for k, v in facts) + "</dl>"
+    return (
+        '<dl class="facts">'
+        + "".join(
+            f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd>"
+            + (f"<dd class=note>{_e(notes[k])}</dd>" if k in notes else "")
+            + "</div>"
+            for k, v in facts
+        )
+        + "</dl>"
+    )
 
 
 def _how(comp: dict) -> str:
@@ -166,16 +185,34 @@ def _energy_section(uid: str, report: dict) -> str:
         energy = c.get("energy_j")
         share = f"{energy / total * 100:.1f} %" if counted and energy is not None and total else ""
         power = c.get("mean_power_w")
-        rows.append([_e(label + ("" if counted else " (detail, not added)")), _e(format_energy(energy)),
-                     _e("-" if power is None else format_power(power)), share, _e(_how(c))])
-        bars.append((label if counted else f"{label} (not added)",
-                     [(energy or 0.0, colours.get(i, "#8c8c8c"), label)]))
+        rows.append(
+            [
+                _e(label + ("" if counted else " (detail, not added)")),
+                _e(format_energy(energy)),
+                _e("-" if power is None else format_power(power)),
+                share,
+                _e(_how(c)),
+            ]
+        )
+        bars.append(
+            (
+                label if counted else f"{label} (not added)",
+                [(energy or 0.0, colours.get(i, "#8c8c8c"), label)],
+            )
+        )
         texts.append(format_energy(energy))
     top = max((v for _, segs in bars for v, _, _ in segs), default=0.0)
-    chart = hbar_chart(uid, "Energy per component", bars, unit_for(top, ENERGY_STEPS), "Energy", texts) if bars else ""
-    table = _table("The same as a table, with how each figure was obtained",
-                   ["component", "energy", "mean power", "share", "how it was obtained"], rows,
-                   text_cols=(4,))
+    chart = (
+        hbar_chart(uid, "Energy per component", bars, unit_for(top, ENERGY_STEPS), "Energy", texts)
+        if bars
+        else ""
+    )
+    table = _table(
+        "The same as a table, with how each figure was obtained",
+        ["component", "energy", "mean power", "share", "how it was obtained"],
+        rows,
+        text_cols=(4,),
+    )
     return f"<h3>Energy per component</h3><figure>{chart}</figure>{table}"
 
 
@@ -188,14 +225,21 @@ def _carbon_section(report: dict) -> str:
     pue = c.get("pue", 1.0)
     co2 = c.get("co2_g")
     kwh = c.get("energy_kwh") or 0.0
-    line = (f"<strong>{_e(format_mass(co2))} CO\u2082e</strong> = "
-            f"{_e(format_energy(kwh * J_PER_KWH))} ({kwh:.3g} kWh) &times; PUE {pue:g} &times; "
-            f"{c.get('intensity_g_per_kwh', 0):g} gCO\u2082e/kWh")
-    source = (f"Grid intensity: {_e(zone)} ({_e(region)}), source {_e(c.get('intensity_source'))} "
-              f"{_e(c.get('intensity_year'))}, {_e(c.get('basis'))} basis.")
-    fallback = ('<p class="warn">No region was configured: this uses the world average. Set '
-                "<code>--region</code> for a figure that means something.</p>"
-                if c.get("region_fallback") else "")
+    line = (
+        f"<strong>{_e(format_mass(co2))} CO\u2082e</strong> = "
+        f"{_e(format_energy(kwh * J_PER_KWH))} ({kwh:.3g} kWh) &times; PUE {pue:g} &times; "
+        f"{c.get('intensity_g_per_kwh', 0):g} gCO\u2082e/kWh"
+    )
+    source = (
+        f"Grid intensity: {_e(zone)} ({_e(region)}), source {_e(c.get('intensity_source'))} "
+        f"{_e(c.get('intensity_year'))}, {_e(c.get('basis'))} basis."
+    )
+    fallback = (
+        '<p class="warn">No region was configured: this uses the world average. Set '
+        "<code>--region</code> for a figure that means something.</p>"
+        if c.get("region_fallback")
+        else ""
+    )
     return f"<h3>Carbon</h3><p>{line}</p><p>{source}</p>{fallback}"
 
 
@@ -204,11 +248,13 @@ def _metadata_section(report: dict, source: str | None) -> str:
     items = [
         ("Command", f'<code class="argv">{_e(_command_text(report))}</code>'),
         ("Run id", _e(report.get("run_id"))),
-        ("Started", _e(report.get("started_at"))), ("Ended", _e(report.get("ended_at"))),
+        ("Started", _e(report.get("started_at"))),
+        ("Ended", _e(report.get("ended_at"))),
         ("Duration", _e(format_duration(report.get("duration_s")))),
         ("Exit code", _e(report.get("exit_code"))),
         ("Interrupted", "yes" if report.get("interrupted") else "no"),
-        ("Host", _e(host.get("hostname"))), ("OS", _e(host.get("os"))),
+        ("Host", _e(host.get("hostname"))),
+        ("OS", _e(host.get("os"))),
         ("CPU", _e(host.get("cpu_model"))),
         ("GPUs", _e(", ".join(host.get("gpu_models") or []) or "none seen")),
     ]
@@ -218,37 +264,59 @@ def _metadata_section(report: dict, source: str | None) -> str:
     if source:
         items.append(("Report file", f"<code>{_e(source)}</code>"))
     warnings = report.get("warnings") or []
-    warn = ("<h4>Warnings</h4><ul>" + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul>"
-            if warnings else "")
-    return ('<h3>Run</h3><dl class="meta">' +
-            "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items) + f"</dl>{warn}")
+    warn = (
+        "<h4>Warnings</h4><ul>" + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul>"
+        if warnings
+        else ""
+    )
+    return (
+        '<h3>Run</h3><dl class="meta">'
+        + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items)
+        + f"</dl>{warn}"
+    )
 
 
 def _run_section(n: int, count: int, run: RunView, hover: dict) -> str:
     report = run.report
     uid = f"run{n}"
     heading = f"Run {n} of {count}" if count > 1 else "Run"
-    partial = ('<p class="warn">Partial report: a checkpoint written while the command still ran '
-               "(or greenmeter was killed).</p>" if report.get("partial") else "")
-    out = [f'<section class="run" id="{uid}" aria-labelledby="{uid}-h">'
-           f'<h2 id="{uid}-h">{heading}: <code>{_e(_command_text(report, 80))}</code></h2>', partial,
-           _facts(report, run.points), "<h3>Power over time</h3>"]
+    partial = (
+        '<p class="warn">Partial report: a checkpoint written while the command still ran '
+        "(or greenmeter was killed).</p>"
+        if report.get("partial")
+        else ""
+    )
+    out = [
+        f'<section class="run" id="{uid}" aria-labelledby="{uid}-h">'
+        f'<h2 id="{uid}-h">{heading}: <code>{_e(_command_text(report, 80))}</code></h2>',
+        partial,
+        _facts(report, run.points),
+        "<h3>Power over time</h3>",
+    ]
     svg, data = power_chart(f"{uid}-power", report, run.points)
     if svg and data:
         hover[f"{uid}-power-data"] = data
         legend = "".join(
             f'<li><span class="swatch" style="background:{s.colour}"></span>{_e(s.label)}: '
-            f"{_e(format_energy(s.energy_j))}</li>" for s in power_series(report))
+            f"{_e(format_energy(s.energy_j))}</li>"
+            for s in power_series(report)
+        )
         unit_s, unit = unit_for(max(run.points[-1][0] - run.points[0][0], 1e-9), DURATION_STEPS)
-        out.append(f'<figure class="power">{svg}<div class="tip" hidden></div>'
-                   f'<figcaption><ul class="legend">{legend}</ul>Counted components, stacked: the top '
-                   "edge is the total. Each step is the mean power over its span, so the area is "
-                   "the energy.</figcaption></figure>")
+        out.append(
+            f'<figure class="power">{svg}<div class="tip" hidden></div>'
+            f'<figcaption><ul class="legend">{legend}</ul>Counted components, stacked: the top '
+            "edge is the total. Each step is the mean power over its span, so the area is "
+            "the energy.</figcaption></figure>"
+        )
         out.append(_power_table(report, run.points, unit_s, unit))
     else:
         out.append(f"<p>{_e(run.timeline_note or 'No timeline points to draw.')}</p>")
-    out += [_energy_section(f"{uid}-energy", report), _carbon_section(report),
-            _metadata_section(report, run.source), "</section>"]
+    out += [
+        _energy_section(f"{uid}-energy", report),
+        _carbon_section(report),
+        _metadata_section(report, run.source),
+        "</section>",
+    ]
     return "".join(out)
 
 
@@ -266,8 +334,11 @@ def _first_detailed(count: int) -> int:
 
 
 def _comparison_section(runs: list[RunView]) -> str:
-    kinds = [k for k in COUNTED_KINDS
-             if any((r.report.get("energy_j") or {}).get(k) is not None for r in runs)]
+    kinds = [
+        k
+        for k in COUNTED_KINDS
+        if any((r.report.get("energy_j") or {}).get(k) is not None for r in runs)
+    ]
     labels = [f"#{n} {_command_text(r.report, 40)}" for n, r in enumerate(runs, start=1)]
     energies = [(r.report.get("energy_j") or {}) for r in runs]
     co2 = [(r.report.get("carbon") or {}).get("co2_g") for r in runs]
@@ -278,48 +349,103 @@ def _comparison_section(runs: list[RunView]) -> str:
     first_detailed = _first_detailed(len(runs))
     for n, (r, e, g, d, pu) in enumerate(zip(runs, energies, co2, durations, per_unit), start=1):
         total = e.get("total")
-        delta = (f"{(total - base) / base * 100:+.1f} %" if n > 1 and total is not None and base
-                 else "")
+        delta = (
+            f"{(total - base) / base * 100:+.1f} %" if n > 1 and total is not None and base else ""
+        )
         carbon = r.report.get("carbon") or {}
         started = str(r.report.get("started_at") or "")[:16].replace("T", " ")
-        rows.append([
-            (f'<a href="#run{n}">#{n}</a>' if n >= first_detailed else f"#{n}") +
-            f'<br><small class="nowrap">{_e(started)}</small>',
-            f"<code>{_e(_command_text(r.report, 40))}</code>",
-            _e(format_duration(d)), _e(format_energy(total)),
-            *(_e(format_energy(e.get(k))) for k in kinds),
-            _e(format_mass(g)),
-            _e(carbon.get("region") or carbon.get("zone_id") or "world"),
-            _e(f"{pu[0]:.4g} J/{pu[1]}" if pu else "-"), delta])
-    head = ["run", "command", "duration", "energy", *kinds, "CO\u2082e", "region", "per unit",
-            "vs #1"]
-    table = _table("Runs compared, oldest first: start time (UTC), energy in total and per "
-                   "kind, energy per unit of work, change in energy relative to run #1", head, rows, text_cols=(1, len(head) - 3))
+        rows.append(
+            [
+                (f'<a href="#run{n}">#{n}</a>' if n >= first_detailed else f"#{n}")
+                + f'<br><small class="nowrap">{_e(started)}</small>',
+                f"<code>{_e(_command_text(r.report, 40))}</code>",
+                _e(format_duration(d)),
+                _e(format_energy(total)),
+                *(_e(format_energy(e.get(k))) for k in kinds),
+                _e(format_mass(g)),
+                _e(carbon.get("region") or carbon.get("zone_id") or "world"),
+                _e(f"{pu[0]:.4g} J/{pu[1]}" if pu else "-"),
+                delta,
+            ]
+        )
+    head = [
+        "run",
+        "command",
+        "duration",
+        "energy",
+        *kinds,
+        "CO\u2082e",
+        "region",
+        "per unit",
+        "vs #1",
+    ]
+    table = _table(
+        "Runs compared, oldest first: start time (UTC), energy in total and per "
+        "kind, energy per unit of work, change in energy relative to run #1",
+        head,
+        rows,
+        text_cols=(1, len(head) - 3),
+    )
     totals = [e.get("total") or 0.0 for e in energies]
-    charts = [hbar_chart("cmp-energy", "Energy per run, stacked by kind", [
-        (label, [(e.get(k) or 0.0, KIND_COLOURS[k], k) for k in kinds])
-        for label, e in zip(labels, energies)], unit_for(max(totals), ENERGY_STEPS), "Energy",
-        [format_energy(e.get("total")) for e in energies])]
-    charts.append(hbar_chart("cmp-co2", "CO2e per run", [
-        (label, [(g or 0.0, "#555555", "CO2e")]) for label, g in zip(labels, co2)],
-        unit_for(max(g or 0.0 for g in co2), MASS_STEPS), "CO\u2082e",
-        [format_mass(g) for g in co2]))
+    charts = [
+        hbar_chart(
+            "cmp-energy",
+            "Energy per run, stacked by kind",
+            [
+                (label, [(e.get(k) or 0.0, KIND_COLOURS[k], k) for k in kinds])
+                for label, e in zip(labels, energies)
+            ],
+            unit_for(max(totals), ENERGY_STEPS),
+            "Energy",
+            [format_energy(e.get("total")) for e in energies],
+        )
+    ]
+    charts.append(
+        hbar_chart(
+            "cmp-co2",
+            "CO2e per run",
+            [(label, [(g or 0.0, "#555555", "CO2e")]) for label, g in zip(labels, co2)],
+            unit_for(max(g or 0.0 for g in co2), MASS_STEPS),
+            "CO\u2082e",
+            [format_mass(g) for g in co2],
+        )
+    )
     span = max(d or 0.0 for d in durations)
-    charts.append(hbar_chart("cmp-duration", "Duration per run", [
-        (label, [(d or 0.0, "#56B4E9", "duration")]) for label, d in zip(labels, durations)],
-        unit_for(span, DURATION_STEPS), "Duration", [format_duration(d) for d in durations]))
+    charts.append(
+        hbar_chart(
+            "cmp-duration",
+            "Duration per run",
+            [(label, [(d or 0.0, "#56B4E9", "duration")]) for label, d in zip(labels, durations)],
+            unit_for(span, DURATION_STEPS),
+            "Duration",
+            [format_duration(d) for d in durations],
+        )
+    )
     if any(per_unit):
-        charts.append(hbar_chart("cmp-per-unit", "Energy per unit of work", [
-            (label, [(pu[0] if pu else 0.0, "#CC79A7", "J per unit")])
-            for label, pu in zip(labels, per_unit)],
-            (1.0, "J"), "Energy per unit", [f"{pu[0]:.4g} J/{pu[1]}" if pu else "-"
-                                            for pu in per_unit]))
-    legend = "".join(f'<li><span class="swatch" style="background:{KIND_COLOURS[k]}"></span>{k}</li>'
-                     for k in kinds)
-    return ('<section id="comparison" aria-labelledby="comparison-h">'
-            f'<h2 id="comparison-h">{len(runs)} runs compared</h2><div class="wide">{table}</div>'
-            f'<figure>{charts[0]}<figcaption><ul class="legend">{legend}</ul></figcaption></figure>' +
-            "".join(f"<figure>{c}</figure>" for c in charts[1:]) + "</section>")
+        charts.append(
+            hbar_chart(
+                "cmp-per-unit",
+                "Energy per unit of work",
+                [
+                    (label, [(pu[0] if pu else 0.0, "#CC79A7", "J per unit")])
+                    for label, pu in zip(labels, per_unit)
+                ],
+                (1.0, "J"),
+                "Energy per unit",
+                [f"{pu[0]:.4g} J/{pu[1]}" if pu else "-" for pu in per_unit],
+            )
+        )
+    legend = "".join(
+        f'<li><span class="swatch" style="background:{KIND_COLOURS[k]}"></span>{k}</li>'
+        for k in kinds
+    )
+    return (
+        '<section id="comparison" aria-labelledby="comparison-h">'
+        f'<h2 id="comparison-h">{len(runs)} runs compared</h2><div class="wide">{table}</div>'
+        f'<figure>{charts[0]}<figcaption><ul class="legend">{legend}</ul></figcaption></figure>'
+        + "".join(f"<figure>{c}</figure>" for c in charts[1:])
+        + "</section>"
+    )
 
 
 STYLE = """
@@ -396,28 +522,37 @@ def render_html(runs: list[RunView]) -> str:
         report = runs[0].report
         total = (report.get("energy_j") or {}).get("total")
         co2 = (report.get("carbon") or {}).get("co2_g")
-        title = (f"greenmeter: {_command_text(report, 60)} \u2014 {format_energy(total)}, "
-                 f"{format_mass(co2)} CO\u2082e")
+        title = (
+            f"greenmeter: {_command_text(report, 60)} \u2014 {format_energy(total)}, "
+            f"{format_mass(co2)} CO\u2082e"
+        )
         intro = f"One run, started {report.get('started_at')}."
     else:
         title = f"greenmeter: {len(runs)} runs compared"
-        intro = (f"{len(runs)} runs, from {runs[0].report.get('started_at')} "
-                 f"to {runs[-1].report.get('started_at')}.")
+        intro = (
+            f"{len(runs)} runs, from {runs[0].report.get('started_at')} "
+            f"to {runs[-1].report.get('started_at')}."
+        )
     body = [_comparison_section(runs)] if len(runs) > 1 else []
     first_detailed = _first_detailed(len(runs))
     if first_detailed > 1:
-        intro += (f" Runs #{first_detailed} to #{len(runs)} are shown in detail; "
-                  "the comparison has them all.")
-    body += [_run_section(n, len(runs), run, hover)
-             for n, run in enumerate(runs, start=1) if n >= first_detailed]
+        intro += (
+            f" Runs #{first_detailed} to #{len(runs)} are shown in detail; "
+            "the comparison has them all."
+        )
+    body += [
+        _run_section(n, len(runs), run, hover)
+        for n, run in enumerate(runs, start=1)
+        if n >= first_detailed
+    ]
     data = json.dumps(hover, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>{_e(title)}</title><style>{STYLE}</style></head><body>"
         f"<header><h1>Energy and carbon report</h1><p>{_e(intro)}</p></header><main>"
-        + "".join(body) +
-        f"</main><footer>Written by greenmeter {_e(__version__)}. This page is self-contained: "
+        + "".join(body)
+        + f"</main><footer>Written by greenmeter {_e(__version__)}. This page is self-contained: "
         "it loads nothing from the network.</footer>"
         f'<script type="application/json" id="hover-data">{data}</script>'
         f"<script>{SCRIPT}</script></body></html>\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 
@@ -9,13 +10,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import read_report
-from synthetic_runs import DAY_S, Comp, machine, points, sampled
 from greenmeter.reports.timeline import (
-    TimelineUnreadable, column_names, downsample, from_csv, intervals, read_timeline,
-    timeline_path, to_csv, write_timeline,
+    TimelineUnreadable,
+    column_names,
+    downsample,
+    from_csv,
+    intervals,
+    read_timeline,
+    timeline_path,
+    to_csv,
+    write_timeline,
 )
 from greenmeter.run.sampler import MAX_TIMELINE_POINTS
+
+from conftest import read_report
+from synthetic_runs import DAY_S, Comp, machine, points, sampled
 
 PY = sys.executable
 
@@ -23,10 +32,19 @@ PY = sys.executable
 def test_path_and_columns_name_every_component_uniquely(tmp_path):
     assert timeline_path(tmp_path / "run.json") == tmp_path / "run.timeline.csv"
     assert timeline_path(tmp_path / "report") == tmp_path / "report.timeline.csv"
-    comps = [Comp("gpu", "A100", 0), Comp("gpu", "A100", 1), Comp("cpu", "process tree"),
-             Comp("cpu", "process tree")]
-    assert column_names(comps) == ["t_s", "gpu:A100#0_j", "gpu:A100#1_j", "cpu:process tree_j",
-                                   "cpu:process tree~2_j"]
+    comps = [
+        Comp("gpu", "A100", 0),
+        Comp("gpu", "A100", 1),
+        Comp("cpu", "process tree"),
+        Comp("cpu", "process tree"),
+    ]
+    assert column_names(comps) == [
+        "t_s",
+        "gpu:A100#0_j",
+        "gpu:A100#1_j",
+        "cpu:process tree_j",
+        "cpu:process tree~2_j",
+    ]
 
 
 def test_a_day_at_two_seconds_is_stored_in_bounded_size_with_its_energy(tmp_path):
@@ -49,7 +67,7 @@ def test_a_day_at_two_seconds_is_stored_in_bounded_size_with_its_energy(tmp_path
     for t, energies in stored:  # every stored point is an exact original point
         assert energies == pytest.approx(exact[t], rel=1e-8)
     # Spread evenly: no stored interval is much longer than the mean one (plus a step).
-    gaps = [b[0] - a[0] for a, b in zip(stored, stored[1:])]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(stored)]
     assert max(gaps) <= 2 * DAY_S / len(gaps) + 2.0 + 1e-6
     # The mean power of each stored interval is the true mean over it.
     gpu_energy = sum(s.power_w[0] * (s.end_s - s.start_s) for s in intervals(stored))
@@ -73,8 +91,10 @@ def test_malformed_timeline_files_are_refused(text):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.floats(min_value=0.001, max_value=100.0), min_size=1, max_size=400),
-       st.integers(min_value=2, max_value=50))
+@given(
+    st.lists(st.floats(min_value=0.001, max_value=100.0), min_size=1, max_size=400),
+    st.integers(min_value=2, max_value=50),
+)
 def test_downsample_is_bounded_keeps_ends_and_only_real_points(steps, max_points):
     t, e, pts = 0.0, 0.0, [(0.0, [0.0])]
     for dt in steps:
@@ -88,9 +108,21 @@ def test_downsample_is_bounded_keeps_ends_and_only_real_points(steps, max_points
 
 
 def test_run_stores_the_timeline_and_references_it(greenmeter, tmp_path):
-    proc = greenmeter("run", "--region", "FR", "--interval", "0.1", "--json", "r.json",
-                      "--csv", "runs.csv", "--", PY, "-c",
-                      "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass")
+    proc = greenmeter(
+        "run",
+        "--region",
+        "FR",
+        "--interval",
+        "0.1",
+        "--json",
+        "r.json",
+        "--csv",
+        "runs.csv",
+        "--",
+        PY,
+        "-c",
+        "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass",
+    )
     assert proc.returncode == 0, proc.stderr
     report = read_report(tmp_path / "r.json")
     ref = report["timeline"]
@@ -106,12 +138,35 @@ def test_run_stores_the_timeline_and_references_it(greenmeter, tmp_path):
 
 def test_checkpoints_write_the_timeline_too(tmp_path, gm_env):
     """The child copies the checkpoint files while it still runs."""
-    child = ("import shutil, time\ntime.sleep(1.6)\n"
-             "shutil.copy('r.json', 'cp.json'); shutil.copy('r.timeline.csv', 'cp.timeline.csv')")
-    proc = subprocess.run([PY, "-m", "greenmeter", "run", "-q", "--interval", "0.1",
-                           "--checkpoint-interval", "0.5", "--json", "r.json",
-                           "--csv", "runs.csv", "--", PY, "-c", child],
-                          cwd=tmp_path, env=gm_env, capture_output=True, timeout=60)
+    child = (
+        "import shutil, time\ntime.sleep(1.6)\n"
+        "shutil.copy('r.json', 'cp.json'); shutil.copy('r.timeline.csv', 'cp.timeline.csv')"
+    )
+    proc = subprocess.run(
+        [
+            PY,
+            "-m",
+            "greenmeter",
+            "run",
+            "-q",
+            "--interval",
+            "0.1",
+            "--checkpoint-interval",
+            "0.5",
+            "--json",
+            "r.json",
+            "--csv",
+            "runs.csv",
+            "--",
+            PY,
+            "-c",
+            child,
+        ],
+        cwd=tmp_path,
+        env=gm_env,
+        capture_output=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     checkpoint = read_report(tmp_path / "cp.json")
     assert checkpoint["partial"] is True and checkpoint["exit_code"] is None

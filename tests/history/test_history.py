@@ -11,32 +11,49 @@ import sys
 import pandas as pd
 import pytest
 
-from conftest import read_report
 from greenmeter.history.aggregate import aggregate
 from greenmeter.history.load import MAX_WARNINGS_PER_FILE, load_history
 from greenmeter.history.select import Selection, key_series, parse_time_bound, select
 from greenmeter.reports.csv_row import COLUMNS
 
-FOUNDATION_COLUMNS = COLUMNS[:COLUMNS.index("greenmeter_version") + 1]
+from conftest import read_report
+
+FOUNDATION_COLUMNS = COLUMNS[: COLUMNS.index("greenmeter_version") + 1]
 
 
 def make_row(i: int, **overrides) -> dict:
     energy = 100.0 + i
     row = {c: "" for c in COLUMNS}
-    row.update({
-        "run_id": f"20250101T0000{i % 60:02d}Z-{i:08x}",
-        "started_at": f"2025-01-{1 + i % 28:02d}T12:00:00.000Z",
-        "ended_at": f"2025-01-{1 + i % 28:02d}T12:00:10.000Z",
-        "duration_s": 10.0 + i % 3, "command": json.dumps(["python", f"job{i % 2}.py"]),
-        "exit_code": 0, "interrupted": False, "partial": False, "hostname": f"h{i % 2}",
-        "energy_total_j": energy, "energy_cpu_j": energy * 0.8, "energy_dram_j": energy * 0.2,
-        "cpu_method": "estimated", "dram_method": "estimated", "region": "DE",
-        "zone_id": "DEU", "intensity_g_per_kwh": 360.0, "intensity_source": "ember",
-        "intensity_year": 2024, "basis": "lifecycle", "pue": 1.0,
-        "energy_kwh": energy / 3.6e6, "co2_g": energy / 3.6e6 * 360.0,
-        "greenmeter_version": "0.1.0",
-        "tags": json.dumps({"model": f"m{i % 3}"}), "git_branch": ["main", "dev"][i % 2],
-    })
+    row.update(
+        {
+            "run_id": f"20250101T0000{i % 60:02d}Z-{i:08x}",
+            "started_at": f"2025-01-{1 + i % 28:02d}T12:00:00.000Z",
+            "ended_at": f"2025-01-{1 + i % 28:02d}T12:00:10.000Z",
+            "duration_s": 10.0 + i % 3,
+            "command": json.dumps(["python", f"job{i % 2}.py"]),
+            "exit_code": 0,
+            "interrupted": False,
+            "partial": False,
+            "hostname": f"h{i % 2}",
+            "energy_total_j": energy,
+            "energy_cpu_j": energy * 0.8,
+            "energy_dram_j": energy * 0.2,
+            "cpu_method": "estimated",
+            "dram_method": "estimated",
+            "region": "DE",
+            "zone_id": "DEU",
+            "intensity_g_per_kwh": 360.0,
+            "intensity_source": "ember",
+            "intensity_year": 2024,
+            "basis": "lifecycle",
+            "pue": 1.0,
+            "energy_kwh": energy / 3.6e6,
+            "co2_g": energy / 3.6e6 * 360.0,
+            "greenmeter_version": "0.1.0",
+            "tags": json.dumps({"model": f"m{i % 3}"}),
+            "git_branch": ["main", "dev"][i % 2],
+        }
+    )
     row.update(overrides)
     return row
 
@@ -98,13 +115,13 @@ def test_malformed_rows_skipped_with_file_and_line(tmp_path):
     path = write_csv(tmp_path / "runs.csv", [make_row(i) for i in range(4)])
     lines = path.read_text().splitlines()
     good = lines[1]
-    lines[2] = lines[2] + ",extra,fields"                          # line 3: too many fields
+    lines[2] = lines[2] + ",extra,fields"  # line 3: too many fields
     lines[3] = lines[3].replace(",110.0,", ",lots,").replace(",102.0,", ",lots,")  # line 4
     lines += [
-        "," + good.split(",", 1)[1],                                # line 6: no run_id
-        good.split(",")[0] + ",yesterday" + good[good.index(",", len(good.split(",")[0]) + 1):],
-        good[:60],                                                  # line 8: cut short
-        "",                                                         # blank: not an error
+        "," + good.split(",", 1)[1],  # line 6: no run_id
+        good.split(",")[0] + ",yesterday" + good[good.index(",", len(good.split(",")[0]) + 1) :],
+        good[:60],  # line 8: cut short
+        "",  # blank: not an error
     ]
     path.write_text("\n".join(lines) + "\n")
     frame, warnings = load(path)
@@ -143,17 +160,35 @@ def test_history_begun_by_an_older_version(tmp_path):
 
 def _report(run_id: str, partial: bool, energy: float) -> dict:
     return {
-        "schema_version": 1, "run_id": run_id, "greenmeter_version": "0.1.0",
-        "command": ["sleep", "1"], "exit_code": None if partial else 0, "interrupted": False,
-        "partial": partial, "started_at": "2025-02-01T10:00:00.000Z",
-        "ended_at": "2025-02-01T10:00:05.000Z", "duration_s": 5.0,
-        "host": {"hostname": "h", "os": "Linux 6", "python": "3.11.7", "cpu_model": "X",
-                 "gpu_models": []},
+        "schema_version": 1,
+        "run_id": run_id,
+        "greenmeter_version": "0.1.0",
+        "command": ["sleep", "1"],
+        "exit_code": None if partial else 0,
+        "interrupted": False,
+        "partial": partial,
+        "started_at": "2025-02-01T10:00:00.000Z",
+        "ended_at": "2025-02-01T10:00:05.000Z",
+        "duration_s": 5.0,
+        "host": {
+            "hostname": "h",
+            "os": "Linux 6",
+            "python": "3.11.7",
+            "cpu_model": "X",
+            "gpu_models": [],
+        },
         "energy_j": {"total": energy, "cpu": energy, "gpu": None, "dram": None},
         "components": [{"kind": "cpu", "method": "estimated", "counted": True}],
-        "carbon": {"region": "FR", "zone_id": "FRA", "intensity_g_per_kwh": 50.0, "pue": 1.0,
-                   "energy_kwh": energy / 3.6e6, "co2_g": energy / 3.6e6 * 50.0},
-        "warnings": [], "tags": {"model": "m9"},
+        "carbon": {
+            "region": "FR",
+            "zone_id": "FRA",
+            "intensity_g_per_kwh": 50.0,
+            "pue": 1.0,
+            "energy_kwh": energy / 3.6e6,
+            "co2_g": energy / 3.6e6 * 50.0,
+        },
+        "warnings": [],
+        "tags": {"model": "m9"},
     }
 
 
@@ -174,8 +209,10 @@ def test_checkpoints_are_partial_and_final_reports_win(tmp_path):
 
 def test_directory_of_reports_and_csv_counts_each_run_once(greenmeter, tmp_path):
     for _ in range(2):
-        assert greenmeter("run", "--tag", "suite=unit", "--", sys.executable, "-c", "pass"
-                          ).returncode == 0
+        assert (
+            greenmeter("run", "--tag", "suite=unit", "--", sys.executable, "-c", "pass").returncode
+            == 0
+        )
     reports = sorted((tmp_path / "greenmeter-runs").glob("*.json"))
     assert len(reports) == 2
     proc = greenmeter("report", "--group-by", "tag:suite", "--format", "json")
@@ -189,16 +226,17 @@ def test_directory_of_reports_and_csv_counts_each_run_once(greenmeter, tmp_path)
 def test_non_greenmeter_files(tmp_path):
     folder = tmp_path / "artifacts"
     folder.mkdir()
-    (folder / "run.timeline.csv").write_text("t_s,cpu_j\n0,0\n")   # not a history: silent
-    (folder / "package.json").write_text('{"name": "x"}')            # not a report: silent
+    (folder / "run.timeline.csv").write_text("t_s,cpu_j\n0,0\n")  # not a history: silent
+    (folder / "package.json").write_text('{"name": "x"}')  # not a report: silent
     (folder / "broken.json").write_text('{"schema_version": 1,\n "run_id": ')
     write_csv(folder / "runs.csv", [make_row(0)])
     frame, warnings = load(folder)
     assert len(frame) == 1
     assert warnings == [f"{folder / 'broken.json'}:2: not valid JSON (Expecting value); skipped"]
-    _, warnings = load(folder / "run.timeline.csv")   # named explicitly: said
-    assert warnings == [f"{folder / 'run.timeline.csv'}:1: not a greenmeter CSV history "
-                        f"(no run_id column); skipped"]
+    _, warnings = load(folder / "run.timeline.csv")  # named explicitly: said
+    assert warnings == [
+        f"{folder / 'run.timeline.csv'}:1: not a greenmeter CSV history (no run_id column); skipped"
+    ]
 
 
 def test_selections_and_time_window(tmp_path):
@@ -238,8 +276,13 @@ def test_report_formats_and_output_file(greenmeter, tmp_path):
 
 def test_bad_report_options_exit_125(greenmeter, tmp_path):
     write_csv(tmp_path / "runs.csv", [make_row(0)])
-    for args in (["--group-by", "colour"], ["--since", "someday"], ["--filter", "nokey"],
-                 ["missing.csv"], ["--format", "xml"]):
+    for args in (
+        ["--group-by", "colour"],
+        ["--since", "someday"],
+        ["--filter", "nokey"],
+        ["missing.csv"],
+        ["--format", "xml"],
+    ):
         proc = greenmeter("report", "runs.csv", *args)
         assert proc.returncode == 125, args
         assert b"Traceback" not in proc.stderr

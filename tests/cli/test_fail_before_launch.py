@@ -6,73 +6,63 @@ import sys
 
 import pytest
 
-MARKER_CHILD = [sys.executable, "-c", "open('child-ran', 'w').close()"]
-
-
-def _assert_refused(proc, tmp_path, *needles: str):
-    err = proc.stderr.decode()
-    assert proc.returncode == 125, err
-    assert not (tmp_path / "child-ran").exists(), "the command ran"
-    assert "Traceback" not in err
-    assert err.count("\n") == 1, err
-    for needle in needles:
-        assert needle in err, err
+from conftest import MARKER_CHILD, assert_refused
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "abc", "1000"])
 def test_bad_interval(greenmeter, tmp_path, value):
     proc = greenmeter("run", "--interval", value, "--", *MARKER_CHILD)
-    _assert_refused(proc, tmp_path, "--interval")
+    assert_refused(proc, tmp_path, "--interval")
 
 
 def test_unknown_region_with_suggestion(greenmeter, tmp_path):
     proc = greenmeter("run", "--region", "DEX", "--", *MARKER_CHILD)
-    _assert_refused(proc, tmp_path, "DEX")
+    assert_refused(proc, tmp_path, "DEX")
 
 
 def test_bad_region_from_environment(greenmeter, tmp_path):
     proc = greenmeter("run", "--", *MARKER_CHILD, env={"GREENMETER_REGION": "Atlantis"})
-    _assert_refused(proc, tmp_path, "Atlantis")
+    assert_refused(proc, tmp_path, "Atlantis")
 
 
 @pytest.mark.parametrize("option", ["--json", "--csv"])
 def test_output_in_missing_directory(greenmeter, tmp_path, option):
     proc = greenmeter("run", option, "no/such/dir/out", "--", *MARKER_CHILD)
-    _assert_refused(proc, tmp_path, option, "does not exist")
+    assert_refused(proc, tmp_path, option, "does not exist")
 
 
 def test_output_is_a_directory(greenmeter, tmp_path):
     (tmp_path / "d").mkdir()
     proc = greenmeter("run", "--json", "d", "--", *MARKER_CHILD)
-    _assert_refused(proc, tmp_path, "is a directory")
+    assert_refused(proc, tmp_path, "is a directory")
 
 
 def test_malformed_config_names_file_and_line(greenmeter, tmp_path):
     (tmp_path / "greenmeter.toml").write_text('region = "DE"\ninterval = \n')
     proc = greenmeter("run", "--", *MARKER_CHILD)
-    _assert_refused(proc, tmp_path, "greenmeter.toml", "line 2")
+    assert_refused(proc, tmp_path, "greenmeter.toml", "line 2")
 
 
 def test_config_unknown_key_names_line(greenmeter, tmp_path):
     (tmp_path / "gm.toml").write_text('region = "DE"\n\nintervall = 0.5\n')
     proc = greenmeter("run", "--config", "gm.toml", "--", *MARKER_CHILD)
-    _assert_refused(proc, tmp_path, "gm.toml, line 3", "intervall")
+    assert_refused(proc, tmp_path, "gm.toml, line 3", "intervall")
 
 
 def test_config_bad_value_names_line(greenmeter, tmp_path):
-    (tmp_path / "greenmeter.toml").write_text('interval = -2\n')
+    (tmp_path / "greenmeter.toml").write_text("interval = -2\n")
     proc = greenmeter("run", "--", *MARKER_CHILD)
-    _assert_refused(proc, tmp_path, "greenmeter.toml, line 1", "interval")
+    assert_refused(proc, tmp_path, "greenmeter.toml, line 1", "interval")
 
 
 def test_missing_config_file(greenmeter, tmp_path):
     proc = greenmeter("run", "--config", "nope.toml", "--", *MARKER_CHILD)
-    _assert_refused(proc, tmp_path, "nope.toml")
+    assert_refused(proc, tmp_path, "nope.toml")
 
 
 def test_unknown_option(greenmeter, tmp_path):
     proc = greenmeter("run", "--regoin", "DE", "--", *MARKER_CHILD)
-    _assert_refused(proc, tmp_path, "--regoin")
+    assert_refused(proc, tmp_path, "--regoin")
 
 
 def test_precedence_cli_over_env_over_config(greenmeter, tmp_path):

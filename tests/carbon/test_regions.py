@@ -8,7 +8,13 @@ from greenmeter.carbon.regions import UnknownRegion, resolve_region, search_regi
 @pytest.mark.parametrize("query", ["DE", "de", "DEU", "deu", "Germany", "  germany "])
 def test_country_codes_and_names_resolve_to_one_zone(query):
     r = resolve_region(query)
-    assert (r.zone_id, r.name, r.source, r.year, r.basis) == ("DEU", "Germany", "ember", 2024, "lifecycle")
+    assert (r.zone_id, r.name, r.source, r.year, r.basis) == (
+        "DEU",
+        "Germany",
+        "ember",
+        2024,
+        "lifecycle",
+    )
     assert r.intensity_g_per_kwh == pytest.approx(342.06)
     assert r.region == query and r.fallback is False and r.pue is None
 
@@ -19,13 +25,16 @@ def test_known_country_values():
     assert resolve_region("SE").intensity_g_per_kwh < 50
 
 
-@pytest.mark.parametrize("query,zone,source,g", [
-    ("CA-QC", "CA-QC", "electricitymaps", 35),
-    ("Quebec", "CA-QC", "electricitymaps", 35),
-    ("SE-SE3", "SE-SE3", "electricitymaps", 21),
-    ("in-so", "IN-SO", "electricitymaps", 534),
-    ("US-CAL-CISO", "US-CAL-CISO", "electricitymaps", 229),
-])
+@pytest.mark.parametrize(
+    "query,zone,source,g",
+    [
+        ("CA-QC", "CA-QC", "electricitymaps", 35),
+        ("Quebec", "CA-QC", "electricitymaps", 35),
+        ("SE-SE3", "SE-SE3", "electricitymaps", 21),
+        ("in-so", "IN-SO", "electricitymaps", 534),
+        ("US-CAL-CISO", "US-CAL-CISO", "electricitymaps", 229),
+    ],
+)
 def test_subnational_zones_prefer_electricity_maps_lifecycle(query, zone, source, g):
     r = resolve_region(query)
     assert (r.zone_id, r.source, r.basis) == (zone, source, "lifecycle")
@@ -34,7 +43,13 @@ def test_subnational_zones_prefer_electricity_maps_lifecycle(query, zone, source
 
 def test_us_state_has_only_a_direct_figure_and_says_so():
     r = resolve_region("US-CA")
-    assert (r.zone_id, r.name, r.source, r.year, r.basis) == ("US-CA", "California", "egrid2023", 2023, "direct")
+    assert (r.zone_id, r.name, r.source, r.year, r.basis) == (
+        "US-CA",
+        "California",
+        "egrid2023",
+        2023,
+        "direct",
+    )
     assert r.intensity_g_per_kwh == pytest.approx(179.06)
 
 
@@ -43,13 +58,16 @@ def test_georgia_is_the_country_and_the_state_has_its_own_alias():
     assert resolve_region("Georgia, US").zone_id == "US-GA"
 
 
-@pytest.mark.parametrize("query,zone,pue", [
-    ("aws:eu-central-1", "DEU", 1.15),
-    ("aws:us-east-1", "US-MIDA-PJM", 1.15),
-    ("gcp:europe-west1", "BEL", 1.09),
-    ("azure:westeurope", "NLD", 1.18),
-    ("AZURE:WestEurope", "NLD", 1.18),
-])
+@pytest.mark.parametrize(
+    "query,zone,pue",
+    [
+        ("aws:eu-central-1", "DEU", 1.15),
+        ("aws:us-east-1", "US-MIDA-PJM", 1.15),
+        ("gcp:europe-west1", "BEL", 1.09),
+        ("azure:westeurope", "NLD", 1.18),
+        ("AZURE:WestEurope", "NLD", 1.18),
+    ],
+)
 def test_cloud_regions_resolve_to_their_grid_zone_and_bring_the_provider_pue(query, zone, pue):
     r = resolve_region(query)
     assert (r.zone_id, r.basis, r.pue) == (zone, "lifecycle", pue)
@@ -58,20 +76,33 @@ def test_cloud_regions_resolve_to_their_grid_zone_and_bring_the_provider_pue(que
 
 def test_cloud_region_direct_basis_uses_the_providers_own_figure():
     r = resolve_region("gcp:europe-west1", basis="direct")
-    assert (r.zone_id, r.source, r.basis, r.year) == ("gcp:europe-west1", "google-cloud", "direct", 2024)
+    assert (r.zone_id, r.source, r.basis, r.year) == (
+        "gcp:europe-west1",
+        "google-cloud",
+        "direct",
+        2024,
+    )
     assert r.intensity_g_per_kwh == pytest.approx(103.37)
     assert r.pue == 1.09
 
 
 def test_direct_basis_for_a_country_without_direct_data_keeps_lifecycle_labelled():
     r = resolve_region("DE", basis="direct")
-    assert r.basis == "lifecycle"  # no direct figure shipped for Germany: the label says what we used
+    assert (
+        r.basis == "lifecycle"
+    )  # no direct figure shipped for Germany: the label says what we used
 
 
 @pytest.mark.parametrize("query", [None, "", "   "])
 def test_nothing_configured_gives_the_world_average_loudly(query):
     r = resolve_region(query)
-    assert (r.region, r.zone_id, r.fallback, r.source, r.basis) == (None, "WORLD", True, "ember", "lifecycle")
+    assert (r.region, r.zone_id, r.fallback, r.source, r.basis) == (
+        None,
+        "WORLD",
+        True,
+        "ember",
+        "lifecycle",
+    )
     assert r.intensity_g_per_kwh == pytest.approx(472.94)
 
 
@@ -80,12 +111,15 @@ def test_asking_for_the_world_explicitly_is_not_a_fallback():
     assert (r.zone_id, r.fallback) == ("WORLD", False)
 
 
-@pytest.mark.parametrize("query,suggestion", [
-    ("Germny", "DEU (Germany)"),
-    ("frnace", "FRA (France)"),
-    ("aws:us-east1", "aws:us-east-1"),
-    ("azure:westeurop", "azure:westeurope"),
-])
+@pytest.mark.parametrize(
+    "query,suggestion",
+    [
+        ("Germny", "DEU (Germany)"),
+        ("frnace", "FRA (France)"),
+        ("aws:us-east1", "aws:us-east-1"),
+        ("azure:westeurop", "azure:westeurope"),
+    ],
+)
 def test_typo_gives_one_line_did_you_mean(query, suggestion):
     with pytest.raises(UnknownRegion) as info:
         resolve_region(query)
@@ -95,7 +129,7 @@ def test_typo_gives_one_line_did_you_mean(query, suggestion):
 
 
 def test_nonsense_gives_no_suggestion_but_still_a_hint():
-    with pytest.raises(UnknownRegion, match="unknown region 'qqqqqqqq' .*greenmeter regions"):
+    with pytest.raises(UnknownRegion, match=r"unknown region 'qqqqqqqq' .*greenmeter regions"):
         resolve_region("qqqqqqqq")
 
 

@@ -10,12 +10,20 @@ from datetime import datetime, timezone
 
 import pytest
 
-from synthetic_runs import DAY_S, machine, points, report, write_run
 from greenmeter.history.html_pages import load_run, write_html_report
-from greenmeter.reports.html.charts import CHART_POINTS, CHART_W, MARGIN_L, MARGIN_R, nice_ticks, power_chart
+from greenmeter.reports.html.charts import (
+    CHART_POINTS,
+    CHART_W,
+    MARGIN_L,
+    MARGIN_R,
+    nice_ticks,
+    power_chart,
+)
 from greenmeter.reports.html.page import TABLE_ROWS, RunView, render_html
 from greenmeter.reports.summary import BLOCKS, power_profile_w, print_summary, sparkline
 from greenmeter.results import Carbon, ComponentResult, RunLabels, RunResult
+
+from synthetic_runs import DAY_S, machine, points, report, write_run
 
 PY = sys.executable
 EXTERNAL = re.compile(r"""(?:src|href|xlink:href)\s*=\s*["']?\s*(?:[a-z][a-z0-9+.-]*:)?//""", re.I)
@@ -39,8 +47,11 @@ def test_a_24_hour_run_is_one_small_self_contained_accessible_page(day_run, tmp_
     html = out.read_text()
     size = out.stat().st_size
     assert size < 1_000_000, size  # measured: ~68 kB
-    assert re.search(r"<title>greenmeter: python3 train.py --epochs 3 \u2014 10\.\d+ kWh, 4\.\d+ kg "
-                     r"CO\u2082e</title>", html)
+    assert re.search(
+        r"<title>greenmeter: python3 train.py --epochs 3 \u2014 10\.\d+ kWh, 4\.\d+ kg "
+        r"CO\u2082e</title>",
+        html,
+    )
     assert '<html lang="en">' in html
     # Counted components stacked; the detail 'core' is not (it is inside its package).
     assert _series(html) == ["gpu NVIDIA H100 80GB HBM3 #0", "cpu package-0", "dram package-0"]
@@ -48,12 +59,15 @@ def test_a_24_hour_run_is_one_small_self_contained_accessible_page(day_run, tmp_
     # Every SVG names itself; axes say their units.
     svgs = html.count("<svg ")
     assert svgs == 2
-    assert len(re.findall(r'<svg [^>]*role="img" aria-labelledby="([\w-]+)-title \1-desc"', html)) == svgs
+    assert (
+        len(re.findall(r'<svg [^>]*role="img" aria-labelledby="([\w-]+)-title \1-desc"', html))
+        == svgs
+    )
     assert html.count("<desc id=") == svgs
     for label in ("Power (W)", "Time since start (h)", "Energy (kWh)"):
         assert f">{label}</text>" in html
     # The table fallback: TABLE_ROWS spans of 30 min and the components' own table.
-    table = html[html.index("<details>"):html.index("</details>")]
+    table = html[html.index("<details>") : html.index("</details>")]
     assert table.count("<tr>") == TABLE_ROWS + 1
     assert "core package-0 (detail, not added)" in html
     assert "measured, nvml-energy; mean utilisation 87.5 %, peak memory 40960 MiB" in html
@@ -73,8 +87,9 @@ def test_the_chart_draws_the_energy(day_run):
     assert steps == CHART_POINTS - 1
     plot_w = CHART_W - MARGIN_L - MARGIN_R
     px_to_s = DAY_S / plot_w
-    drawn_j = sum(sum(p) * (hover["x"][k + 1] - hover["x"][k]) * px_to_s
-                  for k, p in enumerate(hover["p"]))
+    drawn_j = sum(
+        sum(p) * (hover["x"][k + 1] - hover["x"][k]) * px_to_s for k, p in enumerate(hover["p"])
+    )
     assert drawn_j == pytest.approx(run.report["energy_j"]["total"], rel=5e-3)
     assert hover["names"] == _series(svg)
     assert hover["unit"] == "h" and hover["t"][0] == 0 and hover["t"][-1] == 24
@@ -94,25 +109,40 @@ def test_eight_gpus_are_stacked_per_kind_and_the_page_stays_small(tmp_path):
 def test_several_runs_are_compared(tmp_path):
     comps = machine(gpus=1, packages=1)
     paths = [
-        write_run(tmp_path, "a", comps, points(comps, 3600, 10.0), run_id="A",
-                  started_at="2025-01-01T00:00:00.000Z"),
-        write_run(tmp_path, "b", comps, points(comps, 1800, 10.0, seed=3), run_id="B",
-                  started_at="2025-01-02T00:00:00.000Z", energy_j_per_unit=12.5,
-                  unit_name="samples", intensity=100.0),
+        write_run(
+            tmp_path,
+            "a",
+            comps,
+            points(comps, 3600, 10.0),
+            run_id="A",
+            started_at="2025-01-01T00:00:00.000Z",
+        ),
+        write_run(
+            tmp_path,
+            "b",
+            comps,
+            points(comps, 1800, 10.0, seed=3),
+            run_id="B",
+            started_at="2025-01-02T00:00:00.000Z",
+            energy_j_per_unit=12.5,
+            unit_name="samples",
+            intensity=100.0,
+        ),
     ]
     (tmp_path / "notes.json").write_text('{"not": "a report"}')
     out = tmp_path / "cmp.html"
     skipped = write_html_report([tmp_path], out)
-    assert skipped == [f"skipped {tmp_path / 'notes.json'}: not a greenmeter report "
-                       "(no run_id/components)"]
+    assert skipped == [
+        f"skipped {tmp_path / 'notes.json'}: not a greenmeter report (no run_id/components)"
+    ]
     html = out.read_text()
     a, b = (json.loads(p.read_text()) for p in paths)
     assert "<title>greenmeter: 2 runs compared</title>" in html
-    comparison = html[html.index('id="comparison"'):html.index('class="run"')]
+    comparison = html[html.index('id="comparison"') : html.index('class="run"')]
     change = (b["energy_j"]["total"] - a["energy_j"]["total"]) / a["energy_j"]["total"] * 100
     assert f"{change:+.1f} %" in comparison
     assert "12.5 J/samples" in comparison
-    assert f'{b["carbon"]["co2_g"]:.2f} g' in comparison
+    assert f"{b['carbon']['co2_g']:.2f} g" in comparison
     assert "60.0 min" in comparison and "30.0 min" in comparison
     for axis in ("Energy (kJ)", "CO\u2082e (g)", "Duration (min)", "Energy per unit (J)"):
         assert f">{axis}</text>" in comparison, axis
@@ -158,22 +188,36 @@ def test_html_command(greenmeter, tmp_path):
     assert len(_series((tmp_path / "page.html").read_text())) == 3
     proc = greenmeter("html", "notes.json", "-o", "x.html")
     assert proc.returncode == 125
-    assert proc.stderr.decode().count("\n") == 1 and "not a greenmeter report" in proc.stderr.decode()
+    assert (
+        proc.stderr.decode().count("\n") == 1 and "not a greenmeter report" in proc.stderr.decode()
+    )
     proc = greenmeter("html", ".", "-o", "missing/x.html")
     assert proc.returncode == 125 and "does not exist" in proc.stderr.decode()
     assert not (tmp_path / "x.html").exists()
 
 
 def test_run_html_writes_the_page_and_a_bad_path_stops_before_launch(greenmeter, tmp_path):
-    proc = greenmeter("run", "--html", "run.html", "--json", "r.json", "--csv", "runs.csv",
-                      "--interval", "0.1", "--", PY, "-c", "import time; time.sleep(0.5)")
+    proc = greenmeter(
+        "run",
+        "--html",
+        "run.html",
+        "--json",
+        "r.json",
+        "--csv",
+        "runs.csv",
+        "--interval",
+        "0.1",
+        "--",
+        PY,
+        "-c",
+        "import time; time.sleep(0.5)",
+    )
     assert proc.returncode == 0, proc.stderr
     html = (tmp_path / "run.html").read_text()
     assert _series(html) == ["cpu process tree", "dram process tree"]
     assert json.loads((tmp_path / "r.json").read_text())["run_id"] in html
     assert "HTML report: run.html" in proc.stderr.decode()
-    proc = greenmeter("run", "--html", "nodir/run.html", "--", PY, "-c",
-                      "open('ran', 'w').close()")
+    proc = greenmeter("run", "--html", "nodir/run.html", "--", PY, "-c", "open('ran', 'w').close()")
     assert proc.returncode == 125 and "--html" in proc.stderr.decode()
     assert not (tmp_path / "ran").exists()
 
@@ -196,22 +240,48 @@ class FakeTerminal(io.StringIO):
 
 def _result(timeline) -> RunResult:
     t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
-    comp = ComponentResult("cpu", "process tree", None, "estimate-cpu-time", "estimated", True,
-                           timeline[-1][1][0], 10.0, len(timeline), False, timeline[-1][0])
-    carbon = Carbon("DE", "DE", "Germany", 380.0, "ember", 2024, "lifecycle", False, 1.0,
-                    1e-5, 1e-5, 3.8e-3)
-    return RunResult(RunLabels("id", ["x"]), 0, False, t0, t0, timeline[-1][0], {}, [comp],
-                     carbon, [], timeline=timeline)
+    comp = ComponentResult(
+        "cpu",
+        "process tree",
+        None,
+        "estimate-cpu-time",
+        "estimated",
+        True,
+        timeline[-1][1][0],
+        10.0,
+        len(timeline),
+        False,
+        timeline[-1][0],
+    )
+    carbon = Carbon(
+        "DE", "DE", "Germany", 380.0, "ember", 2024, "lifecycle", False, 1.0, 1e-5, 1e-5, 3.8e-3
+    )
+    return RunResult(
+        RunLabels("id", ["x"]),
+        0,
+        False,
+        t0,
+        t0,
+        timeline[-1][0],
+        {},
+        [comp],
+        carbon,
+        [],
+        timeline=timeline,
+    )
 
 
 def test_summary_shows_a_power_sparkline_on_a_terminal_only():
     # 10 W for 4 s, 40 W for 4 s: a quarter of the peak is block 2 of 0-7 (10/40 x 7 = 1.75).
-    timeline = [(t * 0.5, [(10 * t * 0.5) if t <= 8 else 40 + 40 * (t * 0.5 - 4)])
-                for t in range(17)]
+    timeline = [
+        (t * 0.5, [(10 * t * 0.5) if t <= 8 else 40 + 40 * (t * 0.5 - 4)]) for t in range(17)
+    ]
     tty, pipe = FakeTerminal(), io.StringIO()
     print_summary(_result(timeline), file=tty)
     print_summary(_result(timeline), file=pipe)
     line = next(ln for ln in tty.getvalue().splitlines() if "total power" in ln)
     plain = re.sub(r"\x1b\[[0-9;]*m", "", line)
-    assert plain.startswith(f"total power {BLOCKS[2] * 8}{BLOCKS[-1] * 8} 0\u201340.0 W over 8.00 s")
+    assert plain.startswith(
+        f"total power {BLOCKS[2] * 8}{BLOCKS[-1] * 8} 0\u201340.0 W over 8.00 s"
+    )
     assert not any(b in pipe.getvalue() for b in BLOCKS)

@@ -14,6 +14,7 @@ import pytest
 
 from greenmeter.sensors import rapl
 from greenmeter.sensors.base import SensorUnavailable
+
 from powercap_tree import (
     CounterDriver,
     PowercapTree,
@@ -60,14 +61,18 @@ def assert_close(measured, truth):
 
 # Discovery and classification -----------------------------------------------------------
 
+
 def test_laptop_tree_counts_the_package_once(tree):
     laptop(tree)
     found = rapl.discover_zones(tree.root)
     # The control-type entries (intel-rapl, intel-rapl-mmio) are not zones.
     assert [(z.zone_id, z.kind, z.counted) for z in found] == [
-        ("intel-rapl:0", "cpu", True), ("intel-rapl:0:0", "core", False),
-        ("intel-rapl:0:1", "uncore", False), ("intel-rapl:1", "psys", False),
-        ("intel-rapl-mmio:0", "cpu", False)]
+        ("intel-rapl:0", "cpu", True),
+        ("intel-rapl:0:0", "core", False),
+        ("intel-rapl:0:1", "uncore", False),
+        ("intel-rapl:1", "psys", False),
+        ("intel-rapl-mmio:0", "cpu", False),
+    ]
     zones = {z.zone_id: z for z in found}
     assert "intel-rapl:0" in zones["intel-rapl-mmio:0"].note
     assert zones["intel-rapl:0:1"].package == 0
@@ -79,9 +84,13 @@ def test_two_sockets_with_dram_are_all_counted(tree):
     sensor = rapl.open_rapl(tree.root)
     summary = [(c.name, c.kind, c.index, c.counted) for c in sensor.components]
     assert summary == [
-        ("package-0", "cpu", 0, True), ("package-0/core", "core", 0, False),
-        ("package-0/dram", "dram", 0, True), ("package-1", "cpu", 1, True),
-        ("package-1/core", "core", 1, False), ("package-1/dram", "dram", 1, True)]
+        ("package-0", "cpu", 0, True),
+        ("package-0/core", "core", 0, False),
+        ("package-0/dram", "dram", 0, True),
+        ("package-1", "cpu", 1, True),
+        ("package-1/core", "core", 1, False),
+        ("package-1/dram", "dram", 1, True),
+    ]
     assert all(c.source == "rapl" and c.method == "measured" for c in sensor.components)
     assert sensor.unavailable == {}
 
@@ -93,7 +102,8 @@ def test_mmio_is_counted_when_the_msr_zone_is_unreadable(tree, monkeypatch):
     emulate_dac_for_root(monkeypatch)
     sensor = rapl.open_rapl(tree.root)
     assert [(c.name, c.counted) for c in sensor.components] == [
-        ("package-0 [intel-rapl-mmio]", True)]
+        ("package-0 [intel-rapl-mmio]", True)
+    ]
 
 
 def test_mirrored_dies_are_counted_once(tree):
@@ -102,7 +112,9 @@ def test_mirrored_dies_are_counted_once(tree):
     tree.mirror("intel-rapl:1", of="intel-rapl:0")
     zones = rapl.discover_zones(tree.root)
     assert [(z.name, z.package, z.counted, z.mirror_of) for z in zones] == [
-        ("package-0-die-0", 0, True, None), ("package-0-die-1", 0, False, "intel-rapl:0")]
+        ("package-0-die-0", 0, True, None),
+        ("package-0-die-1", 0, False, "intel-rapl:0"),
+    ]
 
 
 def test_distinct_dies_and_zero_counters_are_not_mirrors(tree):
@@ -121,6 +133,7 @@ def test_same_name_twice_in_one_interface_goes_to_the_mirror_check(tree):
 
 
 # Wraparound ------------------------------------------------------------------------------
+
 
 def test_wraps_add_the_range_and_no_sample_is_lost(tree):
     tree.add_zone("intel-rapl:0", "package-0", 900, max_energy_range_uj=1000)
@@ -153,6 +166,7 @@ def test_max_interval_never_below_the_floor(tree):
 
 # Accuracy against counters advancing at known power ----------------------------------------
 
+
 def test_single_socket_within_2_percent(tree):
     single_socket(tree)
     sensor = rapl.open_rapl(tree.root)
@@ -164,8 +178,14 @@ def test_single_socket_within_2_percent(tree):
 def test_two_sockets_and_dram_within_2_percent(tree):
     two_sockets_with_dram(tree)
     sensor = rapl.open_rapl(tree.root)
-    powers = {"intel-rapl:0": 60.0, "intel-rapl:0:0": 40.0, "intel-rapl:0:1": 8.0,
-              "intel-rapl:1": 45.0, "intel-rapl:1:0": 30.0, "intel-rapl:1:1": 5.0}
+    powers = {
+        "intel-rapl:0": 60.0,
+        "intel-rapl:0:0": 40.0,
+        "intel-rapl:0:1": 8.0,
+        "intel-rapl:1": 45.0,
+        "intel-rapl:1:0": 30.0,
+        "intel-rapl:1:1": 5.0,
+    }
     with CounterDriver(tree, powers) as driver:
         energies, elapsed = sample(sensor, driver, 1.5)
     assert_close(counted_j(sensor, energies, "cpu"), (60.0 + 45.0) * elapsed)
@@ -189,8 +209,12 @@ def test_laptop_psys_core_uncore_and_mmio_are_not_added(tree):
     laptop(tree)
     tree.mirror("intel-rapl-mmio:0", of="intel-rapl:0")  # one counter, two interfaces
     sensor = rapl.open_rapl(tree.root)
-    powers = {"intel-rapl:0": 15.0, "intel-rapl:0:0": 9.0, "intel-rapl:0:1": 2.0,
-              "intel-rapl:1": 32.0}
+    powers = {
+        "intel-rapl:0": 15.0,
+        "intel-rapl:0:0": 9.0,
+        "intel-rapl:0:1": 2.0,
+        "intel-rapl:1": 32.0,
+    }
     with CounterDriver(tree, powers) as driver:
         energies, elapsed = sample(sensor, driver, 1.5)
     assert_close(counted_j(sensor, energies, "cpu"), 15.0 * elapsed)
@@ -215,6 +239,7 @@ def test_mirror_that_moves_differently_is_warned_about(tree):
 
 # Broken and missing files ------------------------------------------------------------------
 
+
 def test_no_zones_is_unavailable_with_a_fix(tree, tmp_path):
     for root in (tree.root, tmp_path / "absent"):
         with pytest.raises(SensorUnavailable) as err:
@@ -226,15 +251,22 @@ def test_no_zones_is_unavailable_with_a_fix(tree, tmp_path):
 
 def test_unreadable_energy_gives_the_safe_fix(tree, monkeypatch):
     two_sockets_with_dram(tree)
-    for zone in ("intel-rapl:0", "intel-rapl:0:0", "intel-rapl:0:1",
-                 "intel-rapl:1", "intel-rapl:1:0", "intel-rapl:1:1"):
+    for zone in (
+        "intel-rapl:0",
+        "intel-rapl:0:0",
+        "intel-rapl:0:1",
+        "intel-rapl:1",
+        "intel-rapl:1:0",
+        "intel-rapl:1:1",
+    ):
         tree.make_unreadable(zone)
     emulate_dac_for_root(monkeypatch)
     with pytest.raises(SensorUnavailable) as err:
         rapl.open_rapl(tree.root)
     assert err.value.reason == (
         "cannot measure cpu and dram (intel-rapl:0, intel-rapl:1, intel-rapl:0:1, intel-rapl:1:1: "
-        "energy_uj not readable (permission denied)); estimated instead.")
+        "energy_uj not readable (permission denied)); estimated instead."
+    )
     assert "CVE-2020-8694" in err.value.fix
     assert "udev rule or systemd-tmpfiles" in err.value.fix
     assert "Never 'chmod a+r'" in err.value.fix
@@ -247,7 +279,7 @@ def test_chmod_000_really_blocks_reads_in_tests(tree, monkeypatch):
     tree.make_unreadable("intel-rapl:0")
     emulate_dac_for_root(monkeypatch)
     with pytest.raises(PermissionError):
-        open(tree.zone_dir("intel-rapl:0") / "energy_uj", "rb")
+        open(tree.zone_dir("intel-rapl:0") / "energy_uj", "rb")  # noqa: SIM115 - must fail
 
 
 def test_one_unreadable_socket_sends_cpu_to_the_estimate(tree, monkeypatch):
@@ -262,12 +294,15 @@ def test_one_unreadable_socket_sends_cpu_to_the_estimate(tree, monkeypatch):
     assert "CVE-2020-8694" in sensor.unavailable["cpu"].fix
 
 
-@pytest.mark.parametrize("content, problem", [
-    (None, "no max_energy_range_uj"),
-    ("garbage\n", "max_energy_range_uj unreadable (not a non-negative integer)"),
-    ("0\n", "max_energy_range_uj is 0"),
-    ("-5\n", "max_energy_range_uj unreadable (not a non-negative integer)"),
-])
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (None, "no max_energy_range_uj"),
+        ("garbage\n", "max_energy_range_uj unreadable (not a non-negative integer)"),
+        ("0\n", "max_energy_range_uj is 0"),
+        ("-5\n", "max_energy_range_uj unreadable (not a non-negative integer)"),
+    ],
+)
 def test_package_without_a_valid_range_is_not_measured(tree, content, problem):
     tree.add_zone("intel-rapl:0", "package-0", 1000, max_energy_range_uj=content)
     (zone,) = rapl.discover_zones(tree.root)
@@ -332,9 +367,10 @@ def test_discovery_reads_nothing_outside_the_root(tree, monkeypatch):
 
 # Wiring: open_sensors ------------------------------------------------------------------------
 
+
 def opened(monkeypatch, tree):
-    from greenmeter.sensors.process_tree import ProcessTree
     from greenmeter.sensors.machine import open_sensors
+    from greenmeter.sensors.process_tree import ProcessTree
 
     monkeypatch.setenv("GREENMETER_POWERCAP_ROOT", str(tree.root))
     found = open_sensors(ProcessTree())
@@ -344,8 +380,12 @@ def opened(monkeypatch, tree):
 def test_open_sensors_measures_with_rapl_and_estimates_nothing_it_covers(tree, monkeypatch):
     two_sockets_with_dram(tree)
     found, comps = opened(monkeypatch, tree)
-    assert [c for c in comps if c[2]] == [("cpu", "rapl", True), ("dram", "rapl", True),
-                                          ("cpu", "rapl", True), ("dram", "rapl", True)]
+    assert [c for c in comps if c[2]] == [
+        ("cpu", "rapl", True),
+        ("dram", "rapl", True),
+        ("cpu", "rapl", True),
+        ("dram", "rapl", True),
+    ]
     assert found.unavailable == {}
 
 
@@ -354,8 +394,11 @@ def test_open_sensors_estimates_what_rapl_cannot_read_and_says_why(tree, monkeyp
     tree.make_unreadable("intel-rapl:1")
     emulate_dac_for_root(monkeypatch)
     found, comps = opened(monkeypatch, tree)
-    assert [c for c in comps if c[2]] == [("dram", "rapl", True), ("dram", "rapl", True),
-                                          ("cpu", "estimate-cpu-time", True)]
+    assert [c for c in comps if c[2]] == [
+        ("dram", "rapl", True),
+        ("dram", "rapl", True),
+        ("cpu", "estimate-cpu-time", True),
+    ]
     assert list(found.unavailable) == ["RAPL cpu"]
     assert found.unavailable["RAPL cpu"].fix == rapl.PERMISSION_FIX
 

@@ -50,19 +50,45 @@ def _partial_report(path: Path) -> dict | None:
 
 
 def test_kill_9_leaves_a_valid_partial_report_no_half_row_and_the_command_running(
-        greenmeter, tmp_path, gm_env):
+    greenmeter, tmp_path, gm_env
+):
     # An earlier run's row, to see that the CSV comes out of the crash exactly as it was.
-    assert greenmeter("run", "-q", "--json", "first.json", "--csv", "runs.csv", "--",
-                      PY, "-c", "pass").returncode == 0
+    assert (
+        greenmeter(
+            "run", "-q", "--json", "first.json", "--csv", "runs.csv", "--", PY, "-c", "pass"
+        ).returncode
+        == 0
+    )
     csv_before = (tmp_path / "runs.csv").read_bytes()
-    child = ("import os, time\n"
-             "open('child.pid', 'w').write(str(os.getpid()))\n"
-             "while not os.path.exists('finish'):\n"
-             "    time.sleep(0.02)\n"
-             "open('finished', 'w').close()\n")
-    gm = subprocess.Popen([PY, "-m", "greenmeter", "run", "-q", "--checkpoint-interval", "0.2",
-                           "--json", "r.json", "--csv", "runs.csv", "--", PY, "-c", child],
-                          cwd=tmp_path, env=gm_env, stderr=subprocess.DEVNULL)
+    child = (
+        "import os, time\n"
+        "open('child.pid', 'w').write(str(os.getpid()))\n"
+        "while not os.path.exists('finish'):\n"
+        "    time.sleep(0.02)\n"
+        "open('finished', 'w').close()\n"
+    )
+    gm = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "greenmeter",
+            "run",
+            "-q",
+            "--checkpoint-interval",
+            "0.2",
+            "--json",
+            "r.json",
+            "--csv",
+            "runs.csv",
+            "--",
+            PY,
+            "-c",
+            child,
+        ],
+        cwd=tmp_path,
+        env=gm_env,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_for(lambda: _partial_report(tmp_path / "r.json") is not None, "a checkpoint")
         gm.send_signal(signal.SIGKILL)
@@ -75,11 +101,11 @@ def test_kill_9_leaves_a_valid_partial_report_no_half_row_and_the_command_runnin
         assert report["duration_s"] > 0.5
         assert report["energy_j"]["cpu"] >= 0 and report["energy_j"]["dram"] >= 0
         assert report["energy_j"]["total"] == pytest.approx(
-            report["energy_j"]["cpu"] + report["energy_j"]["dram"])
+            report["energy_j"]["cpu"] + report["energy_j"]["dram"]
+        )
         assert (tmp_path / "runs.csv").read_bytes() == csv_before
         # The history reader takes the checkpoint as the partial run it is.
-        listed = greenmeter("report", "r.json", "runs.csv", "--group-by", "run",
-                            "--format", "json")
+        listed = greenmeter("report", "r.json", "runs.csv", "--group-by", "run", "--format", "json")
         assert listed.returncode == 0, listed.stderr
         runs = {row["run"]: row for row in json.loads(listed.stdout)}
         assert runs[report["run_id"]]["partial"] == 1 and len(runs) == 2
@@ -97,20 +123,36 @@ def test_kill_9_leaves_a_valid_partial_report_no_half_row_and_the_command_runnin
 
 # --- output directory removed, disk full ----------------------------------------------
 
-REMOVE_OUT = ("import shutil, sys, time\n"
-              "shutil.rmtree('out')\n"
-              "time.sleep(0.6)\n"  # a few checkpoints fail while the command still runs
-              "sys.stdout.write('command output\\n')\n"
-              "sys.exit(int(sys.argv[1]))\n")
+REMOVE_OUT = (
+    "import shutil, sys, time\n"
+    "shutil.rmtree('out')\n"
+    "time.sleep(0.6)\n"  # a few checkpoints fail while the command still runs
+    "sys.stdout.write('command output\\n')\n"
+    "sys.exit(int(sys.argv[1]))\n"
+)
 
 
 @pytest.mark.parametrize("child_code, expected", [(0, 125), (3, 3)])
 def test_output_directory_removed_mid_run(greenmeter, tmp_path, child_code, expected):
     (tmp_path / "out").mkdir()
     (tmp_path / "tmp").mkdir()
-    proc = greenmeter("run", "--checkpoint-interval", "0.1", "--interval", "0.05",
-                      "--json", "out/r.json", "--csv", "out/runs.csv", "--",
-                      PY, "-c", REMOVE_OUT, str(child_code), env={"TMPDIR": str(tmp_path / "tmp")})
+    proc = greenmeter(
+        "run",
+        "--checkpoint-interval",
+        "0.1",
+        "--interval",
+        "0.05",
+        "--json",
+        "out/r.json",
+        "--csv",
+        "out/runs.csv",
+        "--",
+        PY,
+        "-c",
+        REMOVE_OUT,
+        str(child_code),
+        env={"TMPDIR": str(tmp_path / "tmp")},
+    )
     err = proc.stderr.decode()
     assert proc.returncode == expected, err
     assert proc.stdout == b"command output\n"  # the command was not disturbed
@@ -132,8 +174,9 @@ def _mount_tiny_tmpfs(where: Path) -> bool:
     where.mkdir()
     if os.geteuid() != 0:
         return False
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)],
-                          capture_output=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], capture_output=True
+    )
     return done.returncode == 0
 
 
@@ -141,8 +184,10 @@ def _mount_tiny_tmpfs(where: Path) -> bool:
 def tiny_tmpfs(tmp_path):
     where = tmp_path / "tiny"
     if not _mount_tiny_tmpfs(where):
-        pytest.skip("cannot mount a tmpfs here (needs root); "
-                    "test_append_row_cuts_off_a_half_written_row covers ENOSPC in-process")
+        pytest.skip(
+            "cannot mount a tmpfs here (needs root); "
+            "test_append_row_cuts_off_a_half_written_row covers ENOSPC in-process"
+        )
     yield where
     subprocess.run(["umount", "-l", str(where)], check=True)
 
@@ -162,8 +207,18 @@ def test_disk_full_on_a_real_file_system(greenmeter, tmp_path, tiny_tmpfs):
             pass
     csv_before = runs.read_bytes()
     (tmp_path / "tmp").mkdir()
-    proc = greenmeter("run", "--json", str(tiny_tmpfs / "r.json"), "--csv", str(runs), "--",
-                      PY, "-c", "print('fine')", env={"TMPDIR": str(tmp_path / "tmp")})
+    proc = greenmeter(
+        "run",
+        "--json",
+        str(tiny_tmpfs / "r.json"),
+        "--csv",
+        str(runs),
+        "--",
+        PY,
+        "-c",
+        "print('fine')",
+        env={"TMPDIR": str(tmp_path / "tmp")},
+    )
     err = proc.stderr.decode()
     assert proc.returncode == 125, err
     assert proc.stdout == b"fine\n"
@@ -188,7 +243,7 @@ def test_append_row_cuts_off_a_half_written_row(tmp_path, monkeypatch):
     def full_disk_write(fd, data):
         calls.append(len(data))
         if len(calls) == 1:
-            return real_write(fd, data[:len(data) // 2])
+            return real_write(fd, data[: len(data) // 2])
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(report_csv.os, "write", full_disk_write)
@@ -218,8 +273,15 @@ def _assert_sane(report: dict, max_cpu_s: float) -> None:
 
 
 def test_child_that_closes_stdout(greenmeter, tmp_path):
-    proc = greenmeter("run", "--json", "r.json", "--", "sh", "-c",
-                      "echo before; exec >&- ; sleep 0.3; echo lost 2>/dev/null; exit 4")
+    proc = greenmeter(
+        "run",
+        "--json",
+        "r.json",
+        "--",
+        "sh",
+        "-c",
+        "echo before; exec >&- ; sleep 0.3; echo lost 2>/dev/null; exit 4",
+    )
     assert proc.returncode == 4
     assert proc.stdout == b"before\n"
     assert "CO2e" in proc.stderr.decode()  # greenmeter's own stderr is untouched
@@ -264,8 +326,18 @@ def test_daemonising_child_ends_the_run_and_is_not_counted(greenmeter, tmp_path)
 
 
 def test_thousand_short_processes(greenmeter, tmp_path):
-    proc = greenmeter("run", "-q", "--interval", "0.05", "--json", "r.json", "--",
-                      "sh", "-c", "i=0; while [ $i -lt 1000 ]; do /bin/true; i=$((i+1)); done")
+    proc = greenmeter(
+        "run",
+        "-q",
+        "--interval",
+        "0.05",
+        "--json",
+        "r.json",
+        "--",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 1000 ]; do /bin/true; i=$((i+1)); done",
+    )
     assert proc.returncode == 0, proc.stderr
     report = read_report(tmp_path / "r.json")
     _assert_sane(report, max_cpu_s=60.0)
@@ -280,11 +352,26 @@ def test_thousand_short_processes(greenmeter, tmp_path):
 def test_closed_stderr_keeps_stdout_clean_and_exit_code(tmp_path, gm_env):
     # Python starts with sys.stderr = None when fd 2 is closed: print(file=None) would
     # write greenmeter's messages to the command's stdout.
-    proc = subprocess.run([PY, "-m", "greenmeter", "run", "--json", "r.json", "--",
-                           PY, "-c", "print('only me'); raise SystemExit(6)"],
-                          cwd=tmp_path, env=gm_env, stdout=subprocess.PIPE,
-                          stderr=subprocess.DEVNULL, timeout=60,
-                          preexec_fn=lambda: os.close(2))
+    proc = subprocess.run(
+        [
+            PY,
+            "-m",
+            "greenmeter",
+            "run",
+            "--json",
+            "r.json",
+            "--",
+            PY,
+            "-c",
+            "print('only me'); raise SystemExit(6)",
+        ],
+        cwd=tmp_path,
+        env=gm_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        timeout=60,
+        preexec_fn=lambda: os.close(2),
+    )
     assert proc.returncode == 6
     assert proc.stdout == b"only me\n"
     assert read_report(tmp_path / "r.json")["exit_code"] == 6
@@ -294,10 +381,14 @@ def test_stderr_to_a_closed_pipe(tmp_path, gm_env):
     r, w = os.pipe()
     os.close(r)  # nobody will ever read greenmeter's summary
     try:
-        proc = subprocess.run([PY, "-m", "greenmeter", "run", "--json", "r.json", "--",
-                               PY, "-c", "print('ok')"],
-                              cwd=tmp_path, env=gm_env, stdout=subprocess.PIPE, stderr=w,
-                              timeout=60)
+        proc = subprocess.run(
+            [PY, "-m", "greenmeter", "run", "--json", "r.json", "--", PY, "-c", "print('ok')"],
+            cwd=tmp_path,
+            env=gm_env,
+            stdout=subprocess.PIPE,
+            stderr=w,
+            timeout=60,
+        )
     finally:
         os.close(w)
     assert proc.returncode == 0 and proc.stdout == b"ok\n"
@@ -308,11 +399,31 @@ def test_stderr_to_a_closed_pipe(tmp_path, gm_env):
 
 
 def test_sixteen_concurrent_runs_append_sixteen_intact_rows(tmp_path, gm_env):
-    procs = [subprocess.Popen([PY, "-m", "greenmeter", "run", "-q", "--region", "DE",
-                               "--json", f"r{i}.json", "--csv", "shared.csv", "--",
-                               PY, "-c", f"print({i})"],
-                              cwd=tmp_path, env=gm_env, stdout=subprocess.PIPE)
-             for i in range(16)]
+    procs = [
+        subprocess.Popen(
+            [
+                PY,
+                "-m",
+                "greenmeter",
+                "run",
+                "-q",
+                "--region",
+                "DE",
+                "--json",
+                f"r{i}.json",
+                "--csv",
+                "shared.csv",
+                "--",
+                PY,
+                "-c",
+                f"print({i})",
+            ],
+            cwd=tmp_path,
+            env=gm_env,
+            stdout=subprocess.PIPE,
+        )
+        for i in range(16)
+    ]
     outs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0] * 16
     assert outs == [f"{i}\n".encode() for i in range(16)]
@@ -321,8 +432,9 @@ def test_sixteen_concurrent_runs_append_sixteen_intact_rows(tmp_path, gm_env):
     rows = list(csv.DictReader(text.splitlines()))
     assert len(rows) == 16
     header = text.splitlines()[0].split(",")
-    assert all(None not in row and None not in row.values() and len(row) == len(header)
-               for row in rows)
+    assert all(
+        None not in row and None not in row.values() and len(row) == len(header) for row in rows
+    )
     reports = [read_report(tmp_path / f"r{i}.json") for i in range(16)]
     by_id = {row["run_id"]: row for row in rows}
     assert set(by_id) == {r["run_id"] for r in reports}

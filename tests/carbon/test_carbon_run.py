@@ -8,34 +8,32 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import read_report
+
+from conftest import MARKER_CHILD, assert_refused, read_report
 from fake_api import FakeAPI
 
 PY = sys.executable
 WORK = [PY, "-c", "sum(range(2_000_000))"]
-MARKER_CHILD = [PY, "-c", "open('child-ran', 'w').close()"]
 
 
 def run_report(greenmeter, tmp_path, *args, env=None):
     proc = greenmeter("run", "--json", "r.json", "--csv", "r.csv", *args, "--", *WORK, env=env)
     assert proc.returncode == 0, proc.stderr.decode()
-    return read_report(tmp_path / "r.json"), " ".join(proc.stderr.decode().split())  # rich wraps lines
-
-
-def refused(proc, tmp_path, *needles):
-    err = proc.stderr.decode()
-    assert proc.returncode == 125, err
-    assert not (tmp_path / "child-ran").exists()
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, err
+    return read_report(tmp_path / "r.json"), " ".join(
+        proc.stderr.decode().split()
+    )  # rich wraps lines
 
 
 def test_subnational_region(greenmeter, tmp_path):
     r, err = run_report(greenmeter, tmp_path, "--region", "SE-SE3")
     c = r["carbon"]
-    assert (c["region"], c["zone_id"], c["intensity_source"], c["intensity_year"], c["basis"]) == \
-        ("SE-SE3", "SE-SE3", "electricitymaps", 2024, "lifecycle")
+    assert (c["region"], c["zone_id"], c["intensity_source"], c["intensity_year"], c["basis"]) == (
+        "SE-SE3",
+        "SE-SE3",
+        "electricitymaps",
+        2024,
+        "lifecycle",
+    )
     assert c["intensity_g_per_kwh"] == 21 and c["pue"] == 1.0 and c["pue_source"] is None
     assert c["co2_g"] == pytest.approx(r["energy_j"]["total"] / 3.6e6 * 21, rel=1e-12)
     assert c["time_resolved"] is False
@@ -77,9 +75,14 @@ def iso(moment):
 def test_intensity_file_matches_a_hand_computation(greenmeter, tmp_path, how):
     now = datetime.now(timezone.utc)
     # The run (a few seconds) sits inside the middle step: 123 g/kWh, not 999 before nor 777 after.
-    write_intensity(tmp_path / "grid.csv", [(iso(now - timedelta(hours=3)), 999),
-                                             (iso(now - timedelta(minutes=10)), 123),
-                                             (iso(now + timedelta(hours=1)), 777)])
+    write_intensity(
+        tmp_path / "grid.csv",
+        [
+            (iso(now - timedelta(hours=3)), 999),
+            (iso(now - timedelta(minutes=10)), 123),
+            (iso(now + timedelta(hours=1)), 777),
+        ],
+    )
     args, env = ["--region", "GB"], None
     if how == "option":
         args += ["--intensity-file", "grid.csv"]
@@ -97,8 +100,10 @@ def test_intensity_file_matches_a_hand_computation(greenmeter, tmp_path, how):
 
 
 def test_intensity_file_outside_the_run_uses_the_nearest_value_and_says_so(greenmeter, tmp_path):
-    write_intensity(tmp_path / "old.csv", [("2022-01-01T00:00:00", 300), ("2022-01-01T01:00:00", 60)])
-    r, err = run_report(greenmeter, tmp_path, "--intensity-file", "old.csv")
+    write_intensity(
+        tmp_path / "old.csv", [("2022-01-01T00:00:00", 300), ("2022-01-01T01:00:00", 60)]
+    )
+    r, _err = run_report(greenmeter, tmp_path, "--intensity-file", "old.csv")
     c = r["carbon"]
     assert c["intensity_g_per_kwh"] == pytest.approx(60) and c["intensity_year"] == 2022
     assert c["intensity_outside_s"] == pytest.approx(r["duration_s"], rel=0.05)
@@ -108,24 +113,37 @@ def test_intensity_file_outside_the_run_uses_the_nearest_value_and_says_so(green
 
 
 def test_malformed_intensity_file_is_refused_before_launch(greenmeter, tmp_path):
-    (tmp_path / "bad.csv").write_text("timestamp,g\n2024-01-01T00:00:00Z,100\n2024-01-01T01:00:00Z,lots\n")
+    (tmp_path / "bad.csv").write_text(
+        "timestamp,g\n2024-01-01T00:00:00Z,100\n2024-01-01T01:00:00Z,lots\n"
+    )
     proc = greenmeter("run", "--intensity-file", "bad.csv", "--", *MARKER_CHILD)
-    refused(proc, tmp_path, "bad.csv:3: not a number: 'lots'")
+    assert_refused(proc, tmp_path, "bad.csv:3: not a number: 'lots'")
     proc = greenmeter("run", "--intensity-file", "missing.csv", "--", *MARKER_CHILD)
-    refused(proc, tmp_path, "missing.csv")
+    assert_refused(proc, tmp_path, "missing.csv")
 
 
-@pytest.mark.parametrize("args,env,needle", [
-    (["--region", "DE", "--carbon-provider", "electricitymaps"], None, "GREENMETER_ELECTRICITYMAPS_TOKEN"),
-    (["--region", "DE", "--carbon-provider", "ukgrid"], None, "Great Britain only"),
-    (["--carbon-provider", "ukgrid"], None, "needs --region"),
-    (["--region", "GB", "--carbon-provider", "watttime"], None, "watttime"),
-    (["--region", "GB"], {"GREENMETER_CARBON_PROVIDER": "nope"}, "nope"),
-    (["--region", "GB", "--carbon-provider", "ukgrid", "--intensity-file", "f.csv"], None, "not both"),
-])
+@pytest.mark.parametrize(
+    "args,env,needle",
+    [
+        (
+            ["--region", "DE", "--carbon-provider", "electricitymaps"],
+            None,
+            "GREENMETER_ELECTRICITYMAPS_TOKEN",
+        ),
+        (["--region", "DE", "--carbon-provider", "ukgrid"], None, "Great Britain only"),
+        (["--carbon-provider", "ukgrid"], None, "needs --region"),
+        (["--region", "GB", "--carbon-provider", "watttime"], None, "watttime"),
+        (["--region", "GB"], {"GREENMETER_CARBON_PROVIDER": "nope"}, "nope"),
+        (
+            ["--region", "GB", "--carbon-provider", "ukgrid", "--intensity-file", "f.csv"],
+            None,
+            "not both",
+        ),
+    ],
+)
 def test_provider_settings_are_checked_before_launch(greenmeter, tmp_path, args, env, needle):
     write_intensity(tmp_path / "f.csv", [("2024-01-01T00:00:00Z", 1)])
-    refused(greenmeter("run", *args, "--", *MARKER_CHILD, env=env), tmp_path, needle)
+    assert_refused(greenmeter("run", *args, "--", *MARKER_CHILD, env=env), tmp_path, needle)
 
 
 @pytest.fixture
@@ -138,12 +156,23 @@ def api():
 def test_ukgrid_provider_gives_time_resolved_co2(greenmeter, tmp_path, api):
     now = time.time()
     half_hour = int(now // 1800 * 1800)
-    api.route("/intensity/", {"data": [
-        {"from": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(t)), "to": "", "intensity": {"forecast": 150, "actual": None}}
-        for t in (half_hour - 1800, half_hour, half_hour + 1800)
-    ]})
+    api.route(
+        "/intensity/",
+        {
+            "data": [
+                {
+                    "from": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(t)),
+                    "to": "",
+                    "intensity": {"forecast": 150, "actual": None},
+                }
+                for t in (half_hour - 1800, half_hour, half_hour + 1800)
+            ]
+        },
+    )
     env = {"GREENMETER_UKGRID_URL": api.url, "GREENMETER_CACHE_DIR": str(tmp_path / "cache")}
-    r, err = run_report(greenmeter, tmp_path, "--region", "GB", "--carbon-provider", "ukgrid", env=env)
+    r, _err = run_report(
+        greenmeter, tmp_path, "--region", "GB", "--carbon-provider", "ukgrid", env=env
+    )
     c = r["carbon"]
     assert (c["time_resolved"], c["intensity_source"], c["basis"]) == (True, "ukgrid", "direct")
     assert c["intensity_g_per_kwh"] == pytest.approx(150)
@@ -153,22 +182,43 @@ def test_ukgrid_provider_gives_time_resolved_co2(greenmeter, tmp_path, api):
 
 def test_failing_provider_falls_back_to_shipped_data_and_says_so(greenmeter, tmp_path, api):
     api.route("/v3/", {"message": "invalid token"}, status=401)
-    env = {"GREENMETER_ELECTRICITYMAPS_URL": api.url + "/v3", "GREENMETER_ELECTRICITYMAPS_TOKEN": "tok-123456",
-           "GREENMETER_CACHE_DIR": str(tmp_path / "cache")}
-    r, err = run_report(greenmeter, tmp_path, "--region", "FR", "--carbon-provider", "electricitymaps", env=env)
+    env = {
+        "GREENMETER_ELECTRICITYMAPS_URL": api.url + "/v3",
+        "GREENMETER_ELECTRICITYMAPS_TOKEN": "tok-123456",
+        "GREENMETER_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    r, err = run_report(
+        greenmeter, tmp_path, "--region", "FR", "--carbon-provider", "electricitymaps", env=env
+    )
     c = r["carbon"]
-    assert (c["time_resolved"], c["intensity_source"], c["intensity_g_per_kwh"]) == (False, "ember", 44.18)
+    assert (c["time_resolved"], c["intensity_source"], c["intensity_g_per_kwh"]) == (
+        False,
+        "ember",
+        44.18,
+    )
     note = "live intensity unavailable (electricitymaps: HTTP 401 Unauthorized); used the shipped figure 44.18"
     assert any(note in w for w in r["warnings"]) and note in err
     assert api.requests[0][1]["auth-token"] == "tok-123456"
-    assert "tok-123456" not in (tmp_path / "r.json").read_text() + (tmp_path / "r.csv").read_text() + err
+    assert (
+        "tok-123456"
+        not in (tmp_path / "r.json").read_text() + (tmp_path / "r.csv").read_text() + err
+    )
 
 
 def test_regions_command_lists_to_stdout(greenmeter):
     proc = greenmeter("regions", "sweden")
     assert proc.returncode == 0 and proc.stderr == b""
     lines = proc.stdout.decode().splitlines()
-    assert lines[0].split() == ["region", "zone", "name", "gCO2e/kWh", "year", "basis", "source", "pue"]
+    assert lines[0].split() == [
+        "region",
+        "zone",
+        "name",
+        "gCO2e/kWh",
+        "year",
+        "basis",
+        "source",
+        "pue",
+    ]
     rows = {line.split()[0]: line.split() for line in lines[1:]}
     assert rows["SE-SE3"][-4:] == ["21", "2024", "lifecycle", "electricitymaps"]
     assert rows["azure:swedencentral"][-1] == "1.18"
@@ -178,4 +228,6 @@ def test_regions_command_all_and_no_match(greenmeter):
     everything = greenmeter("regions").stdout.decode().splitlines()
     assert len(everything) > 500
     proc = greenmeter("regions", "qqqqzz")
-    assert proc.returncode == 1 and proc.stdout == b"" and b"no region matches 'qqqqzz'" in proc.stderr
+    assert (
+        proc.returncode == 1 and proc.stdout == b"" and b"no region matches 'qqqqzz'" in proc.stderr
+    )

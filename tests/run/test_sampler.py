@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from greenmeter.run import sampler as sampler_mod
 from greenmeter.results import ComponentResult, energy_by_kind
+from greenmeter.run import sampler as sampler_mod
 from greenmeter.run.result import component_results
 from greenmeter.run.sampler import Sampler
 from greenmeter.sensors.base import MEASURED, Component, Sensor
@@ -60,14 +60,18 @@ def test_energy_is_last_minus_first_and_mean_power_exact():
     assert comps[0].mean_power_w == pytest.approx(40.0)
     assert comps[1].energy_j == pytest.approx(75.0)
     assert comps[0].samples == 21 and not comps[0].partial
-    assert energy_by_kind(comps) == pytest.approx({"total": 475.0, "cpu": 400.0,
-                                                  "gpu": None, "dram": 75.0})
+    assert energy_by_kind(comps) == pytest.approx(
+        {"total": 475.0, "cpu": 400.0, "gpu": None, "dram": 75.0}
+    )
 
 
 def test_detail_components_are_never_added():
     clock = FakeClock()
-    sensors = [ConstantPower(clock, 40.0), ConstantPower(clock, 10.0, kind="core", counted=False),
-               ConstantPower(clock, 90.0, kind="psys", counted=False)]
+    sensors = [
+        ConstantPower(clock, 40.0),
+        ConstantPower(clock, 10.0, kind="core", counted=False),
+        ConstantPower(clock, 90.0, kind="psys", counted=False),
+    ]
     m = _drive(Sampler(sensors, 1.0, clock=clock), clock, 5.0, 1.0)
     assert energy_by_kind(component_results(sensors, m))["total"] == pytest.approx(200.0)
 

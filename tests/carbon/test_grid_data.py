@@ -10,8 +10,18 @@ import pytest
 
 from greenmeter.carbon.data_files import data_dir
 
-REPO = Path(__file__).resolve().parent.parent
-INTENSITY_FIELDS = ["zone_id", "zone_type", "country_iso3", "name", "year", "intensity_g_per_kwh", "basis", "source_id"]
+from conftest import REPO
+
+INTENSITY_FIELDS = [
+    "zone_id",
+    "zone_type",
+    "country_iso3",
+    "name",
+    "year",
+    "intensity_g_per_kwh",
+    "basis",
+    "source_id",
+]
 
 
 def read(name):
@@ -107,8 +117,12 @@ def test_independent_sources_agree_within_reason():
     # Electricity Maps (consumption) vs Ember (production) for the same country; fuel-mix derivation vs EM
     for zone in ["DEU", "POL", "USA", "IND", "CHN"]:
         assert value(zone, "electricitymaps") == pytest.approx(value(zone, "ember"), rel=0.25), zone
-    assert value("CA-ON", "canada-mix-ipcc") == pytest.approx(value("CA-ON", "electricitymaps"), rel=0.6)
-    assert value("CA-AB", "canada-mix-ipcc") == pytest.approx(value("CA-AB", "electricitymaps"), rel=0.4)
+    assert value("CA-ON", "canada-mix-ipcc") == pytest.approx(
+        value("CA-ON", "electricitymaps"), rel=0.6
+    )
+    assert value("CA-AB", "canada-mix-ipcc") == pytest.approx(
+        value("CA-AB", "electricitymaps"), rel=0.4
+    )
 
 
 def test_pue_table_has_the_published_figures():
@@ -129,13 +143,24 @@ WHEEL = Path("/tmp/cc/codecarbon-3.3.2-py3-none-any.whl")
 SOURCES = REPO.parent / "shared" / "grid-sources"
 
 
-@pytest.mark.skipif(not (WHEEL.exists() and SOURCES.is_dir()), reason="raw sources not on this machine")
+@pytest.mark.skipif(
+    not (WHEEL.exists() and SOURCES.is_dir()), reason="raw sources not on this machine"
+)
 def test_build_script_reproduces_the_shipped_files(tmp_path):
     subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "build_grid_data.py"), str(SOURCES),
-         "--codecarbon-wheel", str(WHEEL), "--out", str(tmp_path / "out"),
-         "--cpu-power-out", str(tmp_path / "cpu_power.csv")],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            str(REPO / "scripts" / "build_grid_data.py"),
+            str(SOURCES),
+            "--codecarbon-wheel",
+            str(WHEEL),
+            "--out",
+            str(tmp_path / "out"),
+            "--cpu-power-out",
+            str(tmp_path / "cpu_power.csv"),
+        ],
+        check=True,
+        capture_output=True,
     )
     shipped = sorted(p.name for p in data_dir().glob("*.csv"))
     assert sorted(p.name for p in (tmp_path / "out").glob("*.csv")) == shipped

@@ -4,10 +4,11 @@ import socket
 import time
 
 import pytest
-from fake_api import FakeAPI
 
 from greenmeter.carbon.intensity_series import parse_timestamp
 from greenmeter.carbon.providers import ProviderError, check_provider, fetch_intensity
+
+from fake_api import FakeAPI
 
 TOKEN = "s3cret-token-value"
 T0 = parse_timestamp("2024-03-01T10:00:00Z")
@@ -33,25 +34,42 @@ def env(api, tmp_path):
 
 def em_point(t_s, value, zone="DE"):
     iso = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(t_s))
-    return {"zone": zone, "carbonIntensity": value, "datetime": iso, "updatedAt": iso,
-            "createdAt": iso, "emissionFactorType": "lifecycle", "isEstimated": False, "estimationMethod": None}
+    return {
+        "zone": zone,
+        "carbonIntensity": value,
+        "datetime": iso,
+        "updatedAt": iso,
+        "createdAt": iso,
+        "emissionFactorType": "lifecycle",
+        "isEstimated": False,
+        "estimationMethod": None,
+    }
 
 
 def test_electricitymaps_past_range_gives_the_hourly_series(api, env):
-    api.route("/v3/carbon-intensity/past-range", {"zone": "DE", "data": [em_point(T0, 300), em_point(T0 + H, 200)]})
+    api.route(
+        "/v3/carbon-intensity/past-range",
+        {"zone": "DE", "data": [em_point(T0, 300), em_point(T0 + H, 200)]},
+    )
     live = fetch_intensity("electricitymaps", "DEU", T0 + 600, T0 + H + 600, env=env)
     assert (live.provider, live.zone, live.from_cache) == ("electricitymaps", "DE", False)
     assert live.series.values_g_per_kwh == [300, 200] and live.series.basis == "lifecycle"
     # 1 kWh spread evenly over 10:10-11:10: 50 min at 300, 10 min at 200
-    co2, mean = live.series.co2_g([(T0 + 600, T0 + H + 600, 3.6e6)])
+    co2, _mean = live.series.co2_g([(T0 + 600, T0 + H + 600, 3.6e6)])
     assert co2 == pytest.approx(300 * 5 / 6 + 200 / 6)
     path, headers = api.requests[0]
-    assert path == "/v3/carbon-intensity/past-range?zone=DE&start=2024-03-01T10%3A00%3A00Z&end=2024-03-01T12%3A00%3A00Z"
+    assert (
+        path
+        == "/v3/carbon-intensity/past-range?zone=DE&start=2024-03-01T10%3A00%3A00Z&end=2024-03-01T12%3A00%3A00Z"
+    )
     assert headers["auth-token"] == TOKEN
 
 
 def test_electricitymaps_latest_fills_the_hour_not_yet_published(api, env):
-    api.route("/v3/carbon-intensity/past-range", {"zone": "US-CAL-CISO", "data": [em_point(T0, 250, "US-CAL-CISO")]})
+    api.route(
+        "/v3/carbon-intensity/past-range",
+        {"zone": "US-CAL-CISO", "data": [em_point(T0, 250, "US-CAL-CISO")]},
+    )
     api.route("/v3/carbon-intensity/latest", em_point(T0 + H, 150, "US-CAL-CISO"))
     live = fetch_intensity("electricitymaps", "US-CAL-CISO", T0 + 600, T0 + H + 600, env=env)
     assert live.series.values_g_per_kwh == [250, 150]
@@ -59,7 +77,10 @@ def test_electricitymaps_latest_fills_the_hour_not_yet_published(api, env):
 
 
 def test_the_cache_answers_the_second_time_and_never_holds_the_token(api, env, tmp_path):
-    api.route("/v3/carbon-intensity/past-range", {"zone": "FR", "data": [em_point(T0, 40, "FR"), em_point(T0 + H, 45, "FR")]})
+    api.route(
+        "/v3/carbon-intensity/past-range",
+        {"zone": "FR", "data": [em_point(T0, 40, "FR"), em_point(T0 + H, 45, "FR")]},
+    )
     first = fetch_intensity("electricitymaps", "FRA", T0, T0 + H + 60, env=env)
     second = fetch_intensity("electricitymaps", "FRA", T0, T0 + H + 60, env=env)
     assert (first.from_cache, second.from_cache) == (False, True)
@@ -69,7 +90,9 @@ def test_the_cache_answers_the_second_time_and_never_holds_the_token(api, env, t
     assert len(files) == 1 and TOKEN not in files[0].read_text()
 
 
-@pytest.mark.parametrize("status,reason", [(401, "HTTP 401"), (403, "HTTP 403"), (500, "HTTP 500"), (429, "HTTP 429")])
+@pytest.mark.parametrize(
+    "status,reason", [(401, "HTTP 401"), (403, "HTTP 403"), (500, "HTTP 500"), (429, "HTTP 429")]
+)
 def test_http_errors_become_one_line_provider_errors_without_the_token(api, env, status, reason):
     api.route("/v3/", {"message": f"bad token {TOKEN}"}, status=status)
     with pytest.raises(ProviderError) as info:
@@ -85,14 +108,20 @@ def test_a_slow_server_times_out_quickly(api, env):
         fetch_intensity("electricitymaps", "DEU", T0, T0 + 60, env=env, timeout_s=0.3)
 
 
-@pytest.mark.parametrize("body,match", [
-    (b"{not json", "malformed JSON"),
-    (b"<html>502 Bad Gateway</html>", "malformed JSON"),
-    (b'{"zone": "DE"}', "unexpected response shape"),
-    (b'{"data": [{"datetime": "2024-03-01T10:00:00Z", "carbonIntensity": "high"}]}', "bad intensity"),
-    (b'{"data": [{"datetime": "yesterday", "carbonIntensity": 5}]}', "bad timestamp"),
-    (b'{"data": [{"carbonIntensity": 5}]}', "bad timestamp"),
-])
+@pytest.mark.parametrize(
+    "body,match",
+    [
+        (b"{not json", "malformed JSON"),
+        (b"<html>502 Bad Gateway</html>", "malformed JSON"),
+        (b'{"zone": "DE"}', "unexpected response shape"),
+        (
+            b'{"data": [{"datetime": "2024-03-01T10:00:00Z", "carbonIntensity": "high"}]}',
+            "bad intensity",
+        ),
+        (b'{"data": [{"datetime": "yesterday", "carbonIntensity": 5}]}', "bad timestamp"),
+        (b'{"data": [{"carbonIntensity": 5}]}', "bad timestamp"),
+    ],
+)
 def test_malformed_responses(api, env, body, match):
     api.route("/v3/", body)
     with pytest.raises(ProviderError, match=match):
@@ -109,12 +138,29 @@ def test_nothing_listening(env):
 
 
 def test_ukgrid_uses_actual_then_forecast_half_hourly(api, env):
-    api.route("/intensity/", {"data": [
-        {"from": "2024-03-01T10:00Z", "to": "2024-03-01T10:30Z", "intensity": {"forecast": 200, "actual": 210, "index": "moderate"}},
-        {"from": "2024-03-01T10:30Z", "to": "2024-03-01T11:00Z", "intensity": {"forecast": 190, "actual": None, "index": "moderate"}},
-    ]})
+    api.route(
+        "/intensity/",
+        {
+            "data": [
+                {
+                    "from": "2024-03-01T10:00Z",
+                    "to": "2024-03-01T10:30Z",
+                    "intensity": {"forecast": 200, "actual": 210, "index": "moderate"},
+                },
+                {
+                    "from": "2024-03-01T10:30Z",
+                    "to": "2024-03-01T11:00Z",
+                    "intensity": {"forecast": 190, "actual": None, "index": "moderate"},
+                },
+            ]
+        },
+    )
     live = fetch_intensity("ukgrid", "GBR", T0 + 60, T0 + 1800 + 60, env=env)
-    assert (live.zone, live.series.values_g_per_kwh, live.series.basis) == ("GB", [210, 190], "direct")
+    assert (live.zone, live.series.values_g_per_kwh, live.series.basis) == (
+        "GB",
+        [210, 190],
+        "direct",
+    )
     assert live.series.end_s == T0 + H
     assert api.requests[0][0] == "/intensity/2024-03-01T10:00Z/2024-03-01T11:00Z"
     assert "auth-token" not in api.requests[0][1]

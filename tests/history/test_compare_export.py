@@ -8,20 +8,51 @@ import json
 import sys
 
 import pytest
+from test_history import _report, make_row, write_csv
 
 from conftest import read_report
-from test_history import _report, make_row, write_csv
 
 PY = sys.executable
 # CodeCarbon 3.3.2, codecarbon/output_methods/emissions_data.py, EmissionsData, in order.
 CODECARBON_3_3_2 = [
-    "timestamp", "project_name", "run_id", "experiment_id", "duration", "emissions",
-    "emissions_rate", "cpu_power", "gpu_power", "ram_power", "cpu_energy", "gpu_energy",
-    "ram_energy", "energy_consumed", "water_consumed", "country_name", "country_iso_code",
-    "region", "cloud_provider", "cloud_region", "os", "python_version", "codecarbon_version",
-    "cpu_count", "cpu_model", "gpu_count", "gpu_model", "longitude", "latitude",
-    "ram_total_size", "tracking_mode", "cpu_utilization_percent", "gpu_utilization_percent",
-    "ram_utilization_percent", "ram_used_gb", "on_cloud", "pue", "wue",
+    "timestamp",
+    "project_name",
+    "run_id",
+    "experiment_id",
+    "duration",
+    "emissions",
+    "emissions_rate",
+    "cpu_power",
+    "gpu_power",
+    "ram_power",
+    "cpu_energy",
+    "gpu_energy",
+    "ram_energy",
+    "energy_consumed",
+    "water_consumed",
+    "country_name",
+    "country_iso_code",
+    "region",
+    "cloud_provider",
+    "cloud_region",
+    "os",
+    "python_version",
+    "codecarbon_version",
+    "cpu_count",
+    "cpu_model",
+    "gpu_count",
+    "gpu_model",
+    "longitude",
+    "latitude",
+    "ram_total_size",
+    "tracking_mode",
+    "cpu_utilization_percent",
+    "gpu_utilization_percent",
+    "ram_utilization_percent",
+    "ram_used_gb",
+    "on_cloud",
+    "pue",
+    "wue",
 ]
 
 
@@ -29,8 +60,15 @@ def history_with(tmp_path, name: str, branch_energies: dict[str, list[float]]):
     rows, i = [], 0
     for branch, energies in branch_energies.items():
         for energy in energies:
-            rows.append(make_row(i, git_branch=branch, energy_total_j=energy,
-                                 co2_g=energy / 3.6e6 * 360, duration_s=10.0))
+            rows.append(
+                make_row(
+                    i,
+                    git_branch=branch,
+                    energy_total_j=energy,
+                    co2_g=energy / 3.6e6 * 360,
+                    duration_s=10.0,
+                )
+            )
             i += 1
     return write_csv(tmp_path / name, rows)
 
@@ -38,8 +76,7 @@ def history_with(tmp_path, name: str, branch_energies: dict[str, list[float]]):
 def test_significant_regression_fails_the_gate(greenmeter, tmp_path):
     history_with(tmp_path, "main.csv", {"main": [100, 101, 99, 100.5, 99.5]})
     history_with(tmp_path, "pr.csv", {"feature": [110, 111, 109, 110.5, 109.5]})
-    proc = greenmeter("compare", "main.csv", "pr.csv", "--max-increase", "5%",
-                      "--format", "json")
+    proc = greenmeter("compare", "main.csv", "pr.csv", "--max-increase", "5%", "--format", "json")
     assert proc.returncode == 122, proc.stderr
     result = json.loads(proc.stdout)
     energy = next(m for m in result["metrics"] if m["metric"] == "energy")
@@ -53,11 +90,22 @@ def test_significant_regression_fails_the_gate(greenmeter, tmp_path):
 
 
 def test_insignificant_difference_passes_the_gate(greenmeter, tmp_path):
-    history_with(tmp_path, "runs.csv", {"main": [100, 110, 90, 105, 95],
-                                        "feature": [106, 116, 96, 111, 101]})
-    proc = greenmeter("compare", "runs.csv", "runs.csv", "--baseline-filter", "branch=main",
-                      "--candidate-filter", "branch=feature", "--max-increase", "5%",
-                      "--format", "markdown")
+    history_with(
+        tmp_path, "runs.csv", {"main": [100, 110, 90, 105, 95], "feature": [106, 116, 96, 111, 101]}
+    )
+    proc = greenmeter(
+        "compare",
+        "runs.csv",
+        "runs.csv",
+        "--baseline-filter",
+        "branch=main",
+        "--candidate-filter",
+        "branch=feature",
+        "--max-increase",
+        "5%",
+        "--format",
+        "markdown",
+    )
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout.decode()
     energy_line = next(line for line in text.splitlines() if line.startswith("| energy |"))
@@ -69,8 +117,9 @@ def test_insignificant_difference_passes_the_gate(greenmeter, tmp_path):
 def test_single_runs_compare_point_values(greenmeter, tmp_path):
     (tmp_path / "base.json").write_text(json.dumps(_report("A", partial=False, energy=100.0)))
     (tmp_path / "cand.json").write_text(json.dumps(_report("B", partial=False, energy=150.0)))
-    proc = greenmeter("compare", "base.json", "cand.json", "--max-increase", "5%",
-                      "--format", "json")
+    proc = greenmeter(
+        "compare", "base.json", "cand.json", "--max-increase", "5%", "--format", "json"
+    )
     assert proc.returncode == 0  # no test possible: no gate failure on one run
     energy = json.loads(proc.stdout)["metrics"][0]
     assert energy["change"] == pytest.approx(0.5) and energy["p_value"] is None
@@ -80,8 +129,16 @@ def test_single_runs_compare_point_values(greenmeter, tmp_path):
 def test_compare_summary_and_errors(greenmeter, tmp_path):
     history_with(tmp_path, "runs.csv", {"main": [100, 101], "dev": [100, 102]})
     summary = tmp_path / "summary.md"
-    proc = greenmeter("compare", "runs.csv", "runs.csv", "--baseline-filter", "branch=main",
-                      "--candidate-filter", "branch=dev", env={"GITHUB_STEP_SUMMARY": str(summary)})
+    proc = greenmeter(
+        "compare",
+        "runs.csv",
+        "runs.csv",
+        "--baseline-filter",
+        "branch=main",
+        "--candidate-filter",
+        "branch=dev",
+        env={"GITHUB_STEP_SUMMARY": str(summary)},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "| metric | baseline mean ± sd |" in summary.read_text()
     empty = greenmeter("compare", "runs.csv", "runs.csv", "--candidate-filter", "branch=nope")
@@ -96,8 +153,10 @@ def test_export_codecarbon_columns_and_values(greenmeter, tmp_path):
     report["energy_j"].update(cpu=5400.0, dram=1800.0)
     report["carbon"].update(pue=1.5, co2_g=7200.0 * 1.5 / 3.6e6 * 50.0)
     (tmp_path / "reports" / "r1.json").write_text(json.dumps(report))
-    write_csv(tmp_path / "reports" / "runs.csv",
-              [make_row(0, run_id="R0", region="aws:eu-west-3", zone_id="FRA", pue=1.0)])
+    write_csv(
+        tmp_path / "reports" / "runs.csv",
+        [make_row(0, run_id="R0", region="aws:eu-west-3", zone_id="FRA", pue=1.0)],
+    )
     proc = greenmeter("export", "--format", "codecarbon", "reports", "-o", "emissions.csv")
     assert proc.returncode == 0, proc.stderr
     with open(tmp_path / "emissions.csv", newline="") as f:
@@ -109,7 +168,7 @@ def test_export_codecarbon_columns_and_values(greenmeter, tmp_path):
     assert float(r1["cpu_energy"]) == pytest.approx(5400 * 1.5 / 3.6e6)
     assert float(r1["ram_energy"]) == pytest.approx(1800 * 1.5 / 3.6e6)
     assert r1["gpu_energy"] == ""
-    assert float(r1["cpu_power"]) == pytest.approx(5400 * 1.5 / 5.0)       # W over 5 s
+    assert float(r1["cpu_power"]) == pytest.approx(5400 * 1.5 / 5.0)  # W over 5 s
     assert float(r1["emissions"]) == pytest.approx(report["carbon"]["co2_g"] / 1000)  # kg
     assert float(r1["emissions_rate"]) == pytest.approx(report["carbon"]["co2_g"] / 1000 / 5)
     assert r1["duration"] == "5.0" and r1["timestamp"] == "2025-02-01T10:00:05"
@@ -123,8 +182,12 @@ def test_export_codecarbon_columns_and_values(greenmeter, tmp_path):
 
 
 def test_export_of_a_real_run(greenmeter, tmp_path):
-    assert greenmeter("run", "--region", "DE", "--json", "r.json", "--csv", "runs.csv", "--",
-                      PY, "-c", "pass").returncode == 0
+    assert (
+        greenmeter(
+            "run", "--region", "DE", "--json", "r.json", "--csv", "runs.csv", "--", PY, "-c", "pass"
+        ).returncode
+        == 0
+    )
     proc = greenmeter("export", "--format", "codecarbon", "r.json")
     assert proc.returncode == 0, proc.stderr
     (row,) = csv.DictReader(proc.stdout.decode().splitlines())
@@ -136,8 +199,15 @@ def test_export_of_a_real_run(greenmeter, tmp_path):
 
 def test_compare_table_names_both_sides_literally(greenmeter, tmp_path):
     history_with(tmp_path, "runs.csv", {"main": [100, 101], "dev": [100, 102]})
-    proc = greenmeter("compare", "runs.csv", "runs.csv", "--baseline-filter", "branch=main",
-                      "--candidate-filter", "branch=dev")
+    proc = greenmeter(
+        "compare",
+        "runs.csv",
+        "runs.csv",
+        "--baseline-filter",
+        "branch=main",
+        "--candidate-filter",
+        "branch=dev",
+    )
     assert proc.returncode == 0, proc.stderr
     first = proc.stdout.decode().splitlines()[0]
     assert "runs.csv [branch=main] -> runs.csv [branch=dev]" in first  # not eaten as markup

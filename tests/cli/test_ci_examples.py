@@ -7,18 +7,31 @@ import re
 import shlex
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
 
 from greenmeter.cli.main import cli
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "configs" / "ci"
-GITHUB_ENV = {"GITHUB_ACTIONS": "true", "GITHUB_SHA": "ab" * 20, "GITHUB_REF_NAME": "7/merge",
-              "GITHUB_HEAD_REF": "feature", "GITHUB_JOB": "tests", "GITHUB_RUN_ID": "1",
-              "RUNNER_NAME": "GitHub Actions 2"}
-GITLAB_ENV = {"GITLAB_CI": "true", "CI_COMMIT_SHA": "cd" * 20, "CI_COMMIT_REF_NAME": "feature",
-              "CI_JOB_NAME": "energy-tests", "CI_JOB_ID": "9", "CI_RUNNER_DESCRIPTION": "r"}
+from conftest import REPO
+
+EXAMPLES = REPO / "configs" / "ci"
+GITHUB_ENV = {
+    "GITHUB_ACTIONS": "true",
+    "GITHUB_SHA": "ab" * 20,
+    "GITHUB_REF_NAME": "7/merge",
+    "GITHUB_HEAD_REF": "feature",
+    "GITHUB_JOB": "tests",
+    "GITHUB_RUN_ID": "1",
+    "RUNNER_NAME": "GitHub Actions 2",
+}
+GITLAB_ENV = {
+    "GITLAB_CI": "true",
+    "CI_COMMIT_SHA": "cd" * 20,
+    "CI_COMMIT_REF_NAME": "feature",
+    "CI_JOB_NAME": "energy-tests",
+    "CI_JOB_ID": "9",
+    "CI_RUNNER_DESCRIPTION": "r",
+}
 
 
 def commands(example: str) -> dict[str, list[str]]:
@@ -43,11 +56,12 @@ def test_example_commands_parse(example, tmp_path, monkeypatch):
 
 def _quick(run_args: list[str]) -> list[str]:
     """The example's run command with its test suite replaced by a quick command."""
-    return run_args[:run_args.index("--") + 1] + [sys.executable, "-c", "pass"]
+    return [*run_args[: run_args.index("--") + 1], sys.executable, "-c", "pass"]
 
 
-@pytest.mark.parametrize("example, env", [("github-actions.yml", GITHUB_ENV),
-                                          ("gitlab-ci.yml", GITLAB_ENV)])
+@pytest.mark.parametrize(
+    "example, env", [("github-actions.yml", GITHUB_ENV), ("gitlab-ci.yml", GITLAB_ENV)]
+)
 def test_example_pipeline_end_to_end(greenmeter, tmp_path, example, env):
     found = commands(example)
     summary = tmp_path / "step-summary.md"

@@ -13,8 +13,21 @@ BURN = "import time\nt = time.process_time()\nwhile time.process_time() - t < {s
 
 
 def test_json_report_fields_and_arithmetic(greenmeter, tmp_path):
-    proc = greenmeter("run", "--region", "DE", "--pue", "1.2", "--json", "r.json",
-                      "--csv", "runs.csv", "--", PY, "-c", BURN.format(s=0.5))
+    proc = greenmeter(
+        "run",
+        "--region",
+        "DE",
+        "--pue",
+        "1.2",
+        "--json",
+        "r.json",
+        "--csv",
+        "runs.csv",
+        "--",
+        PY,
+        "-c",
+        BURN.format(s=0.5),
+    )
     assert proc.returncode == 0, proc.stderr
     r = read_report(tmp_path / "r.json")
     assert r["schema_version"] == 1
@@ -31,8 +44,16 @@ def test_json_report_fields_and_arithmetic(greenmeter, tmp_path):
     assert methods["cpu"] == ("estimated", "estimate-cpu-time")
     for comp in r["components"]:
         assert comp["samples"] >= 2
-        assert set(comp) >= {"kind", "name", "index", "source", "method", "energy_j",
-                             "mean_power_w", "samples"}
+        assert set(comp) >= {
+            "kind",
+            "name",
+            "index",
+            "source",
+            "method",
+            "energy_j",
+            "mean_power_w",
+            "samples",
+        }
     c = r["carbon"]
     assert c["region"] == "DE" and c["pue"] == 1.2
     assert c["intensity_source"] and c["intensity_year"] >= 2019 and c["basis"]
@@ -60,10 +81,30 @@ def test_default_paths_and_world_average_is_said(greenmeter, tmp_path):
 
 
 def test_eight_concurrent_appenders_give_eight_intact_rows(tmp_path, gm_env):
-    procs = [subprocess.Popen([PY, "-m", "greenmeter", "run", "-q", "--region", "FR",
-                               "--json", f"r{i}.json", "--csv", "shared.csv", "--",
-                               PY, "-c", "pass"], cwd=tmp_path, env=gm_env)
-             for i in range(8)]
+    procs = [
+        subprocess.Popen(
+            [
+                PY,
+                "-m",
+                "greenmeter",
+                "run",
+                "-q",
+                "--region",
+                "FR",
+                "--json",
+                f"r{i}.json",
+                "--csv",
+                "shared.csv",
+                "--",
+                PY,
+                "-c",
+                "pass",
+            ],
+            cwd=tmp_path,
+            env=gm_env,
+        )
+        for i in range(8)
+    ]
     assert [p.wait(timeout=120) for p in procs] == [0] * 8
     lines = (tmp_path / "shared.csv").read_text().splitlines()
     assert lines[0].startswith("run_id,") and sum(ln.startswith("run_id,") for ln in lines) == 1
@@ -71,8 +112,9 @@ def test_eight_concurrent_appenders_give_eight_intact_rows(tmp_path, gm_env):
     assert len(rows) == 8
     header_len = len(lines[0].split(","))
     assert all(len(row) == header_len and None not in row for row in rows)
-    assert {row["run_id"] for row in rows} == {read_report(tmp_path / f"r{i}.json")["run_id"]
-                                                for i in range(8)}
+    assert {row["run_id"] for row in rows} == {
+        read_report(tmp_path / f"r{i}.json")["run_id"] for i in range(8)
+    }
 
 
 def _cpu(report: dict) -> dict:
@@ -97,7 +139,8 @@ def test_estimate_counts_a_grandchild_that_exits_early(greenmeter, tmp_path):
     script.write_text(
         "import subprocess, sys, time\n"
         f"subprocess.run([sys.executable, '-c', {BURN.format(s=1.0)!r}])\n"
-        "time.sleep(1.0)\n")
+        "time.sleep(1.0)\n"
+    )
     proc = greenmeter("run", "-q", "--json", "r.json", "--", PY, str(script))
     assert proc.returncode == 0
     r = read_report(tmp_path / "r.json")
@@ -112,7 +155,8 @@ def test_twenty_short_children_count_like_one_long_process(greenmeter, tmp_path)
     script.write_text(
         "import subprocess, sys\n"
         "for _ in range(20):\n"
-        f"    subprocess.run([sys.executable, '-c', {BURN.format(s=0.1)!r}])\n")
+        f"    subprocess.run([sys.executable, '-c', {BURN.format(s=0.1)!r}])\n"
+    )
     proc = greenmeter("run", "-q", "--interval", "1", "--json", "r.json", "--", PY, str(script))
     assert proc.returncode == 0
     assert 2.0 <= _cpu(read_report(tmp_path / "r.json"))["details"]["cpu_s"] < 4.0
@@ -122,6 +166,7 @@ def test_reports_get_the_umask_permissions_not_private(greenmeter, tmp_path):
     proc = greenmeter("run", "-q", "--json", "r.json", "--", PY, "-c", "pass")
     assert proc.returncode == 0
     import os
+
     umask = os.umask(0o022)
     os.umask(umask)
     assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o666 & ~umask

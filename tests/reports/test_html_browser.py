@@ -14,23 +14,36 @@ from collections import Counter
 
 import pytest
 
-from synthetic_runs import DAY_S, machine, points, write_run
 from greenmeter.history.html_pages import write_html_report
+
+from synthetic_runs import DAY_S, machine, points, write_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium; "
-                             ".ci/run installs it), so the page cannot be rendered")
+    CHROMIUM is None,
+    reason="Chromium is not installed (Debian: apt-get install chromium; "
+    ".ci/run installs it), so the page cannot be rendered",
+)
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
 WIDTH, HEIGHT = 1200, 900
 
 
 def chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
-                          capture_output=True, timeout=120)
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
@@ -38,8 +51,8 @@ def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat, header = 8, bytearray(), None
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
@@ -53,7 +66,7 @@ def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
     rows, prev = [], bytearray(stride)
     for y in range(height):
         start = y * (stride + 1)
-        kind, line = raw[start], bytearray(raw[start + 1:start + 1 + stride])
+        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
         if kind == 1:
             for i in range(bpp, stride):
                 line[i] = (line[i] + line[i - bpp]) & 0xFF
@@ -78,12 +91,14 @@ def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
 
 
 def pixels(rows: list[bytes]) -> Counter:
-    return Counter(r[i:i + 3] for r in rows for i in range(0, len(r), 3))
+    return Counter(r[i : i + 3] for r in rows for i in range(0, len(r), 3))
 
 
 def near(counts: Counter, hex_colour: str, tolerance: int = 8) -> int:
     want = bytes.fromhex(hex_colour.lstrip("#"))
-    return sum(n for px, n in counts.items() if all(abs(a - b) <= tolerance for a, b in zip(px, want)))
+    return sum(
+        n for px, n in counts.items() if all(abs(a - b) <= tolerance for a, b in zip(px, want))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +106,14 @@ def pages(tmp_path_factory):
     directory = tmp_path_factory.mktemp("pages")
     comps = machine(gpus=1, packages=1)
     day = write_run(directory, "day", comps, points(comps, DAY_S, 4.0))
-    short = write_run(directory, "short", comps, points(comps, 900, 1.0, seed=2), run_id="B",
-                      started_at="2025-01-02T00:00:00.000Z")
+    short = write_run(
+        directory,
+        "short",
+        comps,
+        points(comps, 900, 1.0, seed=2),
+        run_id="B",
+        started_at="2025-01-02T00:00:00.000Z",
+    )
     write_html_report([day], directory / "day.html")
     write_html_report([day, short], directory / "both.html")
     return directory
@@ -111,8 +132,12 @@ def test_the_rendered_dom_has_every_series_and_the_script_ran(pages, tmp_path):
 
 def test_the_screenshot_shows_the_stacked_chart(pages, tmp_path):
     shot = tmp_path / "day.png"
-    proc = chromium(tmp_path, f"--screenshot={shot}", f"--window-size={WIDTH},{HEIGHT}",
-                    (pages / "day.html").as_uri())
+    proc = chromium(
+        tmp_path,
+        f"--screenshot={shot}",
+        f"--window-size={WIDTH},{HEIGHT}",
+        (pages / "day.html").as_uri(),
+    )
     assert proc.returncode == 0 and shot.exists(), proc.stderr.decode()[-2000:]
     width, height, rows = decode_png(shot.read_bytes())
     assert (width, height) == (WIDTH, HEIGHT)
@@ -132,9 +157,11 @@ def test_hovering_the_chart_reads_out_the_power(pages, tmp_path):
     """A pointer moved to the middle of the chart: the read-out names the time and every
     series' power (the page's own script, driven by a synthetic event)."""
     html = (pages / "day.html").read_text()
-    probe = ('<script>var svg=document.querySelector("svg.power-chart"),'
-             "r=svg.getBoundingClientRect();svg.dispatchEvent(new PointerEvent('pointermove',"
-             "{clientX:r.left+r.width*0.5,clientY:r.top+r.height*0.5,bubbles:true}));</script>")
+    probe = (
+        '<script>var svg=document.querySelector("svg.power-chart"),'
+        "r=svg.getBoundingClientRect();svg.dispatchEvent(new PointerEvent('pointermove',"
+        "{clientX:r.left+r.width*0.5,clientY:r.top+r.height*0.5,bubbles:true}));</script>"
+    )
     page = tmp_path / "probe.html"
     page.write_text(html.replace("</body>", probe + "</body>"))
     proc = chromium(tmp_path, "--dump-dom", page.as_uri())
@@ -144,6 +171,10 @@ def test_hovering_the_chart_reads_out_the_power(pages, tmp_path):
     lines = tip.group(2).split("\n")
     assert re.fullmatch(r"1[12](\.\d+)?\u20131[12](\.\d+)? h", lines[0]), lines[0]
     assert [ln.split(":")[0] for ln in lines[1:]] == [
-        "dram package-0", "cpu package-0", "gpu NVIDIA H100 80GB HBM3 #0", "total"]
+        "dram package-0",
+        "cpu package-0",
+        "gpu NVIDIA H100 80GB HBM3 #0",
+        "total",
+    ]
     total = float(re.fullmatch(r"total: ([\d.]+) W", lines[-1]).group(1))
     assert 100 < total < 520

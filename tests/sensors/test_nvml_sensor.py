@@ -16,31 +16,32 @@ from pathlib import Path
 import pytest
 
 import fake_nvml
+from conftest import REPO
 from fake_nvml import truth_j
 
-ROOT = Path(__file__).resolve().parents[1]
 DRIVER = Path(fake_nvml.__file__).with_name("drive_sensor.py")
 
 
 def drive(fake_lib: Path, mode: str, arg: object = None, **fake_env: object) -> object:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("FAKE_NVML_", "CUDA_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAKE_NVML_", "CUDA_"))}
     env.update({k: str(v) for k, v in fake_env.items()})
     env["LD_LIBRARY_PATH"] = str(fake_lib)
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = str(REPO)
     argv = [sys.executable, str(DRIVER), mode] + ([] if arg is None else [json.dumps(arg)])
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
-
 def test_counter_and_polling_paths_match_the_truth(fake_lib, tmp_path):
     profiles = {0: "square:100:300:1", 1: "const:200", 2: "square:100:300:1", 3: "ramp:100:300:4"}
     log = tmp_path / "reads.log"
     out = drive(
-        fake_lib, "run", {"seconds": 2},
-        FAKE_NVML_GPUS=4, FAKE_NVML_LOG=log,
+        fake_lib,
+        "run",
+        {"seconds": 2},
+        FAKE_NVML_GPUS=4,
+        FAKE_NVML_LOG=log,
         **{f"FAKE_NVML_GPU{i}_PROFILE": p for i, p in profiles.items()},
         **{f"FAKE_NVML_GPU{i}_NO_ENERGY": 1 for i in (1, 2, 3)},
     )
@@ -72,8 +73,14 @@ def test_counter_and_polling_paths_match_the_truth(fake_lib, tmp_path):
 
 def test_counter_only_needs_no_fast_poll(fake_lib, tmp_path):
     log = tmp_path / "reads.log"
-    out = drive(fake_lib, "run", {"seconds": 1}, FAKE_NVML_GPUS=2, FAKE_NVML_LOG=log,
-                FAKE_NVML_GPU1_PROFILE="ramp:100:300:0.7")
+    out = drive(
+        fake_lib,
+        "run",
+        {"seconds": 1},
+        FAKE_NVML_GPUS=2,
+        FAKE_NVML_LOG=log,
+        FAKE_NVML_GPU1_PROFILE="ramp:100:300:0.7",
+    )
     assert out["max_interval_s"] is None
     for gpu, profile in ((0, "const:100"), (1, "ramp:100:300:0.7")):
         assert out["energy_j"][gpu] == pytest.approx(truth_j(log, gpu, "energy", profile), rel=0.01)
@@ -82,8 +89,15 @@ def test_counter_only_needs_no_fast_poll(fake_lib, tmp_path):
 def test_counter_that_disagrees_with_power_is_reported(fake_lib, tmp_path):
     # Zeus issue #181: the counter and integrated power can differ on real GPUs.
     log = tmp_path / "reads.log"
-    out = drive(fake_lib, "run", {"seconds": 3.5}, FAKE_NVML_GPUS=1, FAKE_NVML_LOG=log,
-                FAKE_NVML_GPU0_PROFILE="const:200", FAKE_NVML_GPU0_ENERGY_SCALE=0.8)
+    out = drive(
+        fake_lib,
+        "run",
+        {"seconds": 3.5},
+        FAKE_NVML_GPUS=1,
+        FAKE_NVML_LOG=log,
+        FAKE_NVML_GPU0_PROFILE="const:200",
+        FAKE_NVML_GPU0_ENERGY_SCALE=0.8,
+    )
     # The report keeps the counter's figure and says the two differ.
     truth = truth_j(log, 0, "energy", "const:200")
     assert out["energy_j"][0] == pytest.approx(0.8 * truth, rel=0.01)
@@ -93,8 +107,15 @@ def test_counter_that_disagrees_with_power_is_reported(fake_lib, tmp_path):
 
 def test_lost_gpu_keeps_the_run_and_reports_the_time_covered(fake_lib, tmp_path):
     log = tmp_path / "reads.log"
-    out = drive(fake_lib, "run", {"seconds": 2.5}, FAKE_NVML_GPUS=2, FAKE_NVML_LOG=log,
-                FAKE_NVML_GPU1_PROFILE="const:250", FAKE_NVML_GPU1_LOST_AFTER_S=1.0)
+    out = drive(
+        fake_lib,
+        "run",
+        {"seconds": 2.5},
+        FAKE_NVML_GPUS=2,
+        FAKE_NVML_LOG=log,
+        FAKE_NVML_GPU1_PROFILE="const:250",
+        FAKE_NVML_GPU1_LOST_AFTER_S=1.0,
+    )
     assert out["end_read"][0] is not None and out["end_read"][1] is None
     whole_run_j = truth_j(log, 0, "energy", "const:100")
     assert out["energy_j"][0] == pytest.approx(whole_run_j, rel=0.01)
@@ -104,16 +125,22 @@ def test_lost_gpu_keeps_the_run_and_reports_the_time_covered(fake_lib, tmp_path)
     assert partial / 250 < 0.5 * whole_run_j / 100
     assert "GpuIsLost" in out["details"][1]["error"]
     assert "error" not in out["details"][0]
-    assert out["warnings"] == ["GPU 1 (Fake GPU 1): NVML stopped answering "
-                               "(NVMLError_GpuIsLost: GPU is lost)."]
+    assert out["warnings"] == [
+        "GPU 1 (Fake GPU 1): NVML stopped answering (NVMLError_GpuIsLost: GPU is lost)."
+    ]
 
 
 def test_other_processes_on_a_measured_gpu_flag_it_shared(fake_lib, tmp_path):
     pids = tmp_path / "gpu-pids"
     # GPU 0 runs a process outside the command (this test's own); GPU 1 only the command.
     pids.write_text(f"0 {os.getpid()}\n")
-    out = drive(fake_lib, "run", {"seconds": 1, "pids_file": str(pids), "own_gpu": 1},
-                FAKE_NVML_GPUS=2, FAKE_NVML_PIDS_FILE=pids)
+    out = drive(
+        fake_lib,
+        "run",
+        {"seconds": 1, "pids_file": str(pids), "own_gpu": 1},
+        FAKE_NVML_GPUS=2,
+        FAKE_NVML_PIDS_FILE=pids,
+    )
     assert out["details"][0]["shared_gpu"] is True
     assert out["details"][0]["other_pids"] == [os.getpid()]
     assert out["details"][1]["shared_gpu"] is False
@@ -126,19 +153,19 @@ def test_selection_follows_cuda_visible_devices_and_gpus_option(fake_lib):
     uuid1 = "GPU-fa4e0000-0000-0000-0000-000000000001"
     mig2 = "MIG-fa4e0002-0000-0000-0000-000000000001"
     cases = [
-        (None, None),                      # unset: every GPU
+        (None, None),  # unset: every GPU
         (None, "1"),
         (None, "2,0"),
         (None, uuid1),
         (None, "GPU-fa4e0000-0000-0000-0000-0000000000"),  # ambiguous prefix: none
-        (None, "GPU-2b7c"),                # a unique prefix, as CUDA accepts
-        (None, "0,-1,2"),                  # CUDA stops at the first invalid entry
+        (None, "GPU-2b7c"),  # a unique prefix, as CUDA accepts
+        (None, "0,-1,2"),  # CUDA stops at the first invalid entry
         (None, "1,7,2"),
         (None, ""),
         (None, "NoDevFiles"),
         (None, mig2),
-        (None, "MIG-" + uuid1 + "/1/0"),    # pre-R470 MIG form
-        ("all", "1"),                      # --gpus overrides the environment
+        (None, "MIG-" + uuid1 + "/1/0"),  # pre-R470 MIG form
+        ("all", "1"),  # --gpus overrides the environment
         ("0,2", None),
         (uuid1, "0"),
         ("5", None),
@@ -147,12 +174,36 @@ def test_selection_follows_cuda_visible_devices_and_gpus_option(fake_lib):
         ("none", None),
         ("0,x", None),
     ]
-    out = drive(fake_lib, "select", cases, FAKE_NVML_GPUS=3, FAKE_NVML_GPU2_MIG=2,
-                FAKE_NVML_GPU2_UUID="GPU-2b7c9d1e-aaaa-bbbb-cccc-0123456789ab")
+    out = drive(
+        fake_lib,
+        "select",
+        cases,
+        FAKE_NVML_GPUS=3,
+        FAKE_NVML_GPU2_MIG=2,
+        FAKE_NVML_GPU2_UUID="GPU-2b7c9d1e-aaaa-bbbb-cccc-0123456789ab",
+    )
     got = [o.get("indexes") for o in out]
     assert got == [
-        [0, 1, 2], [1], [2, 0], [1], None, [2], [0], [1], None, None, [2], [1],
-        [0, 1, 2], [0, 2], [1], None, None, None, None, None,
+        [0, 1, 2],
+        [1],
+        [2, 0],
+        [1],
+        None,
+        [2],
+        [0],
+        [1],
+        None,
+        None,
+        [2],
+        [1],
+        [0, 1, 2],
+        [0, 2],
+        [1],
+        None,
+        None,
+        None,
+        None,
+        None,
     ]
     assert "hides every GPU" in out[4]["unavailable"]
     assert "hides every GPU" in out[8]["unavailable"]
@@ -174,8 +225,13 @@ def test_cuda_index_order_warning_on_mixed_models(fake_lib):
 
 
 def test_a_gpu_nvml_cannot_open_costs_only_itself(fake_lib):
-    out = drive(fake_lib, "select", [[None, None], ["1", None]], FAKE_NVML_GPUS=2,
-                FAKE_NVML_GPU1_LOST_AFTER_S=0)
+    out = drive(
+        fake_lib,
+        "select",
+        [[None, None], ["1", None]],
+        FAKE_NVML_GPUS=2,
+        FAKE_NVML_GPU1_LOST_AFTER_S=0,
+    )
     assert out[0]["indexes"] == [0]
     assert out[0]["warnings"] == ["GPU 1: NVML cannot read it (GPU is lost); it is not measured."]
     assert "no selected GPU" in out[1]["unavailable"]
@@ -205,21 +261,41 @@ def test_missing_library_is_reported(tmp_path):
 
 
 def test_diagnose_lists_gpus_driver_and_counter_support(fake_lib):
-    out = drive(fake_lib, "diagnose", FAKE_NVML_GPUS=2, FAKE_NVML_GPU1_NO_ENERGY=1,
-                FAKE_NVML_DRIVER="535.104.05", FAKE_NVML_GPU0_NAME="NVIDIA H100 80GB HBM3",
-                FAKE_NVML_GPU1_POWER_LIMIT_W=250)
+    out = drive(
+        fake_lib,
+        "diagnose",
+        FAKE_NVML_GPUS=2,
+        FAKE_NVML_GPU1_NO_ENERGY=1,
+        FAKE_NVML_DRIVER="535.104.05",
+        FAKE_NVML_GPU0_NAME="NVIDIA H100 80GB HBM3",
+        FAKE_NVML_GPU1_POWER_LIMIT_W=250,
+    )
     assert out["available"] is True and out["reason"] is None
     assert out["driver_version"] == "535.104.05"
     assert out["gpus"] == [
-        {"index": 0, "name": "NVIDIA H100 80GB HBM3",
-         "uuid": "GPU-fa4e0000-0000-0000-0000-000000000000",
-         "energy_counter": True, "power_limit_w": 400.0},
-        {"index": 1, "name": "Fake GPU 1", "uuid": "GPU-fa4e0000-0000-0000-0000-000000000001",
-         "energy_counter": False, "power_limit_w": 250.0},
+        {
+            "index": 0,
+            "name": "NVIDIA H100 80GB HBM3",
+            "uuid": "GPU-fa4e0000-0000-0000-0000-000000000000",
+            "energy_counter": True,
+            "power_limit_w": 400.0,
+        },
+        {
+            "index": 1,
+            "name": "Fake GPU 1",
+            "uuid": "GPU-fa4e0000-0000-0000-0000-000000000001",
+            "energy_counter": False,
+            "power_limit_w": 250.0,
+        },
     ]
 
 
 def test_diagnose_without_driver_gives_the_reason(fake_lib):
     out = drive(fake_lib, "diagnose", FAKE_NVML_INIT_ERROR=9)
-    assert out == {"available": False, "reason": "the NVIDIA kernel driver is not loaded",
-                   "fix": "check that nvidia-smi works", "driver_version": None, "gpus": []}
+    assert out == {
+        "available": False,
+        "reason": "the NVIDIA kernel driver is not loaded",
+        "fix": "check that nvidia-smi works",
+        "driver_version": None,
+        "gpus": [],
+    }

@@ -23,8 +23,16 @@ def test_exit_code_is_the_commands(greenmeter, tmp_path, code):
 
 
 def test_death_by_signal_is_128_plus_n(greenmeter, tmp_path):
-    proc = greenmeter("run", "-q", "--json", "r.json", "--",
-                      PY, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGTERM)")
+    proc = greenmeter(
+        "run",
+        "-q",
+        "--json",
+        "r.json",
+        "--",
+        PY,
+        "-c",
+        "import os, signal; os.kill(os.getpid(), signal.SIGTERM)",
+    )
     assert proc.returncode == 128 + signal.SIGTERM == 143
     assert read_report(tmp_path / "r.json")["exit_code"] == 143
 
@@ -68,15 +76,20 @@ def test_options_after_the_command_belong_to_it(greenmeter):
 def test_sigterm_is_forwarded_and_report_written(greenmeter, tmp_path, gm_env):
     # The child traps SIGTERM, records it, and exits 3: greenmeter must pass it on once,
     # wait, write the report marked interrupted, and exit as the child did.
-    child = ("import signal, sys, time\n"
-             "def h(n, f):\n"
-             "    open('got', 'a').write(str(n) + '\\n'); sys.exit(3)\n"
-             "signal.signal(signal.SIGTERM, h)\n"
-             "open('ready', 'w').close()\n"
-             "time.sleep(30)\n")
-    proc = subprocess.Popen([PY, "-m", "greenmeter", "run", "-q", "--json", "r.json", "--",
-                             PY, "-c", child], cwd=tmp_path, env=gm_env,
-                            stderr=subprocess.PIPE)
+    child = (
+        "import signal, sys, time\n"
+        "def h(n, f):\n"
+        "    open('got', 'a').write(str(n) + '\\n'); sys.exit(3)\n"
+        "signal.signal(signal.SIGTERM, h)\n"
+        "open('ready', 'w').close()\n"
+        "time.sleep(30)\n"
+    )
+    proc = subprocess.Popen(
+        [PY, "-m", "greenmeter", "run", "-q", "--json", "r.json", "--", PY, "-c", child],
+        cwd=tmp_path,
+        env=gm_env,
+        stderr=subprocess.PIPE,
+    )
     _wait_for(tmp_path / "ready")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 3, proc.stderr.read()
@@ -86,9 +99,24 @@ def test_sigterm_is_forwarded_and_report_written(greenmeter, tmp_path, gm_env):
 
 
 def test_sigint_from_kill_kills_an_untrapping_child(greenmeter, tmp_path, gm_env):
-    proc = subprocess.Popen([PY, "-m", "greenmeter", "run", "-q", "--json", "r.json", "--",
-                             PY, "-c", "open('ready','w').close(); import time; time.sleep(30)"],
-                            cwd=tmp_path, env=gm_env, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "greenmeter",
+            "run",
+            "-q",
+            "--json",
+            "r.json",
+            "--",
+            PY,
+            "-c",
+            "open('ready','w').close(); import time; time.sleep(30)",
+        ],
+        cwd=tmp_path,
+        env=gm_env,
+        stderr=subprocess.PIPE,
+    )
     _wait_for(tmp_path / "ready")
     proc.send_signal(signal.SIGINT)
     # An uncaught KeyboardInterrupt makes Python die of SIGINT itself: 128 + 2.

@@ -1,7 +1,7 @@
 """Hour-by-hour accounting against hand computations; file parsing and its one-line errors."""
 
+import itertools
 import math
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -13,6 +13,8 @@ from greenmeter.carbon.intensity_series import (
     load_intensity_file,
     parse_timestamp,
 )
+
+from conftest import REPO
 
 T0 = parse_timestamp("2024-03-01T00:00:00Z")
 H = 3600.0
@@ -81,7 +83,7 @@ def test_zero_energy_and_instantaneous_intervals():
 def test_co2_is_bounded_by_the_series_and_additive(values, cuts, power_w):
     series = hourly(*values)
     cuts = sorted(cuts)
-    intervals = [(T0 + a, T0 + b, power_w * (b - a)) for a, b in zip(cuts, cuts[1:])]
+    intervals = [(T0 + a, T0 + b, power_w * (b - a)) for a, b in itertools.pairwise(cuts)]
     co2, mean = series.co2_g(intervals)
     energy_kwh = sum(i[2] for i in intervals) / 3.6e6
     assert min(values) * energy_kwh - 1e-9 <= co2 <= max(values) * energy_kwh + 1e-9
@@ -98,13 +100,19 @@ def write(tmp_path, text, name="intensity.csv"):
 
 
 def test_file_with_header_zones_and_naive_utc(tmp_path):
-    path = write(tmp_path, "timestamp,gCO2e/kWh\n2024-03-01T00:00:00Z,100\n2024-03-01T02:00:00+02:00,50\n"
-                           "2024-03-01 01:00:00,200\n\n")
+    path = write(
+        tmp_path,
+        "timestamp,gCO2e/kWh\n2024-03-01T00:00:00Z,100\n2024-03-01T02:00:00+02:00,50\n"
+        "2024-03-01 01:00:00,200\n\n",
+    )
     # 02:00+02:00 is 00:00Z: a duplicate of the first row
     with pytest.raises(IntensityFileError, match=r"intensity.csv:3: timestamp .* not after"):
         load_intensity_file(path)
-    path = write(tmp_path, "timestamp,gCO2e/kWh\n2024-03-01T00:00:00Z,100\n2024-03-01T03:00:00+02:00,50\n"
-                           "2024-03-01 02:00:00,200\n")
+    path = write(
+        tmp_path,
+        "timestamp,gCO2e/kWh\n2024-03-01T00:00:00Z,100\n2024-03-01T03:00:00+02:00,50\n"
+        "2024-03-01 02:00:00,200\n",
+    )
     series = load_intensity_file(path)
     assert series.times_s == [T0, T0 + H, T0 + 2 * H]
     assert series.values_g_per_kwh == [100, 50, 200]
@@ -112,13 +120,20 @@ def test_file_with_header_zones_and_naive_utc(tmp_path):
 
 
 def test_file_without_header(tmp_path):
-    series = load_intensity_file(write(tmp_path, "2024-03-01T00:00:00Z,100\n2024-03-01T00:15:00Z,120\n"))
+    series = load_intensity_file(
+        write(tmp_path, "2024-03-01T00:00:00Z,100\n2024-03-01T00:15:00Z,120\n")
+    )
     assert series.values_g_per_kwh == [100, 120] and series.end_s == T0 + 30 * 60
 
 
 def test_electricity_maps_export_uses_the_lifecycle_column():
-    path = Path(__file__).resolve().parent.parent.parent / "shared" / "grid-sources" / \
-        "electricitymaps-hourly-2022" / "DE_2022_hourly.csv"
+    path = (
+        REPO.parent
+        / "shared"
+        / "grid-sources"
+        / "electricitymaps-hourly-2022"
+        / "DE_2022_hourly.csv"
+    )
     if not path.exists():
         pytest.skip("raw sources not on this machine")
     series = load_intensity_file(path)
@@ -127,17 +142,26 @@ def test_electricity_maps_export_uses_the_lifecycle_column():
     assert series.start_s == parse_timestamp("2022-01-01T00:00:00Z")
 
 
-@pytest.mark.parametrize("text,match", [
-    ("timestamp,g\n2024-03-01T00:00:00Z,100\nyesterday,5\n", r"intensity.csv:3: not an ISO 8601 timestamp: 'yesterday'"),
-    ("2024-03-01T00:00:00Z,abc\n", r"intensity.csv:1: not a number: 'abc'"),
-    ("2024-13-01T00:00:00Z,5\n", r"intensity.csv:1: not an ISO 8601 timestamp"),
-    ("2024-03-01T00:00:00Z,-5\n", r"intensity.csv:1: intensity must be a finite number >= 0"),
-    ("2024-03-01T00:00:00Z,nan\n", r"intensity.csv:1: intensity must be a finite number"),
-    ("2024-03-01T00:00:00Z\n", r"intensity.csv:1: expected timestamp,gCO2e/kWh"),
-    ("2024-03-01T01:00:00Z,1\n2024-03-01T00:00:00Z,2\n", r"intensity.csv:2: timestamp .* not after"),
-    ("timestamp,g\n", r"intensity.csv: no intensity rows"),
-    ("", r"intensity.csv: no intensity rows"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        (
+            "timestamp,g\n2024-03-01T00:00:00Z,100\nyesterday,5\n",
+            r"intensity.csv:3: not an ISO 8601 timestamp: 'yesterday'",
+        ),
+        ("2024-03-01T00:00:00Z,abc\n", r"intensity.csv:1: not a number: 'abc'"),
+        ("2024-13-01T00:00:00Z,5\n", r"intensity.csv:1: not an ISO 8601 timestamp"),
+        ("2024-03-01T00:00:00Z,-5\n", r"intensity.csv:1: intensity must be a finite number >= 0"),
+        ("2024-03-01T00:00:00Z,nan\n", r"intensity.csv:1: intensity must be a finite number"),
+        ("2024-03-01T00:00:00Z\n", r"intensity.csv:1: expected timestamp,gCO2e/kWh"),
+        (
+            "2024-03-01T01:00:00Z,1\n2024-03-01T00:00:00Z,2\n",
+            r"intensity.csv:2: timestamp .* not after",
+        ),
+        ("timestamp,g\n", r"intensity.csv: no intensity rows"),
+        ("", r"intensity.csv: no intensity rows"),
+    ],
+)
 def test_malformed_files_give_one_line_errors_with_file_and_line(tmp_path, text, match):
     with pytest.raises(IntensityFileError, match=match) as info:
         load_intensity_file(write(tmp_path, text))
@@ -148,5 +172,5 @@ def test_missing_or_binary_file(tmp_path):
     with pytest.raises(IntensityFileError, match="cannot read intensity file"):
         load_intensity_file(tmp_path / "nope.csv")
     (tmp_path / "bin.csv").write_bytes(b"\xff\xfe\x00\x80garbage")
-    with pytest.raises(IntensityFileError, match="bin.csv"):
+    with pytest.raises(IntensityFileError, match=r"bin\.csv"):
         load_intensity_file(tmp_path / "bin.csv")

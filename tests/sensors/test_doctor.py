@@ -8,18 +8,40 @@ import json
 import pytest
 
 from greenmeter.reports.doctor import render
-from greenmeter.sensors.diagnose import collect
 from greenmeter.sensors import rapl
+from greenmeter.sensors.diagnose import collect
+
 from powercap_tree import PowercapTree, emulate_dac_for_root, laptop, two_sockets_with_dram
 
-INPUTS = {"cpu_model": "Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz", "tdp_w": 150.0,
-          "logical_cpus": 80, "cpu_basis": "TDP 150 W / 40 logical CPUs per package"}
+INPUTS = {
+    "cpu_model": "Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz",
+    "tdp_w": 150.0,
+    "logical_cpus": 80,
+    "cpu_basis": "TDP 150 W / 40 logical CPUs per package",
+}
 NO_TDP = dict(INPUTS, cpu_model="Mystery CPU 9000", tdp_w=None)
-GPUS = {"available": True, "reason": None, "fix": None, "driver_version": "550.54",
-        "gpus": [{"index": 0, "name": "NVIDIA H100", "uuid": "GPU-1", "energy_counter": True,
-                  "power_limit_w": 700.0}]}
-NO_GPU = {"available": False, "reason": "NVML library not found", "fix": "install the driver",
-          "driver_version": None, "gpus": []}
+GPUS = {
+    "available": True,
+    "reason": None,
+    "fix": None,
+    "driver_version": "550.54",
+    "gpus": [
+        {
+            "index": 0,
+            "name": "NVIDIA H100",
+            "uuid": "GPU-1",
+            "energy_counter": True,
+            "power_limit_w": 700.0,
+        }
+    ],
+}
+NO_GPU = {
+    "available": False,
+    "reason": "NVML library not found",
+    "fix": "install the driver",
+    "driver_version": None,
+    "gpus": [],
+}
 
 
 @pytest.fixture
@@ -44,9 +66,18 @@ def test_server_with_readable_rapl_measures_cpu_and_dram(tree):
     assert (steps["cpu"]["method"], steps["cpu"]["source"]) == ("measured", "rapl")
     assert (steps["dram"]["method"], steps["dram"]["source"]) == ("measured", "rapl")
     assert (steps["gpu"]["method"], steps["gpu"]["source"], steps["gpu"]["devices"]) == (
-        "measured", "nvml-energy", 1)
+        "measured",
+        "nvml-energy",
+        1,
+    )
     assert [z["counts_as"] for z in found["rapl"]["zones"]] == [
-        "cpu", "detail (core)", "dram", "cpu", "detail (core)", "dram"]
+        "cpu",
+        "detail (core)",
+        "dram",
+        "cpu",
+        "detail (core)",
+        "dram",
+    ]
     assert json.loads(json.dumps(found)) == found
 
 
@@ -62,11 +93,21 @@ def test_laptop_explains_every_zone_and_the_missing_dram(tree):
     assert steps["cpu"]["method"] == "measured"
     assert (steps["dram"]["method"], steps["dram"]["source"]) == ("estimated", "estimate-rss")
     assert "no dram domain" in steps["dram"]["reason"]
-    assert steps["gpu"] == {"kind": "gpu", "method": None, "source": None,
-                            "reason": "NVML library not found", "fix": "install the driver"}
+    assert steps["gpu"] == {
+        "kind": "gpu",
+        "method": None,
+        "source": None,
+        "reason": "NVML library not found",
+        "fix": "install the driver",
+    }
     shown = text(found)
-    for expected in ("intel-rapl-mmio:0", "psys", "detail (uncore)", "NVML library not found",
-                     "not reported"):
+    for expected in (
+        "intel-rapl-mmio:0",
+        "psys",
+        "detail (uncore)",
+        "NVML library not found",
+        "not reported",
+    ):
         assert expected in shown
 
 
