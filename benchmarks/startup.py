@@ -6,7 +6,11 @@ so a machine that gets busier or quieter during the benchmark shifts all of them
 Medians over the rounds; two warm-up rounds first (bytecode compiled, files cached).
 
     python benchmarks/startup.py [--runs 20] [--codecarbon-venv DIR | --no-codecarbon]
-                                 [--importtime]
+                                 [--importtime] [--baseline REV]
+
+``--baseline REV`` adds ``greenmeter run [-q] -- true`` from the commit REV of this
+repository (exported to a temporary directory) to the same interleaved rounds: a
+before/after comparison on one machine in one run, as a ratio.
 
 Targets (issue 8): greenmeter at least 10x faster than CodeCarbon's wrapper, and within
 about 100 ms of bare Python.
@@ -23,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine import GREENMETER, codecarbon_venv, describe, greenmeter_env
+from machine import GREENMETER, REPO, codecarbon_venv, describe, greenmeter_env
 
 PYTHON = "python -c pass"
 GM = "greenmeter run -- true"
@@ -76,6 +80,7 @@ def main() -> None:
     parser.add_argument(
         "--importtime", action="store_true", help="also print greenmeter's slowest imports"
     )
+    parser.add_argument("--baseline", metavar="REV", help="also time greenmeter at commit REV")
     args = parser.parse_args()
 
     print(describe())
@@ -85,9 +90,19 @@ def main() -> None:
         GM: [*GREENMETER, "run", "--", "true"],
         GM_QUIET: [*GREENMETER, "run", "-q", "--", "true"],
     }
+    envs = dict.fromkeys(commands, env)
+    baseline_dir = tempfile.TemporaryDirectory() if args.baseline else None
+    if baseline_dir is not None:
+        rev = export_revision(args.baseline, Path(baseline_dir.name))
+        base_env = {**env, "PYTHONPATH": baseline_dir.name}
+        for name in (GM, GM_QUIET):
+            commands[f"{name} @ {rev}"] = commands[name]
+            envs[f"{name} @ {rev}"] = base_env
+        print(f"baseline: commit {rev} ({args.baseline})")
     if not args.no_codecarbon:
         bin_dir = codecarbon_venv(args.codecarbon_venv)
         if bin_dir is not None:
+            envs[CODECARBON] = env
             commands[CODECARBON] = [
                 str(bin_dir / "codecarbon"),
                 "monitor",
@@ -109,10 +124,10 @@ def main() -> None:
             os.mkdir(cwds[name])
         for _ in range(2):
             for name in names:
-                time_once(commands[name], env, cwds[name])
+                time_once(commands[name], envs[name], cwds[name])
         for r in range(args.runs):
             for name in names[r % len(names) :] + names[: r % len(names)]:
-                times[name].append(time_once(commands[name], env, cwds[name]))
+                times[name].append(time_once(commands[name], envs[name], cwds[name]))
         profile = import_profile(env, cwds[GM_QUIET]) if args.importtime else None
 
     median = {name: statistics.median(ts) for name, ts in times.items()}
@@ -141,8 +156,32 @@ def main() -> None:
             f"CodeCarbon / greenmeter: {ratio:.1f}x (target: >= 10x) "
             f"{'MET' if ratio >= 10 else 'NOT MET'}"
         )
+    for name in (GM, GM_QUIET):
+        before = next((n for n in names if n.startswith(f"{name} @ ")), None)
+        if before is not None:
+            print(
+                f"`{name}`: {median[name]:.3f} s now, {median[before]:.3f} s at "
+                f"{before.split(' @ ')[1]}: {median[name] / median[before]:.2f}x"
+            )
+    if baseline_dir is not None:
+        baseline_dir.cleanup()
     if profile:
         print("\n" + profile)
+
+
+def export_revision(rev: str, into: Path) -> str:
+    """The files of commit ``rev`` of this repository in ``into``; its short hash."""
+    short = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", rev],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return short
 
 
 if __name__ == "__main__":

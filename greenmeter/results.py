@@ -10,10 +10,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from greenmeter import __version__
 from greenmeter.quantities import format_energy, format_mass
-from greenmeter.stats import Summary, describe
+
+if TYPE_CHECKING:  # the statistics are imported when there are repetitions to describe
+    from greenmeter.stats import Summary
 
 SCHEMA_VERSION = 1
 COUNTED_KINDS = ("cpu", "gpu", "dram")
@@ -221,9 +224,6 @@ def new_run_id(started_at: datetime) -> str:
     return f"{started_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-REPEAT_METRICS = ("energy_j", "duration_s", "co2_g", "energy_j_per_unit")
-
-
 @dataclass(frozen=True)
 class RepeatStats:
     """Statistics over the repetitions of ``run --repeat N``: mean, median, standard
@@ -238,6 +238,8 @@ class RepeatStats:
 
     @classmethod
     def of(cls, results: list[RunResult], warmup: int) -> RepeatStats:
+        from greenmeter.stats import describe
+
         series = {
             "energy_j": [r.energy_j["total"] for r in results],
             "duration_s": [r.duration_s for r in results],

@@ -10,7 +10,6 @@ from pathlib import Path
 from greenmeter.quantities import format_duration, format_energy, format_mass
 from greenmeter.reports import markdown
 from greenmeter.reports.csv_row import result_to_row
-from greenmeter.reports.summary import repeat_stats_rows
 from greenmeter.results import COUNTED_KINDS, RepeatStats, RunResult, singular
 
 GITHUB_STEP_SUMMARY_VAR = "GITHUB_STEP_SUMMARY"
@@ -99,6 +98,8 @@ def summary_markdown(results: list[RunResult], stats: RepeatStats | None) -> str
             )
         )
         if stats is not None:
+            from greenmeter.reports.summary import repeat_stats_rows  # the terminal's rows
+
             warmups = f" after {stats.warmup} unmeasured warm-up(s)" if stats.warmup else ""
             lines += [
                 f"{stats.n} repetitions{warmups}; 95 % confidence interval of the "

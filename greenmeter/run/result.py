@@ -9,10 +9,10 @@ import os
 import platform
 import socket
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from greenmeter.carbon.footprint import CarbonOptions, footprint
 from greenmeter.results import DEFAULT_UNIT_NAME, ComponentResult, RunResult, energy_by_kind
-from greenmeter.run.crosscheck import TrackedRun
 from greenmeter.run.idle_baseline import IdleBaseline
 from greenmeter.run.options import RunOptions
 from greenmeter.run.runner import ChildOutcome
@@ -20,6 +20,9 @@ from greenmeter.run.sampler import Measurement
 from greenmeter.run.units_of_work import UNITS_FILE_VAR, UnitsReading
 from greenmeter.sensors.base import Sensor
 from greenmeter.sensors.estimate import cpu_model, read_cpuinfo
+
+if TYPE_CHECKING:  # imported with --cross-check only
+    from greenmeter.run.crosscheck import TrackedRun
 
 SCHEDULER_VARIABLES = (
     "SLURM_JOB_ID", "SLURM_JOB_NODELIST", "SLURMD_NODENAME", "SLURM_NODEID", "SLURM_PROCID",
