@@ -59,6 +59,16 @@ def read_report(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+class FakeClock:
+    """A monotonic clock that moves only when a test sets ``t``."""
+
+    def __init__(self, t: float = 0.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
 def assert_refused(proc: subprocess.CompletedProcess, tmp_path: Path, *needles: str) -> None:
     """greenmeter refused before launch: exit 125, one line naming each of ``needles``,
     no traceback, and ``MARKER_CHILD`` never ran."""

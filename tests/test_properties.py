@@ -37,6 +37,8 @@ from greenmeter.run.runner import ChildOutcome
 from greenmeter.run.sampler import Sampler
 from greenmeter.sensors.base import MEASURED, Component, Sensor
 
+from conftest import FakeClock
+
 GRID = resolve_region("DE")
 OPTIONS = RunOptions(
     labels=RunLabels("run", ["cmd"]),
@@ -44,14 +46,6 @@ OPTIONS = RunOptions(
     outputs=Outputs(Path("run.json"), Path("runs.csv")),
     interval_s=0.5,
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class Scripted(Sensor):
@@ -104,7 +98,7 @@ def _result(sensors, measurement, notes=()):
 @settings(max_examples=300, deadline=None)
 @given(first=increments, script=reads)
 def test_energy_is_the_sum_of_increments_between_first_and_last_good_read(first, script):
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     values, times, cumulative = [first], [], first
     good = [(clock.t, first)]
     for step, (what, inc) in script:
@@ -147,7 +141,7 @@ def test_energy_is_the_sum_of_increments_between_first_and_last_good_read(first,
 @settings(max_examples=50, deadline=None)
 @given(points=st.integers(min_value=1, max_value=5000), cap=st.integers(min_value=4, max_value=64))
 def test_timeline_stays_bounded_and_keeps_the_last_point(points, cap):
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     sensor = Scripted([float(i) for i in range(points + 1)])
     with mock.patch.object(sampler_mod, "MAX_TIMELINE_POINTS", cap):
         m = _drive(
@@ -165,7 +159,7 @@ def test_timeline_stays_bounded_and_keeps_the_last_point(points, cap):
 
 
 def test_zero_length_run_is_reported_not_divided_by_zero():
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     sensor = Scripted([5.0, 5.0])
     s = Sampler([sensor], 0.5, clock=clock)
     s.start()
@@ -182,7 +176,7 @@ def test_zero_length_run_is_reported_not_divided_by_zero():
 def test_memory_estimate_integrates_any_irregular_rss_trace(rss):
     from greenmeter.sensors.estimate import WATTS_PER_GB_MEMORY, EstimateSensor
 
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     trace = iter(rss)
 
     class Tree:
@@ -214,7 +208,7 @@ markup_like = st.text(alphabet=st.sampled_from("[]/ab :=#\\"), min_size=1, max_s
 def test_summary_prints_names_and_warnings_as_text(name, warning):
     """A GPU or zone name, a provider's error, a command's words: never taken as markup
     (rich would drop "[x]" and raise on "[/x]")."""
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     sensor = Scripted([0.0, 5.0])
     sensor.components = (Component("gpu", name, "fake", MEASURED, 0),)
     m = _drive(Sampler([sensor], 0.5, clock=clock), clock, [1001.0])
@@ -256,7 +250,7 @@ def test_rapl_counter_wraps_are_undone_for_any_sequence(range_uj, start, steps_)
         tree = PowercapTree(Path(base))
         raw = int(start * range_uj)
         tree.add_zone("intel-rapl:0", "package-0", raw, range_uj)
-        clock = FakeClock()
+        clock = FakeClock(1000.0)
         zones, _ = rapl.select_zones(rapl.discover_zones(tree.root), tree.root)
         sensor = rapl.RaplSensor(zones, {}, clock=clock)
         total_uj = wraps = 0

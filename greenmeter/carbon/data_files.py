@@ -11,10 +11,10 @@ import greenmeter
 
 @functools.lru_cache(maxsize=1)
 def data_dir() -> Path:
-    """The `grid_intensity_data/` folder.
+    """The ``grid_intensity_data/`` folder.
 
-    A wheel force-includes it as `greenmeter/grid_intensity_data` (the path
-    `importlib.resources.files("greenmeter") / "grid_intensity_data"` names for an installed package;
+    A wheel force-includes it as ``greenmeter/grid_intensity_data`` (the path
+    ``importlib.resources.files("greenmeter") / "grid_intensity_data"`` names for an installed package;
     checked directly because importing importlib.resources costs start-up time); a source checkout
     or editable install has it at the repository root, next to the package.
     """

@@ -8,15 +8,15 @@ single point). Files are CSV, hourly or finer:
     2022-01-01T00:00:00Z,212.91
     2022-01-01T01:00:00+00:00,217.14
 
-- `timestamp`: ISO 8601. A timestamp without a zone is UTC (that is how grid operators and
+- ``timestamp``: ISO 8601. A timestamp without a zone is UTC (that is how grid operators and
   Electricity Maps publish them). Strictly increasing.
 - A header row (a first row where neither cell parses) is optional. With a header of more than two columns, the life-cycle column of an
-  Electricity Maps export (`... (LCA)`) is used; else the second column. A column name containing
+  Electricity Maps export (``... (LCA)``) is used; else the second column. A column name containing
   "LCA"/"lifecycle" or "direct" sets the series' basis; otherwise the basis is "unspecified".
 - Energy outside the series' time range is charged the nearest value (the first or the last point)
-  and reported in `CarbonAccount.outside_s` / `outside_energy_j`, so the caller can say so.
+  and reported in ``CarbonAccount.outside_s`` / ``outside_energy_j``, so the caller can say so.
 
-Intervals are `(start_epoch_s, end_epoch_s, energy_j)`; power is taken as constant within an interval,
+Intervals are ``(start_epoch_s, end_epoch_s, energy_j)``; power is taken as constant within an interval,
 so an interval that spans a step boundary is split in proportion to time.
 """
 
@@ -87,7 +87,7 @@ class IntensitySeries:
         return len(self.times_s)
 
     def value_at(self, t_s: float) -> float:
-        """The value holding at `t_s`; outside the range, the nearest end's value."""
+        """The value holding at ``t_s``; outside the range, the nearest end's value."""
         i = bisect.bisect_right(self.times_s, t_s) - 1
         return self.values_g_per_kwh[max(i, 0)]
 
@@ -118,7 +118,7 @@ class IntensitySeries:
         return CarbonAccount(co2_g, energy_j, mean, outside_s, outside_energy_j)
 
     def co2_g(self, intervals: Iterable[tuple[float, float, float]]) -> tuple[float, float]:
-        """(grams CO2e, energy-weighted mean intensity in g/kWh) for `intervals`."""
+        """(grams CO2e, energy-weighted mean intensity in g/kWh) for ``intervals``."""
         result = self.account(intervals)
         return result.co2_g, result.mean_intensity_g_per_kwh
 

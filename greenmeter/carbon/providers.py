@@ -1,15 +1,15 @@
 """Live grid intensity for the run's own hours, from a provider the user opts into.
 
-- `electricitymaps`: Electricity Maps API v3 (`auth-token` header; `/carbon-intensity/past-range`,
-  then `/carbon-intensity/latest` for the hour not yet published). Token from
-  `GREENMETER_ELECTRICITYMAPS_TOKEN` (or the config file), never printed, logged, cached or reported.
-- `ukgrid`: the UK Carbon Intensity API (National Energy System Operator; no auth;
-  `/intensity/{from}/{to}`, half-hourly, Great Britain only).
+- ``electricitymaps``: Electricity Maps API v3 (``auth-token`` header; ``/carbon-intensity/past-range``,
+  then ``/carbon-intensity/latest`` for the hour not yet published). Token from
+  ``GREENMETER_ELECTRICITYMAPS_TOKEN`` (or the config file), never printed, logged, cached or reported.
+- ``ukgrid``: the UK Carbon Intensity API (National Energy System Operator; no auth;
+  ``/intensity/{from}/{to}``, half-hourly, Great Britain only).
 
-Base URLs are overridable (`GREENMETER_ELECTRICITYMAPS_URL`, `GREENMETER_UKGRID_URL`), which is how
+Base URLs are overridable (``GREENMETER_ELECTRICITYMAPS_URL``, ``GREENMETER_UKGRID_URL``), which is how
 the tests point the clients at a local server. Requests use urllib (no extra dependency) with short
-timeouts; responses are cached under `GREENMETER_CACHE_DIR` (default `$XDG_CACHE_HOME/greenmeter` or
-`~/.cache/greenmeter`). Every failure raises `ProviderError`, a one-line reason; the caller falls back
+timeouts; responses are cached under ``GREENMETER_CACHE_DIR`` (default ``$XDG_CACHE_HOME/greenmeter`` or
+``~/.cache/greenmeter``). Every failure raises ``ProviderError``, a one-line reason; the caller falls back
 to the shipped data and says so.
 """
 
@@ -61,7 +61,7 @@ class LiveIntensity:
 
 
 def check_provider(provider: str, zone_id: str, env: Mapping[str, str] | None = None) -> None:
-    """Before launch: ValueError (one line) when `provider` cannot serve `zone_id` at all."""
+    """Before launch: ValueError (one line) when ``provider`` cannot serve ``zone_id`` at all."""
     env = os.environ if env is None else env
     if provider not in PROVIDERS:
         raise ValueError(
@@ -210,7 +210,7 @@ class _Client:
         self.cache = cache_dir(env) / "intensity"
 
     def get_json(self, path: str, *, settled: float | None) -> tuple[object, bool]:
-        """(parsed body, came from cache). `settled`: the data's end time, for the cache lifetime."""
+        """(parsed body, came from cache). ``settled``: the data's end time, for the cache lifetime."""
         url = self.base_url + path
         cache_file = self.cache / (hashlib.sha256(url.encode()).hexdigest()[:24] + ".json")
         now = time.time()

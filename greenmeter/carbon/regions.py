@@ -1,14 +1,14 @@
-"""Region -> grid carbon intensity, from the shipped `grid_intensity_data/` files.
+"""Region -> grid carbon intensity, from the shipped ``grid_intensity_data/`` files.
 
-A query is an ISO 3166 alpha-2 or alpha-3 code, a zone id (`US-CA`, `CA-QC`, `SE-SE3`, `IN-SO`,
-`US-CAL-CISO`), a name (`Germany`, `Quebec`) or a cloud region (`aws:eu-central-1`,
-`gcp:europe-west1`, `azure:westeurope`); all case-insensitive.
+A query is an ISO 3166 alpha-2 or alpha-3 code, a zone id (``US-CA``, ``CA-QC``, ``SE-SE3``, ``IN-SO``,
+``US-CAL-CISO``), a name (``Germany``, ``Quebec``) or a cloud region (``aws:eu-central-1``,
+``gcp:europe-west1``, ``azure:westeurope``); all case-insensitive.
 
-Basis: life-cycle (`lifecycle`) by default, because it is what Ember, Electricity Maps and most
+Basis: life-cycle (``lifecycle``) by default, because it is what Ember, Electricity Maps and most
 published figures give. A zone with no life-cycle figure (US states: eGRID counts combustion only)
-resolves to its direct figure, and the result's `basis` says so; callers must print it.
+resolves to its direct figure, and the result's ``basis`` says so; callers must print it.
 
-This module is on the `greenmeter run` start-up path: csv module only, loaded once, on first use.
+This module is on the ``greenmeter run`` start-up path: csv module only, loaded once, on first use.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def _tables() -> _Tables:
 
 
 def _best_row(tables: _Tables, zone_ids: list[str], basis: str) -> _Row:
-    """First zone (in order) with a row on `basis`; else the first row on any basis."""
+    """First zone (in order) with a row on ``basis``; else the first row on any basis."""
     for wanted in (basis, None):
         for zone_id in zone_ids:
             for row in tables.rows_by_zone.get(zone_id, ()):
@@ -115,7 +115,7 @@ def _check_basis(basis: str) -> None:
 
 
 def resolve_region(query: str | None, basis: str = DEFAULT_BASIS) -> GridIntensity:
-    """The grid intensity for `query`; None (or blank) gives the world average with fallback=True."""
+    """The grid intensity for ``query``; None (or blank) gives the world average with fallback=True."""
     _check_basis(basis)
     tables = _tables()
     if query is None or not query.strip():
@@ -175,7 +175,7 @@ def country_of_zone(zone_id: str) -> tuple[str | None, str | None]:
 
 
 def suggestions(query: str, limit: int = 3) -> list[str]:
-    """Closest known zone ids and aliases to `query`, best first."""
+    """Closest known zone ids and aliases to ``query``, best first."""
     import difflib  # only on the error path
 
     tables = _tables()
@@ -204,7 +204,7 @@ def _unknown_message(query: str) -> str:
 
 
 def search_regions(query: str | None = None, basis: str = DEFAULT_BASIS) -> list[GridIntensity]:
-    """Every zone and cloud region whose id, name or alias contains `query` (all when None), resolved.
+    """Every zone and cloud region whose id, name or alias contains ``query`` (all when None), resolved.
 
     With no substring match, falls back to the fuzzy suggestions, so a typo still lists something.
     """

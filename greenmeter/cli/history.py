@@ -74,6 +74,18 @@ def _emit(text: str, out: Path | None) -> None:
         write_text_atomic(out, text)
 
 
+def output_option(example: str = ""):
+    """``-o/--output FILE`` of a command whose result is its output (``-``: stdout)."""
+    return click.option(
+        "-o",
+        "--output",
+        "out",
+        callback=output_file,
+        metavar="FILE",
+        help=f"Write here instead of stdout ('-': stdout){example}.",
+    )
+
+
 def selection_options(f):
     f = click.option(
         "--until",
@@ -131,14 +143,7 @@ job, runner, group (repeat group), run, day, week, month, or any CSV column.
     help="Default: a table on a terminal, CSV when piped or for a .csv --output, "
     "JSON for .json, Markdown for .md.",
 )
-@click.option(
-    "-o",
-    "--output",
-    "out",
-    callback=output_file,
-    metavar="FILE",
-    help="Write here instead of stdout ('-': stdout).",
-)
+@output_option()
 @click.option(
     "--html",
     "html_path",
@@ -258,14 +263,7 @@ side); 125 for bad input (no runs on a side, unreadable paths, bad options).
 @click.option(
     "--format", "fmt", type=click.Choice(("table", "json", "markdown")), help="Default: table."
 )
-@click.option(
-    "-o",
-    "--output",
-    "out",
-    callback=output_file,
-    metavar="FILE",
-    help="Write here instead of stdout ('-': stdout).",
-)
+@output_option()
 @click.option(
     "--summary-md",
     type=click.Path(path_type=Path),
@@ -416,14 +414,7 @@ def _comparison_table(comparisons, title: str, gate: str | None, colour: bool) -
     show_default=True,
     help="CodeCarbon's project_name column.",
 )
-@click.option(
-    "-o",
-    "--output",
-    "out",
-    callback=output_file,
-    metavar="FILE",
-    help="Write here instead of stdout ('-': stdout), e.g. emissions.csv.",
-)
+@output_option(", e.g. emissions.csv")
 def export_command(paths, fmt, selections, since, until, project_name, out) -> int:
     """Write the runs in PATHS (CSV histories, JSON reports, directories; default
     ./greenmeter-runs/) as CodeCarbon's emissions.csv, one row per run, oldest first, so

@@ -335,7 +335,7 @@ class _Counter:
     total_uj: int = 0
     wraps: int = 0
     failed_reads: int = 0
-    window_t: float = 0.0
+    window_s: float = 0.0
     """Start of the interval the next power figure will cover."""
     window_uj: int = 0
     recent_power_w: deque = field(default_factory=lambda: deque(maxlen=POWER_HISTORY))
@@ -349,10 +349,10 @@ class _Counter:
             self.wraps += 1
         self.total_uj += delta
         self.last_uj = raw_uj
-        if now - self.window_t >= MIN_POWER_WINDOW_S:
-            power_w = (self.total_uj - self.window_uj) / 1e6 / (now - self.window_t)
+        if now - self.window_s >= MIN_POWER_WINDOW_S:
+            power_w = (self.total_uj - self.window_uj) / 1e6 / (now - self.window_s)
             self.recent_power_w.append(power_w)
-            self.window_uj, self.window_t = self.total_uj, now
+            self.window_uj, self.window_s = self.total_uj, now
 
 
 class RaplSensor(Sensor):
@@ -380,7 +380,7 @@ class RaplSensor(Sensor):
         now = clock()
         self._counters = [
             _Counter(
-                zone=z, last_uj=z.energy_uj or 0, range_uj=z.max_energy_range_uj or 0, window_t=now
+                zone=z, last_uj=z.energy_uj or 0, range_uj=z.max_energy_range_uj or 0, window_s=now
             )
             for z in zones
         ]
@@ -389,7 +389,7 @@ class RaplSensor(Sensor):
         now = clock()
         for counter in self._counters:
             counter.total_uj = counter.window_uj = counter.wraps = 0
-            counter.window_t = now
+            counter.window_s = now
             counter.recent_power_w.clear()
 
     def read_energy_j(self) -> list[float | None]:

@@ -10,13 +10,7 @@ from greenmeter.run.result import component_results
 from greenmeter.run.sampler import Sampler
 from greenmeter.sensors.base import MEASURED, Component, Sensor
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def __call__(self) -> float:
-        return self.t
+from conftest import FakeClock
 
 
 class ConstantPower(Sensor):
@@ -52,7 +46,7 @@ def _drive(sampler: Sampler, clock: FakeClock, seconds: float, step_s: float):
 
 
 def test_energy_is_last_minus_first_and_mean_power_exact():
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     sensors = [ConstantPower(clock, 40.0), ConstantPower(clock, 7.5, kind="dram")]
     m = _drive(Sampler(sensors, 0.5, clock=clock), clock, 10.0, 0.5)
     comps = component_results(sensors, m)
@@ -66,7 +60,7 @@ def test_energy_is_last_minus_first_and_mean_power_exact():
 
 
 def test_detail_components_are_never_added():
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     sensors = [
         ConstantPower(clock, 40.0),
         ConstantPower(clock, 10.0, kind="core", counted=False),
@@ -77,7 +71,7 @@ def test_detail_components_are_never_added():
 
 
 def test_component_lost_mid_run_keeps_last_good_value_and_is_partial():
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     sensors = [ConstantPower(clock, 100.0, kind="gpu", fail_after_s=3.0)]
     m = _drive(Sampler(sensors, 1.0, clock=clock), clock, 10.0, 1.0)
     comp = component_results(sensors, m)[0]
@@ -86,7 +80,7 @@ def test_component_lost_mid_run_keeps_last_good_value_and_is_partial():
 
 
 def test_a_raising_sensor_does_not_stop_the_others():
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     sensors = [Broken(), ConstantPower(clock, 20.0)]
     m = _drive(Sampler(sensors, 1.0, clock=clock), clock, 4.0, 1.0)
     comps = component_results(sensors, m)
@@ -97,7 +91,7 @@ def test_a_raising_sensor_does_not_stop_the_others():
 
 def test_timeline_is_bounded_and_keeps_energy(monkeypatch):
     monkeypatch.setattr(sampler_mod, "MAX_TIMELINE_POINTS", 64)
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     sensors = [ConstantPower(clock, 40.0)]
     m = _drive(Sampler(sensors, 0.1, clock=clock), clock, 100.0, 0.1)
     assert len(m.timeline) <= 64
