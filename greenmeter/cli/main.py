@@ -3,18 +3,38 @@ turns greenmeter's own errors into one line and exit status 125."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from greenmeter import __version__, exit_codes
-from greenmeter.cli.doctor import doctor_command
-from greenmeter.cli.history import compare_command, export_command, html_command, report_command
-from greenmeter.cli.regions import regions_command
-from greenmeter.cli.run import run_command
+
+COMMANDS = {
+    "run": ("greenmeter.cli.run", "run_command"),
+    "report": ("greenmeter.cli.history", "report_command"),
+    "compare": ("greenmeter.cli.history", "compare_command"),
+    "export": ("greenmeter.cli.history", "export_command"),
+    "html": ("greenmeter.cli.history", "html_command"),
+    "regions": ("greenmeter.cli.regions", "regions_command"),
+    "doctor": ("greenmeter.cli.doctor", "doctor_command"),
+}
+"""Command name -> (module, attribute): a command's module is imported only when that
+command runs (or the group's help lists them), so ``greenmeter run`` loads no other."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[cmd_name]
+        return getattr(importlib.import_module(module), attribute)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="greenmeter")
 def cli() -> None:
     """How many joules and grams of CO2e a command cost.
@@ -22,18 +42,6 @@ def cli() -> None:
     GPU energy from NVML, CPU and DRAM energy from RAPL, and a labelled estimate
     where no sensor is readable. See 'greenmeter run --help'.
     """
-
-
-for command in (
-    run_command,
-    report_command,
-    compare_command,
-    export_command,
-    html_command,
-    regions_command,
-    doctor_command,
-):
-    cli.add_command(command)
 
 
 def _one_line(message: str) -> str:
