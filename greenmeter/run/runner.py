@@ -2,11 +2,22 @@
 
 - argv is executed directly (``posix_spawnp``: no shell, PATH searched), with
   greenmeter's own stdin, stdout, stderr and environment, untouched.
-- SIGINT, SIGTERM and SIGHUP are blocked in every greenmeter thread and taken by one
-  thread with ``sigtimedwait``, which knows who sent each one: a signal sent with
-  ``kill`` is forwarded to the command; one the terminal sent (Ctrl-C, hang-up) already
-  reached the command, which shares greenmeter's process group, so forwarding it would
-  deliver it twice (and break a training script's graceful Ctrl-C handling).
+- The command leads a process group of its own, and when greenmeter runs in the
+  foreground of a terminal the command's group becomes the terminal's foreground group
+  (as sudo and dumb-init do): the terminal's Ctrl-C, Ctrl-\\ and Ctrl-Z go to the command,
+  once, straight from the kernel, and a command that calls ``setpgid(0, 0)`` changes
+  nothing. When greenmeter ends the terminal is handed back.
+- Every catchable signal a job manager or a terminal uses (``RELAYED_SIGNALS``) is
+  blocked in every greenmeter thread and taken by one thread with ``sigwaitinfo``, which
+  relays it to the command's group once: greenmeter never dies first from a signal it
+  could pass on. Not relayed: a second copy of the same signal from the same sender
+  within ``DUPLICATE_WINDOW_S`` (GNU timeout signals its child, then its whole group), and
+  signals from managers that signal every process of the job themselves
+  (``SIGNALS_EVERY_PROCESS``: slurmstepd; systemd with its default KillMode=control-group).
+- Job control is mirrored: when the command stops (Ctrl-Z, SIGTSTP, SIGSTOP) greenmeter
+  takes the terminal back and stops itself, so the shell gets its prompt; when greenmeter
+  is continued (``fg``, ``bg``) it gives the terminal back if it is in the foreground and
+  continues the command.
 - ``os.wait4`` gives the exit status and the exact CPU time of the command and every
   descendant it waited for.
 """
@@ -16,14 +27,72 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from greenmeter import exit_codes
 
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+JOB_CONTROL_SIGNALS = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGCONT)
+INTERRUPTING_SIGNALS = (
+    signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+    signal.SIGUSR2, signal.SIGALRM, signal.SIGXCPU, signal.SIGPWR,
+)  # fmt: skip
+"""Relayed, and the run is then reported ``interrupted`` (a preemption notice such as
+SLURM's ``--signal=USR1@60`` included)."""
+RELAYED_SIGNALS = (*INTERRUPTING_SIGNALS, signal.SIGWINCH, *JOB_CONTROL_SIGNALS)
+DUPLICATE_WINDOW_S = 0.1
+SIGNALS_EVERY_PROCESS = frozenset({"slurmstepd", "systemd"})
+"""Senders (their command name) that deliver a signal to every process of the job or
+unit themselves: the command already has its copy."""
 _SI_KERNEL = 0x80
 """``si_code`` of a signal the kernel raised itself, e.g. the terminal's Ctrl-C."""
+
+
+def _sender_name(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+class _Terminal:
+    """The controlling terminal, when greenmeter runs in its foreground."""
+
+    def __init__(self) -> None:
+        self.fd: int | None = None
+        try:
+            fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)  # not inherited (O_CLOEXEC)
+        except OSError:
+            return  # no controlling terminal: CI, cron, SLURM batch, a pipe
+        try:
+            if os.tcgetpgrp(fd) == os.getpgrp():
+                self.fd = fd
+                return
+        except OSError:
+            pass
+        os.close(fd)
+
+    def foreground(self) -> int | None:
+        try:
+            return None if self.fd is None else os.tcgetpgrp(self.fd)
+        except OSError:
+            return None
+
+    def give(self, pgid: int) -> None:
+        """Make ``pgid`` the foreground group (SIGTTOU is blocked, so a background
+        greenmeter may do this too)."""
+        if self.fd is not None:
+            try:
+                os.tcsetpgrp(self.fd, pgid)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 class CommandNotRunnable(Exception):
@@ -39,50 +108,100 @@ class ChildOutcome:
     exit_code: int
     """As a shell reports it: the command's code, or 128+N if signal N killed it."""
     interrupted: bool
-    """A forwarded or terminal signal arrived while the command ran."""
+    """An interrupting signal was relayed, or the command ended by one (the terminal's
+    Ctrl-C reaches the command directly: its exit status 130 is how greenmeter knows)."""
     cpu_s: float
     """User + system CPU seconds of the command and the descendants it waited for."""
 
 
+@dataclass
 class SignalForwarder:
-    """Owns SIGINT/SIGTERM/SIGHUP for as long as greenmeter runs a command.
+    """Owns ``RELAYED_SIGNALS`` for as long as greenmeter runs a command.
 
     Must be started before any other thread (the sampler's): threads inherit the blocked
     mask, and a blocked signal can then only be taken by this thread."""
 
-    def __init__(self) -> None:
-        self.child_pid: int | None = None
-        self.received: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="greenmeter-signals", daemon=True)
-        self.original_mask: set[int] = set()
+    child_pgid: int | None = None
+    """The command's process group (its pid) while it runs."""
+    received: list[int] = field(default_factory=list)
+    """Every interrupting signal greenmeter received, relayed or not."""
+    relayed: list[int] = field(default_factory=list)
+    original_mask: set[int] = field(default_factory=set)
+    terminal: _Terminal | None = None
+    _last: dict[tuple[int, int], float] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
 
     def __enter__(self) -> SignalForwarder:
-        self.original_mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
+        self.original_mask = signal.pthread_sigmask(signal.SIG_BLOCK, RELAYED_SIGNALS)
+        self.terminal = _Terminal()
+        self._thread = threading.Thread(target=self._loop, name="greenmeter-signals", daemon=True)
         self._thread.start()
         return self
 
     def __exit__(self, *exc_info) -> None:
         self._stop.set()
-        # Wake the thread now rather than at its next sigtimedwait timeout: waiting out
-        # the timeout was most of the start-up cost of a short command.
+        # Wake the thread now rather than waiting for a signal that may never come.
         if self._thread.is_alive():  # it ends only on this wake-up (or a bug's exception)
             signal.pthread_kill(self._thread.ident, signal.SIGHUP)
         self._thread.join()
+        self.terminal.close()
         signal.pthread_sigmask(signal.SIG_SETMASK, self.original_mask)
 
     def _loop(self) -> None:
         while True:  # until __exit__'s wake-up; no polling timeout, so no idle wake-ups
-            info = signal.sigwaitinfo(FORWARDED_SIGNALS)
+            info = signal.sigwaitinfo(RELAYED_SIGNALS)
             if self._stop.is_set() and info.si_pid == os.getpid():
                 return  # __exit__'s wake-up (si_code cannot tell it: some kernels say SI_USER)
-            self.received.append(info.si_signo)
-            pid = self.child_pid
-            if pid is not None and info.si_code != _SI_KERNEL:
-                try:
-                    os.kill(pid, info.si_signo)
-                except OSError:  # already gone; this thread must outlive any failure
-                    pass
+            try:
+                self._take(info.si_signo, info.si_code, info.si_pid)
+            except Exception:  # this thread must outlive any failure
+                pass
+
+    def _take(self, signo: int, code: int, sender: int) -> None:
+        if signo in INTERRUPTING_SIGNALS:
+            self.received.append(signo)
+        pgid = self.child_pgid
+        if pgid is None:
+            return
+        if signo == signal.SIGCONT and self.terminal.foreground() == os.getpgrp():
+            self.terminal.give(pgid)  # fg: the command owns the terminal again
+        now = time.monotonic()
+        if code != _SI_KERNEL:
+            previous = self._last.get((signo, sender))
+            self._last[(signo, sender)] = now
+            if previous is not None and now - previous < DUPLICATE_WINDOW_S:
+                return  # the same sender's second copy (timeout: the child, then the group)
+            if _sender_name(sender) in SIGNALS_EVERY_PROCESS:
+                return  # the command got its own copy from the same sender
+        if signo in INTERRUPTING_SIGNALS:
+            self.relayed.append(signo)
+        try:
+            os.killpg(pgid, signo)
+        except OSError:  # already gone
+            pass
+
+    def command_stopped(self, pgid: int, stop_signal: int) -> None:
+        """The command stopped: take the terminal back and stop greenmeter too, so the
+        shell gets its prompt (``fg`` continues greenmeter, which continues the command).
+        A stop for reading the terminal before greenmeter handed it over is a race at
+        start-up: hand it over and continue."""
+        ours = os.getpgrp()
+        if stop_signal in (signal.SIGTTIN, signal.SIGTTOU) and self.terminal.foreground() == ours:
+            self.terminal.give(pgid)
+            os.killpg(pgid, signal.SIGCONT)
+            return
+        if self.terminal.foreground() == pgid:
+            self.terminal.give(ours)
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def _interrupted_by(status: int) -> bool:
+    """The command died of, or reports as a shell would (128+N), an interrupting signal."""
+    if os.WIFSIGNALED(status):
+        return os.WTERMSIG(status) in INTERRUPTING_SIGNALS
+    code = os.WEXITSTATUS(status) - exit_codes.SIGNAL_BASE
+    return code in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
 def run_command(
@@ -105,6 +224,7 @@ def run_command(
             # (as subprocess's restore_signals does).
             setsigmask=forwarder.original_mask,
             setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
+            setpgroup=0,  # the command leads its own process group
         )
     except FileNotFoundError:
         raise CommandNotRunnable(f"{argv[0]}: command not found", exit_codes.NOT_FOUND) from None
@@ -116,19 +236,26 @@ def run_command(
         raise CommandNotRunnable(
             f"{argv[0]}: cannot execute: {exc.strerror}", exit_codes.NOT_EXECUTABLE
         ) from None
-    forwarder.child_pid = pid
+    terminal = forwarder.terminal
+    if terminal is not None and terminal.foreground() == os.getpgrp():
+        terminal.give(pid)
+    forwarder.child_pgid = pid
     on_spawned(pid)
     while True:
         try:
-            _, status, rusage = os.wait4(pid, 0)
-            break
+            _, status, rusage = os.wait4(pid, os.WUNTRACED)
         except ChildProcessError:  # reaped elsewhere: nothing more can be known
             status, rusage = 0, None
             break
         except InterruptedError:
             continue
-    forwarder.child_pid = None
-    received_while_running = bool(forwarder.received)
+        if not os.WIFSTOPPED(status):
+            break
+        forwarder.command_stopped(pid, os.WSTOPSIG(status))
+    forwarder.child_pgid = None
+    if terminal is not None and terminal.foreground() == pid:
+        terminal.give(os.getpgrp())
+    received_while_running = bool(forwarder.relayed) or _interrupted_by(status)
     if os.WIFSIGNALED(status):
         code = exit_codes.SIGNAL_BASE + os.WTERMSIG(status)
     else:
