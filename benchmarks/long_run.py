@@ -104,6 +104,7 @@ def main() -> None:
         json_path = Path(work) / "run.json"
         options = RunOptions(
             labels=RunLabels("sim", ["train.py"]),
+            argv=["train.py"],
             carbon=CarbonOptions(resolve_region("DE")),
             outputs=Outputs(json_path, Path(work) / "runs.csv"),
             interval_s=args.interval,

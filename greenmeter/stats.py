@@ -117,6 +117,16 @@ def describe(values: list[float], confidence: float = CONFIDENCE) -> Summary:
     n = len(values)
     if n == 0:
         raise ValueError("no values to describe")
+    scale = max(abs(v) for v in values)
+    if scale > 1e150:  # squares of 1e308 overflow: the same figures, computed scaled down
+        s = describe([v / scale for v in values], confidence)
+        return Summary(
+            n,
+            *(
+                None if x is None else x * scale
+                for x in (s.mean, s.median, s.std, s.ci_low, s.ci_high)
+            ),
+        )
     mean = math.fsum(values) / n
     if n == 1:
         return Summary(1, mean, mean, None, None, None)
@@ -137,6 +147,9 @@ def welch_test(a: list[float], b: list[float]) -> WelchResult:
     """Welch's t-test of mean(b) - mean(a); needs at least two values on each side."""
     if len(a) < 2 or len(b) < 2:
         raise ValueError("Welch's t-test needs at least two values on each side")
+    scale = max(abs(v) for v in (*a, *b))
+    if scale > 1e150:  # t and df do not depend on the unit: test the values scaled down
+        return welch_test([v / scale for v in a], [v / scale for v in b])
     sa, sb = describe(a), describe(b)
     va, vb = sa.std**2 / sa.n, sb.std**2 / sb.n
     diff = sb.mean - sa.mean

@@ -42,6 +42,7 @@ from conftest import FakeClock
 GRID = resolve_region("DE")
 OPTIONS = RunOptions(
     labels=RunLabels("run", ["cmd"]),
+    argv=["cmd"],
     carbon=CarbonOptions(GRID),
     outputs=Outputs(Path("run.json"), Path("runs.csv")),
     interval_s=0.5,
@@ -495,7 +496,7 @@ def test_any_option_value_runs_or_is_one_clear_line_before_launch(option, text):
             "greenmeter.run.repeat.run_repeated",
             side_effect=lambda options, *args: launched.append(options) or 0,
         ),
-        mock.patch.object(cli_run, "writable_file", lambda path, param: path),
+        mock.patch.object(cli_run, "writable_file", lambda path, param, suffixes=(): Path(path)),
         contextlib.redirect_stderr(err),
         pytest.raises(SystemExit) as ended,
     ):

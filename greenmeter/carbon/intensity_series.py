@@ -151,7 +151,7 @@ def load_intensity_file(path: str | Path) -> IntensitySeries:
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:  # csv.Error: a 128 KiB field
         raise IntensityFileError(f"{path}: cannot read intensity file: {exc}") from None
     column, basis, first = 1, "unspecified", 0
     numbered = [

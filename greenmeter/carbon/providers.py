@@ -192,7 +192,12 @@ def _number(value: object, provider: str) -> float:
 def cache_dir(env: Mapping[str, str]) -> Path:
     if env.get("GREENMETER_CACHE_DIR"):
         return Path(env["GREENMETER_CACHE_DIR"])
-    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = env.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except (RuntimeError, KeyError):  # no HOME and no passwd entry (many containers)
+            base = str(Path(tempfile.gettempdir()) / f"greenmeter-cache-{os.getuid()}")
     return Path(base) / "greenmeter"
 
 

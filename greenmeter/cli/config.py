@@ -47,6 +47,9 @@ def _type_error(param: click.Option, value: object) -> str | None:
     if isinstance(kind, (click.types.FloatParamType, click.types.IntParamType)):
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             return "expected a number"
+        if isinstance(kind, click.types.IntParamType) and isinstance(value, float):
+            if not value.is_integer():  # click would quietly make 2.9 repetitions 2
+                return "expected a whole number"
     elif isinstance(kind, click.types.BoolParamType):
         if not isinstance(value, (bool, str)):
             return "expected true or false"
@@ -68,7 +71,7 @@ def load_config(ctx: click.Context, path: Path | None) -> dict:
             raise click.BadParameter(f"{path}: no such file", param_hint="--config")
         return {}
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not a statement
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:  # its message ends "(at line N, column M)"
         raise click.BadParameter(f"{path}: {exc}", param_hint="--config") from None

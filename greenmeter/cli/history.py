@@ -64,6 +64,13 @@ def _time_bound(ctx, param, value: str | None):
         raise click.BadParameter(str(exc)) from None
 
 
+def beside_stdout(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """An extra output of a command whose result already goes to stdout: a file only."""
+    if value == "-":
+        raise click.BadParameter("'-': standard output carries the report itself; give a file")
+    return output_file(ctx, param, value)
+
+
 def _emit(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
@@ -147,7 +154,7 @@ job, runner, group (repeat group), run, day, week, month, or any CSV column.
 @click.option(
     "--html",
     "html_path",
-    callback=output_file,
+    callback=beside_stdout,
     metavar="FILE",
     help="Also draw the JSON reports among PATHS as one HTML page (as 'greenmeter html' does).",
 )
@@ -436,10 +443,11 @@ def export_command(paths, fmt, selections, since, until, project_name, out) -> i
     "--output",
     "out",
     required=True,
-    type=click.Path(path_type=Path),
-    help="HTML file to write.",
+    callback=output_file,
+    metavar="FILE",
+    help="HTML file to write ('-': stdout).",
 )
-def html_command(runs: tuple[Path, ...], out: Path) -> None:
+def html_command(runs: tuple[Path, ...], out: Path | None) -> None:
     """Draw RUNS (JSON reports, or directories of them) as one HTML page: power over
     time, energy per component, carbon and its source, and a comparison of the runs.
     The page loads nothing from the network. Same as 'greenmeter report --html FILE RUNS'.
@@ -448,11 +456,12 @@ def html_command(runs: tuple[Path, ...], out: Path) -> None:
     Example:
       greenmeter html greenmeter-runs/ -o runs.html
     """
-    from greenmeter.history.html_pages import ReportsNotReadable, write_html_report
+    from greenmeter.history.html_pages import ReportsNotReadable, html_page
 
     try:
-        notes = write_html_report(list(runs), writable_file(out, "--output"))
+        page, notes = html_page(list(runs))
     except ReportsNotReadable as exc:
         raise click.BadParameter(str(exc), param_hint="RUNS") from None
+    _emit(page, out)
     for note in notes:
         click.echo(f"greenmeter: {note}", err=True)

@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: greenmeter's own errors exit 125, never with a traceback."""
     try:
         rv = cli.main(args=argv, prog_name="greenmeter", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare ``greenmeter``: its help
+        click.echo(exc.ctx.get_help())
+        sys.exit(0)
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         click.echo(f"greenmeter: {_one_line(exc.format_message())}{hint}", err=True)
@@ -61,5 +64,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"greenmeter: {_one_line(exc.format_message())}", err=True)
         sys.exit(exit_codes.GREENMETER_ERROR)
     except click.Abort:
+        sys.exit(exit_codes.GREENMETER_ERROR)
+    except OSError as exc:  # an output that failed while written (disk full, EIO)
+        where = f": {exc.filename}" if exc.filename else ""
+        click.echo(f"greenmeter: cannot write{where}: {exc.strerror or exc}", err=True)
         sys.exit(exit_codes.GREENMETER_ERROR)
     sys.exit(rv if isinstance(rv, int) else 0)

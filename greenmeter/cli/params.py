@@ -3,14 +3,17 @@ finite numbers, and output paths that must be writable before anything runs."""
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import click
 
 from greenmeter.quantities import parse_energy_j, parse_fraction, parse_mass_g
+from greenmeter.reports.atomic_write import is_special
 
 
 class _QuantityType(click.ParamType):
@@ -87,6 +90,23 @@ class TagType(click.ParamType):
 TAG = TagType()
 
 
+class RegexType(click.ParamType):
+    """A Python regular expression, compiled (a bad one is refused before launch)."""
+
+    name = "regex"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, re.Pattern):
+            return value
+        try:
+            return re.compile(str(value))
+        except re.error as exc:
+            self.fail(f"{value!r} is not a regular expression: {exc}", param, ctx)
+
+
+REGEX = RegexType()
+
+
 class GpuSelection(click.ParamType):
     """``--gpus``: syntax checked here (also for env and config values); whether the
     GPUs exist is checked against NVML when the sensors open, still before launch."""
@@ -113,23 +133,48 @@ class FiniteFloatRange(click.FloatRange):
         return number
 
 
-def writable_file(path: Path, param: str) -> Path:
-    """Fail before launch if a report could not be written to ``path``."""
-    if path.is_dir():
-        raise click.BadParameter(f"{path} is a directory; give a file name", param_hint=param)
-    parent = path.parent
-    if not parent.is_dir():
+def writable_file(path: str | Path, param: str, suffixes: tuple[str, ...] = ()) -> Path:
+    """Fail before launch if a file could not be written to ``path``: a temporary file is
+    made and removed beside it, with the name the atomic write will use, so a directory
+    that only looks writable (``/proc``, a read-only mount) or a name too long for the
+    file system is refused now, not after the command. ``suffixes``: names that go beside
+    it too (the report's ``.timeline.csv``). ``-`` is refused: standard output belongs to
+    the command (history commands take ``-o -``)."""
+    text = os.fspath(path)
+    if text == "-":
         raise click.BadParameter(
-            f"directory {parent} does not exist; create it first", param_hint=param
+            "'-' (standard output) is the command's own; give a file name", param_hint=param
         )
-    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise click.BadParameter(f"{path} is not writable", param_hint=param)
+    if text.endswith("/"):
+        raise click.BadParameter(
+            f"{text} names a directory (it ends in '/'); give a file name", param_hint=param
+        )
+    path = Path(text)
+    try:
+        if path.is_dir():
+            raise click.BadParameter(f"{path} is a directory; give a file name", param_hint=param)
+        parent = path.parent
+        if not parent.is_dir():
+            raise click.BadParameter(
+                f"directory {parent} does not exist; create it first", param_hint=param
+            )
+        if path.exists() and not os.access(path, os.W_OK):
+            raise click.BadParameter(f"{path} is not writable", param_hint=param)
+        if is_special(path):
+            return path  # /dev/null, a FIFO: written to in place, never replaced
+        for name in (path.name, *(path.stem + s for s in suffixes)):
+            fd, probe = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=parent)
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        reason = "file name too long" if exc.errno == errno.ENAMETOOLONG else exc.strerror
+        raise click.BadParameter(f"{path} cannot be written: {reason}", param_hint=param) from None
     return path
 
 
 def output_file(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
-    """Callback of an output option: None for stdout (``-`` or not given); a file is
-    checked writable before any work is done."""
+    """Callback of an output option of a command whose result is its output: None for
+    standard output (``-`` or not given); a file is checked writable before any work."""
     if value is None or value == "-":
         return None
     return writable_file(Path(value), param.opts[0])

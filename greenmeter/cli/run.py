@@ -9,7 +9,15 @@ from pathlib import Path
 
 import click
 
-from greenmeter.cli.params import ENERGY, MASS, TAG, FiniteFloatRange, GpuSelection, writable_file
+from greenmeter.cli.params import (
+    ENERGY,
+    MASS,
+    REGEX,
+    TAG,
+    FiniteFloatRange,
+    GpuSelection,
+    writable_file,
+)
 from greenmeter.run.options import CHECKPOINT_INTERVAL_S
 
 RUN_EPILOG = """\b
@@ -58,6 +66,46 @@ def _load_intensity_file(ctx: click.Context, param: click.Parameter, value: str 
         return load_intensity_file(value)
     except IntensityFileError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def _default_output_dir(directory: Path) -> None:
+    """``./greenmeter-runs``, made before launch; one line naming the fix if it cannot be."""
+    try:
+        directory.mkdir(exist_ok=True)
+    except FileExistsError:
+        raise click.UsageError(
+            f"./{directory} is not a directory; remove it, or give --json and --csv"
+        ) from None
+    except OSError as exc:
+        raise click.UsageError(
+            f"cannot create ./{directory} here ({exc.strerror}); run from a writable "
+            f"directory, or give --json and --csv"
+        ) from None
+
+
+def _distinct(outputs, summary_md: Path | None) -> None:
+    """Refuse two outputs in one file (the second would destroy the first); a special
+    file such as /dev/null may take several."""
+    from greenmeter.reports.atomic_write import is_special
+    from greenmeter.reports.timeline import timeline_path
+
+    named = [
+        ("--json", outputs.json_path),
+        ("the --json report's timeline", timeline_path(outputs.json_path)),
+        ("--csv", outputs.csv_path),
+        ("--html", outputs.html_path),
+        ("--summary-md", summary_md),
+    ]
+    seen: dict[str, str] = {}
+    for option, path in named:
+        if path is None or is_special(path):
+            continue
+        key = os.path.realpath(path)
+        if key in seen:
+            raise click.UsageError(
+                f"{path} is both {seen[key]} and {option}: give each output its own file"
+            )
+        seen[key] = option
 
 
 def _carbon_options(grid, pue: float | None, series, provider: str | None):
@@ -146,14 +194,14 @@ def _carbon_options(grid, pue: float | None, series, provider: str | None):
 @click.option(
     "--json",
     "json_path",
-    type=click.Path(path_type=Path),
+    type=click.Path(),  # kept as typed: a trailing '/' means a directory
     envvar="GREENMETER_JSON",
     help="JSON report path. Default: ./greenmeter-runs/<run_id>.json.",
 )
 @click.option(
     "--csv",
     "csv_path",
-    type=click.Path(path_type=Path),
+    type=click.Path(),  # kept as typed: a trailing '/' means a directory
     envvar="GREENMETER_CSV",
     help="CSV history to append a row to. Default: ./greenmeter-runs/runs.csv.",
 )
@@ -211,7 +259,7 @@ def _carbon_options(grid, pue: float | None, series, provider: str | None):
 @click.option(
     "--html",
     "html_path",
-    type=click.Path(path_type=Path),
+    type=click.Path(),  # kept as typed: a trailing '/' means a directory
     envvar="GREENMETER_HTML",
     help="Also write a self-contained HTML report of this run (charts, tables).",
 )
@@ -269,10 +317,29 @@ def _carbon_options(grid, pue: float | None, series, provider: str | None):
 )
 @click.option(
     "--summary-md",
-    type=click.Path(path_type=Path),
+    type=click.Path(),  # kept as typed: a trailing '/' means a directory
     envvar="GREENMETER_SUMMARY_MD",
     help="Append a Markdown summary to FILE for CI pages ($GITHUB_STEP_SUMMARY, "
     "when set, gets one too).",
+)
+@click.option(
+    "--redact",
+    "redact",
+    type=REGEX,
+    multiple=True,
+    metavar="REGEX",
+    envvar="GREENMETER_REDACT",
+    help="Replace what REGEX matches in each argument of the recorded command with *** "
+    "(repeatable); the command itself runs unchanged.",
+)
+@click.option(
+    "--redact-value-of",
+    "redact_value_of",
+    multiple=True,
+    metavar="FLAG",
+    envvar="GREENMETER_REDACT_VALUE_OF",
+    help="Record the value after FLAG (FLAG VALUE or FLAG=VALUE) as *** (repeatable), "
+    "e.g. --redact-value-of --password.",
 )
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_command(
@@ -281,15 +348,15 @@ def run_command(
     intensity_file,
     carbon_provider: str | None,
     interval: float,
-    json_path: Path | None,
-    csv_path: Path | None,
+    json_path: str | None,
+    csv_path: str | None,
     cpu_tdp: float | None,
     gpus: str | None,
     idle_baseline: float | None,
     checkpoint_interval: float,
     cross_check: str | None,
     quiet: bool,
-    html_path: Path | None,
+    html_path: str | None,
     tags: tuple[tuple[str, str], ...],
     units: float | None,
     unit_name: str | None,
@@ -297,7 +364,9 @@ def run_command(
     warmup: int,
     max_energy: float | None,
     max_co2: float | None,
-    summary_md: Path | None,
+    summary_md: str | None,
+    redact: tuple,
+    redact_value_of: tuple[str, ...],
     command: tuple[str, ...],
 ) -> int:
     """Run COMMAND unchanged and measure the energy it used.
@@ -315,6 +384,7 @@ def run_command(
     from greenmeter.results import Budget, RunLabels, new_run_id
     from greenmeter.run.ci_context import ci_context
     from greenmeter.run.options import Outputs, RunOptions
+    from greenmeter.run.redaction import redacted
     from greenmeter.run.repeat import run_repeated
     from greenmeter.sensors.nvml import GpuSelectionError
 
@@ -328,22 +398,29 @@ def run_command(
             raise click.BadParameter(str(exc), param_hint="--cross-check") from None
     run_id = new_run_id(datetime.now(timezone.utc))
     if json_path is None or csv_path is None:
-        DEFAULT_OUTPUT_DIR.mkdir(exist_ok=True)
+        _default_output_dir(DEFAULT_OUTPUT_DIR)
     if repeat > 1:
         for path, option in ((json_path, "--json"), (html_path, "--html")):
             for i in range(1, repeat + 1 if path is not None else 1):
-                writable_file(repetition_path(path, i), option)
+                writable_file(repetition_path(Path(path), i), option)
     outputs = Outputs(
-        json_path=writable_file(json_path or default_json_path(run_id), "--json"),
+        json_path=writable_file(
+            json_path or default_json_path(run_id), "--json", suffixes=(".timeline.csv",)
+        ),
         csv_path=writable_file(csv_path or DEFAULT_OUTPUT_DIR / DEFAULT_CSV_NAME, "--csv"),
         html_path=writable_file(html_path, "--html") if html_path else None,
     )
     if summary_md is not None:
-        writable_file(summary_md, "--summary-md")
+        summary_md = writable_file(summary_md, "--summary-md")
+    _distinct(outputs, summary_md)
     options = RunOptions(
         labels=RunLabels(
-            run_id=run_id, command=list(command), tags=dict(tags), ci=ci_context(os.environ)
+            run_id=run_id,
+            command=redacted(list(command), redact, redact_value_of),
+            tags=dict(tags),
+            ci=ci_context(os.environ),
         ),
+        argv=list(command),
         carbon=carbon,
         outputs=outputs,
         interval_s=interval,

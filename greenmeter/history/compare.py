@@ -40,6 +40,11 @@ METRICS = {
 COLUMNS_NEEDED = {m.column for m in METRICS.values()} | {"exit_code"}
 
 
+def _finite(value: float | None) -> float | None:
+    """JSON has no infinity: an unbounded figure is null there (the verdict says it)."""
+    return value if value is None or math.isfinite(value) else None
+
+
 @dataclass(frozen=True)
 class MetricComparison:
     metric: Metric
@@ -51,8 +56,10 @@ class MetricComparison:
     @property
     def change(self) -> float | None:
         """Relative change of the mean, candidate vs baseline (0.05 = 5 % more)."""
-        if self.baseline is None or self.candidate is None or self.baseline.mean == 0:
+        if self.baseline is None or self.candidate is None:
             return None
+        if self.baseline.mean == 0:  # from nothing: any increase is an infinite one
+            return 0.0 if self.candidate.mean == 0 else math.copysign(math.inf, self.candidate.mean)
         return self.candidate.mean / self.baseline.mean - 1.0
 
     @property
@@ -85,18 +92,18 @@ class MetricComparison:
                 return None
             return {
                 "n": s.n,
-                "mean": s.mean,
-                "median": s.median,
-                "std": s.std,
-                "ci95_low": s.ci_low,
-                "ci95_high": s.ci_high,
+                "mean": _finite(s.mean),
+                "median": _finite(s.median),
+                "std": _finite(s.std),
+                "ci95_low": _finite(s.ci_low),
+                "ci95_high": _finite(s.ci_high),
             }
 
         return {
             "metric": self.metric.name,
             "baseline": summary(self.baseline),
             "candidate": summary(self.candidate),
-            "change": self.change,
+            "change": _finite(self.change),
             "welch_t": None if self.welch is None or math.isinf(self.welch.t) else self.welch.t,
             "welch_df": None if self.welch is None else self.welch.df,
             "p_value": None if self.welch is None else self.welch.p_value,
@@ -142,7 +149,12 @@ def comparison_rows(comparisons: list[MetricComparison]) -> tuple[list[str], lis
     headers = ["metric", "baseline mean ± sd", "candidate mean ± sd", "change", "verdict"]
     rows = []
     for c in comparisons:
-        change = "-" if c.change is None else f"{c.change * 100:+.1f} %"
+        if c.change is None:
+            change = "-"
+        elif math.isinf(c.change):
+            change = "from 0"
+        else:
+            change = f"{c.change * 100:+.1f} %"
         rows.append(
             [
                 c.metric.label,

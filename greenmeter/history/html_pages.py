@@ -70,10 +70,16 @@ def collect_runs(paths: list[Path]) -> tuple[list[RunView], list[str]]:
     return runs, skipped
 
 
-def write_html_report(report_paths: list[Path], out: Path) -> list[str]:
-    """Write one HTML page for the reports in ``report_paths`` (JSON files or directories
-    of them) to ``out``, atomically. Returns notes on skipped files (say them to the user).
-    Raises :class:`ReportsNotReadable` when there is nothing to draw."""
+def html_page(report_paths: list[Path]) -> tuple[str, list[str]]:
+    """One HTML page for the reports in ``report_paths`` (JSON files or directories of
+    them), and notes on skipped files (say them to the user). Raises
+    :class:`ReportsNotReadable` when there is nothing to draw."""
     runs, skipped = collect_runs(report_paths)
-    write_text_atomic(out, render_html(runs))
+    return render_html(runs), skipped
+
+
+def write_html_report(report_paths: list[Path], out: Path) -> list[str]:
+    """:func:`html_page` written to ``out``, atomically; returns the notes."""
+    page, skipped = html_page(report_paths)
+    write_text_atomic(out, page)
     return skipped

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from greenmeter.reports.csv_row import COLUMNS, report_row
+from greenmeter.results import SCHEMA_VERSION
 
 Warn = Callable[[str], None]
 
@@ -266,9 +267,15 @@ def _read_report(path: Path, named: bool, warn: Warn) -> dict | None:
     except (OSError, UnicodeDecodeError) as exc:
         warn(f"{path}: cannot read: {exc}; skipped")
         return None
-    if not isinstance(report, dict) or "schema_version" not in report or "run_id" not in report:
+    if not isinstance(report, dict) or "run_id" not in report:
         if named:
             warn(f"{path}:1: not a greenmeter report (no schema_version and run_id); skipped")
+        return None
+    if report.get("schema_version") != SCHEMA_VERSION:
+        warn(
+            f"{path}: report schema_version {report.get('schema_version')!r}, this greenmeter "
+            f"reads {SCHEMA_VERSION}; skipped"
+        )
         return None
     try:
         return report_to_row(report)

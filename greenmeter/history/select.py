@@ -51,7 +51,10 @@ def parse_time_bound(text: str, now: datetime | None = None) -> pd.Timestamp:
             "d": "days",
             "w": "weeks",
         }[age[2]]
-        return pd.Timestamp(now - timedelta(**{unit: float(age[1])}))
+        try:
+            return pd.Timestamp(now - timedelta(**{unit: float(age[1])}))
+        except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
+            raise ValueError(f"{text!r} reaches before any date greenmeter can read") from None
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:

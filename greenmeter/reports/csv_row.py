@@ -11,6 +11,7 @@ import fcntl
 import io
 import json
 import os
+import stat
 from pathlib import Path
 
 from greenmeter.reports.json_report import result_to_dict
@@ -95,6 +96,13 @@ def result_to_row(result: RunResult) -> dict[str, object]:
     return report_row(result_to_dict(result))
 
 
+def _ends_with_newline(fd: int, size: int) -> bool:
+    try:
+        return os.pread(fd, 1, size - 1) == b"\n"
+    except OSError:  # a device or pipe (/dev/null): nothing to join
+        return True
+
+
 def append_row(path: Path, row: dict[str, object]) -> None:
     """Append one row under an exclusive lock; the header is written once, by whichever
     process finds the file empty while holding the lock. One write() per row, so even a
@@ -102,18 +110,25 @@ def append_row(path: Path, row: dict[str, object]) -> None:
     fails half-way (disk full) is cut back off, so the file never ends in a half row."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    flags = os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+    try:  # read too: the last byte says whether the file ends in a whole line
+        fd = os.open(path, os.O_RDWR | flags, 0o666)
+    except PermissionError:
+        fd = os.open(path, os.O_WRONLY | flags, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.lseek(fd, 0, os.SEEK_END)
         if size == 0:
             writer.writeheader()
+        elif not _ends_with_newline(fd, size):
+            buf.write("\n")  # a torn last line stays a line of its own: never glued to this row
         writer.writerow(row)
-        data = buf.getvalue().encode("utf-8")
+        data = buf.getvalue().encode("utf-8", "backslashreplace")
         try:
             while data:  # the kernel may take part of it (a nearly full disk)
                 data = data[os.write(fd, data) :]
-            os.fsync(fd)
+            if stat.S_ISREG(os.fstat(fd).st_mode):  # /dev/null cannot be fsynced
+                os.fsync(fd)
         except OSError:
             try:
                 os.ftruncate(fd, size)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from greenmeter.reports.atomic_write import write_text_atomic
+from greenmeter.reports.atomic_write import is_special, write_text_atomic
 from greenmeter.reports.csv_row import append_row, result_to_row
 from greenmeter.reports.json_report import result_to_json
 from greenmeter.reports.timeline import write_timeline
@@ -41,9 +41,10 @@ def write_report(result: RunResult, json_path: Path) -> str | None:
     """The report and, first, its timeline beside it (so the report never names a file
     that is not there yet). A timeline that cannot be written is not fatal: returns why,
     and the report's ``timeline`` is null. A report that cannot be written raises OSError."""
-    problem = None
+    problem = timeline = None
     try:
-        timeline = write_timeline(json_path, result.components, result.timeline)
+        if not is_special(json_path):  # the timeline goes beside a report file only
+            timeline = write_timeline(json_path, result.components, result.timeline)
     except OSError as exc:
         timeline = None
         problem = f"timeline not written: {exc}"

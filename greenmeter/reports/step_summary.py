@@ -127,5 +127,5 @@ def summary_targets(summary_md: Path | None) -> list[Path]:
 
 def append_summary(path: Path, text: str) -> None:
     """Append: a CI job may run greenmeter several times into one summary."""
-    with open(path, "a", encoding="utf-8") as f:
+    with open(path, "a", encoding="utf-8", errors="backslashreplace") as f:
         f.write(text)

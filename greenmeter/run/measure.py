@@ -111,7 +111,7 @@ def measure_command(options: RunOptions) -> RunOutcome:
             sampler.start()
             try:
                 outcome = run_command(
-                    options.labels.command,
+                    options.argv,
                     forwarder,
                     on_spawned=tree.attach,
                     env=child_environment(units_path),

@@ -27,6 +27,8 @@ class Outputs:
 @dataclass(frozen=True)
 class RunOptions:
     labels: RunLabels
+    """``labels.command`` is what is recorded (redacted); ``argv`` is what runs."""
+    argv: list[str]
     carbon: CarbonOptions
     outputs: Outputs
     interval_s: float

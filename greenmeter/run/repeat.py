@@ -98,7 +98,7 @@ def run_repeated(
     group = uuid.uuid4().hex[:12] if repeat > 1 else None
     outcomes: list[RunOutcome] = []
     try:
-        stop_code = warm_up(base.labels.command, warmup) if warmup else None
+        stop_code = warm_up(base.argv, warmup) if warmup else None
         if stop_code is not None:
             return stop_code
         for i in range(1, repeat + 1):

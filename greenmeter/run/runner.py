@@ -24,7 +24,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import signal
 import threading
 import time
@@ -204,6 +206,20 @@ def _interrupted_by(status: int) -> bool:
     return code in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
+def _spawn(argv: list[str], forwarder: SignalForwarder, env: Mapping[str, str] | None) -> int:
+    return os.posix_spawnp(
+        argv[0],
+        argv,
+        os.environ if env is None else env,
+        # The command gets the signal mask greenmeter was given, not the blocked set
+        # above; and SIGPIPE/SIGXFSZ at default, undoing Python's start-up SIG_IGN
+        # (as subprocess's restore_signals does).
+        setsigmask=forwarder.original_mask,
+        setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
+        setpgroup=0,  # the command leads its own process group
+    )
+
+
 def run_command(
     argv: list[str],
     forwarder: SignalForwarder,
@@ -213,19 +229,18 @@ def run_command(
     """Spawn ``argv`` (with ``env``, default greenmeter's own environment), wait for it,
     return how it ended.
 
-    Raises :class:`CommandNotRunnable` if it cannot be started."""
+    Raises :class:`CommandNotRunnable` if it cannot be started. A file without ``#!``
+    that the kernel will not execute is run by ``/bin/sh``, as shells and execvp do."""
+    if not argv[0]:  # an unset "$CMD": what a shell says
+        raise CommandNotRunnable("'': command not found", exit_codes.NOT_FOUND)
     try:
-        pid = os.posix_spawnp(
-            argv[0],
-            argv,
-            os.environ if env is None else env,
-            # The command gets the signal mask greenmeter was given, not the blocked set
-            # above; and SIGPIPE/SIGXFSZ at default, undoing Python's start-up SIG_IGN
-            # (as subprocess's restore_signals does).
-            setsigmask=forwarder.original_mask,
-            setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
-            setpgroup=0,  # the command leads its own process group
-        )
+        try:
+            pid = _spawn(argv, forwarder, env)
+        except OSError as exc:
+            if exc.errno != errno.ENOEXEC:
+                raise
+            script = argv[0] if "/" in argv[0] else shutil.which(argv[0])
+            pid = _spawn(["/bin/sh", script or argv[0], *argv[1:]], forwarder, env)
     except FileNotFoundError:
         raise CommandNotRunnable(f"{argv[0]}: command not found", exit_codes.NOT_FOUND) from None
     except (PermissionError, IsADirectoryError):

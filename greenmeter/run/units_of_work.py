@@ -37,9 +37,24 @@ def remove_units_file(path: Path | None) -> None:
             pass
 
 
+def _started_without_lc_ctype() -> bool:
+    """True when greenmeter was started without LC_CTYPE: Python's locale coercion (PEP
+    538) adds ``LC_CTYPE=C.UTF-8`` to its own environment under the C locale, and the
+    command must not inherit what greenmeter was not given. ``/proc/self/environ`` is the
+    environment as exec'd, before Python changed it."""
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            return not any(e.startswith(b"LC_CTYPE=") for e in f.read().split(b"\0"))
+    except OSError:
+        return False
+
+
 def child_environment(path: Path | None) -> dict[str, str]:
-    """greenmeter's own environment, plus ``$GREENMETER_UNITS_FILE`` when there is a file."""
+    """greenmeter's own environment as it was given, plus ``$GREENMETER_UNITS_FILE``
+    when there is a file."""
     env = dict(os.environ)
+    if "LC_CTYPE" in env and _started_without_lc_ctype():
+        del env["LC_CTYPE"]
     if path is not None:
         env[UNITS_FILE_VAR] = str(path)
     return env

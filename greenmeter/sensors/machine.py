@@ -29,8 +29,10 @@ def open_sensors(
             )
         )
     except nvml.NoGpuHere as exc:
-        if gpus not in (None, "none"):  # GPUs were asked for: say why none is measured
-            found.unavailable["gpu"] = exc
+        if gpus not in (None, "none"):  # GPUs were asked for: say that none is measured
+            found.unavailable["gpu"] = SensorUnavailable(
+                f"--gpus {gpus} selects nothing: {exc.reason}", exc.fix
+            )
     except SensorUnavailable as exc:
         found.unavailable["gpu"] = exc
     try:
