@@ -66,7 +66,13 @@ def load_config(ctx: click.Context, path: Path | None) -> dict:
     file and line for a syntax error, an unknown key or a bad value."""
     explicit = path is not None
     path = path or DEFAULT_CONFIG
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as exc:  # under a directory this user cannot enter
+        raise click.BadParameter(
+            f"{path}: cannot read: {exc.strerror}", param_hint="--config"
+        ) from None
+    if not exists:
         if explicit:
             raise click.BadParameter(f"{path}: no such file", param_hint="--config")
         return {}

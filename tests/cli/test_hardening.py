@@ -151,6 +151,13 @@ def test_history_commands_refuse_in_one_line(greenmeter, args):
     one_line_error(greenmeter(*args))
 
 
+def test_a_full_disk_under_a_history_output_is_one_line(greenmeter):
+    assert (
+        greenmeter("run", "-q", "--json", "r.json", "--csv", "h.csv", "--", "true").returncode == 0
+    )
+    assert "No space left" in one_line_error(greenmeter("report", "h.csv", "-o", "/dev/full"))
+
+
 @pytest.mark.parametrize("setting", ["repeat = 2.9", "warmup = 0.5"])
 def test_a_fraction_of_a_repetition_is_refused(greenmeter, tmp_path, setting):
     (tmp_path / "greenmeter.toml").write_text(setting + "\n")
