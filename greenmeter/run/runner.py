@@ -60,7 +60,8 @@ def _sender_name(pid: int) -> str | None:
 
 
 class _Terminal:
-    """The controlling terminal, when greenmeter runs in its foreground."""
+    """The controlling terminal, if greenmeter has one (started in the background, it may
+    be brought to the foreground later: ``fg``)."""
 
     def __init__(self) -> None:
         self.fd: int | None = None
@@ -69,12 +70,10 @@ class _Terminal:
         except OSError:
             return  # no controlling terminal: CI, cron, SLURM batch, a pipe
         try:
-            if os.tcgetpgrp(fd) == os.getpgrp():
-                self.fd = fd
-                return
+            os.tcgetpgrp(fd)
+            self.fd = fd
         except OSError:
-            pass
-        os.close(fd)
+            os.close(fd)
 
     def foreground(self) -> int | None:
         try:

@@ -226,3 +226,19 @@ def test_ctrl_z_stops_both_and_fg_continues_both(terminal, tmp_path):
     final = report(tmp_path)
     assert final["partial"] is False and final["exit_code"] == 0
     assert got(tmp_path) == ["SIGCONT", "SIGTERM"]
+
+
+@needs_tmux
+def test_a_background_run_that_reads_the_terminal_gets_it_after_fg(terminal, tmp_path):
+    script = "import sys; open('ready', 'w').close(); sys.exit(0 if input() == 'hello' else 1)"
+    terminal.type(f'{GM} {PY} -c "{script}" &', "Enter")
+    wait_for(tmp_path / "ready")
+    terminal.type("Enter")  # the shell reports the stopped job at its next prompt
+    terminal.wait_for_text("Stopped")
+    terminal.type("fg", "Enter")
+    time.sleep(0.5)
+    terminal.type("hello", "Enter")
+    deadline = time.monotonic() + 20
+    while not (tmp_path / "r.csv").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert report(tmp_path)["exit_code"] == 0
