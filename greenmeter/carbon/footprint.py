@@ -68,9 +68,8 @@ def footprint(
         intervals = energy_intervals(timeline, counted, started_epoch_s, total_j or 0.0)
         account = series.account(intervals)
         first_s = intervals[0][0] if intervals else series.start_s
-        year_s = min(
-            max(first_s, series.start_s), series.end_s - 1
-        )  # the year the figures describe
+        # The year the figures describe: the run's start, clamped into the series.
+        year_s = min(max(first_s, series.start_s), series.end_s - 1)
         carbon = Carbon(
             region=grid.region,
             zone_id=None if grid.fallback else grid.zone_id,

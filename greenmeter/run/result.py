@@ -59,7 +59,7 @@ def build_result(
         [c.counted for c in components],
         started_at.timestamp(),
     )
-    unit_count, unit_name, unit_notes = units_of_work(options, units)
+    unit_count, unit_name, unit_notes = counted_units(options, units)
     warnings = [*notes, *unit_notes]
     for sensor in sensors:
         try:
@@ -100,7 +100,7 @@ def build_result(
     )
 
 
-def units_of_work(
+def counted_units(
     options: RunOptions, reading: UnitsReading | None
 ) -> tuple[float | None, str | None, list[str]]:
     """(units, unit name, notes). The command's own count wins over ``--units``: it knows

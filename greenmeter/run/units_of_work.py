@@ -8,6 +8,7 @@ the command's environment. The file holds a number, optionally followed by the u
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import tempfile
@@ -37,6 +38,7 @@ def remove_units_file(path: Path | None) -> None:
             pass
 
 
+@functools.lru_cache(maxsize=1)
 def _started_without_lc_ctype() -> bool:
     """True when greenmeter was started without LC_CTYPE: Python's locale coercion (PEP
     538) adds ``LC_CTYPE=C.UTF-8`` to its own environment under the C locale, and the

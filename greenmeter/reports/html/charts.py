@@ -60,7 +60,8 @@ def _sig3(value: float | None):
     return None if value is None else float(f"{value:.3g}")
 
 
-def _e(value) -> str:
+def html_text(value) -> str:
+    """Any value as HTML text, quotes escaped too (safe in attributes)."""
     return escape(str(value), quote=True)
 
 
@@ -128,7 +129,7 @@ def _svg_open(
     return (
         f'<svg class="{css_class}" id="{uid}" viewBox="0 0 {width} {height}" role="img" '
         f'aria-labelledby="{uid}-title {uid}-desc" preserveAspectRatio="xMinYMin meet"{extra}>'
-        f'<title id="{uid}-title">{_e(title)}</title><desc id="{uid}-desc">{_e(desc)}</desc>'
+        f'<title id="{uid}-title">{html_text(title)}</title><desc id="{uid}-desc">{html_text(desc)}</desc>'
     )
 
 
@@ -215,8 +216,8 @@ def power_chart(uid: str, report: dict, points: list[Point]) -> tuple[str, dict 
         d = _outline(xs, [y(v) for v in upper], [y(v) for v in lower])
         energy = format_energy(s.energy_j)
         out.append(
-            f'<path class="series" data-series="{_e(s.label)}" fill="{s.colour}" d="{d}">'
-            f"<title>{_e(s.label)}: {energy}</title></path>"
+            f'<path class="series" data-series="{html_text(s.label)}" fill="{s.colour}" d="{d}">'
+            f"<title>{html_text(s.label)}: {energy}</title></path>"
         )
         lower = upper
     out.append(
@@ -291,7 +292,7 @@ def hbar_chart(
         short = label if len(label) <= 32 else label[:31] + "\u2026"
         out.append(
             f'<text x="{label_w - 8}" y="{y + row_h / 2:.1f}" text-anchor="end" '
-            f'dominant-baseline="middle">{_e(short)}<title>{_e(label)}</title></text>'
+            f'dominant-baseline="middle">{html_text(short)}<title>{html_text(label)}</title></text>'
         )
         start = 0.0
         for value, colour, name in segs:
@@ -300,12 +301,12 @@ def hbar_chart(
             out.append(
                 f'<rect class="bar" x="{x(start):.1f}" y="{y + 4}" '
                 f'width="{max(x(start + value) - x(start), 0.5):.1f}" height="{row_h - 8}" '
-                f'fill="{colour}"><title>{_e(name)}</title></rect>'
+                f'fill="{colour}"><title>{html_text(name)}</title></rect>'
             )
             start += value
         out.append(
             f'<text x="{x(start) + 6:.1f}" y="{y + row_h / 2:.1f}" '
-            f'dominant-baseline="middle">{_e(text)}</text>'
+            f'dominant-baseline="middle">{html_text(text)}</text>'
         )
     out.append(f'<g class="axis"><line x1="{label_w}" x2="{label_w}" y1="{MARGIN_T}" y2="{base}"/>')
     for tick in ticks:
@@ -315,6 +316,6 @@ def hbar_chart(
         )
     out.append(
         f'<text class="label" x="{label_w + plot_w / 2:.0f}" y="{height - 6}" '
-        f'text-anchor="middle">{_e(axis_label)} ({unit})</text></g></svg>'
+        f'text-anchor="middle">{html_text(axis_label)} ({unit})</text></g></svg>'
     )
     return "".join(out)

@@ -14,7 +14,6 @@ import json
 import shlex
 import statistics
 from dataclasses import dataclass, field
-from html import escape
 
 from greenmeter import __version__
 from greenmeter.quantities import (
@@ -32,6 +31,7 @@ from greenmeter.reports.html.charts import (
     KIND_COLOURS,
     component_label,
     hbar_chart,
+    html_text,
     power_chart,
     power_series,
     series_power,
@@ -45,10 +45,6 @@ TABLE_ROWS = 48
 MAX_RUN_SECTIONS = 20
 """Runs drawn in detail (the newest); all of them are in the comparison. Keeps a page of a
 whole history directory a few MB at most."""
-
-
-def _e(value) -> str:
-    return escape(str(value), quote=True)
 
 
 @dataclass
@@ -87,8 +83,8 @@ def _table(caption: str, head: list[str], rows: list[list[str]], text_cols: tupl
     def cls(i: int) -> str:
         return "" if i == 0 or i in text_cols else " class=num"
 
-    out = [f"<table><caption>{_e(caption)}</caption><thead><tr>"]
-    out += [f'<th scope="col"{cls(i)}>{_e(h)}</th>' for i, h in enumerate(head)]
+    out = [f"<table><caption>{html_text(caption)}</caption><thead><tr>"]
+    out += [f'<th scope="col"{cls(i)}>{html_text(h)}</th>' for i, h in enumerate(head)]
     out.append("</tr></thead><tbody>")
     for row in rows:
         cells = [f'<th scope="row">{row[0]}</th>']
@@ -147,8 +143,8 @@ def _facts(report: dict, points: list[Point]) -> str:
     return (
         '<dl class="facts">'
         + "".join(
-            f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd>"
-            + (f"<dd class=note>{_e(notes[k])}</dd>" if k in notes else "")
+            f"<div><dt>{html_text(k)}</dt><dd>{html_text(v)}</dd>"
+            + (f"<dd class=note>{html_text(notes[k])}</dd>" if k in notes else "")
             + "</div>"
             for k, v in facts
         )
@@ -187,11 +183,11 @@ def _energy_section(uid: str, report: dict) -> str:
         power = c.get("mean_power_w")
         rows.append(
             [
-                _e(label + ("" if counted else " (detail, not added)")),
-                _e(format_energy(energy)),
-                _e("-" if power is None else format_power(power)),
+                html_text(label + ("" if counted else " (detail, not added)")),
+                html_text(format_energy(energy)),
+                html_text("-" if power is None else format_power(power)),
                 share,
-                _e(_how(c)),
+                html_text(_how(c)),
             ]
         )
         bars.append(
@@ -226,13 +222,13 @@ def _carbon_section(report: dict) -> str:
     co2 = c.get("co2_g")
     kwh = c.get("energy_kwh") or 0.0
     line = (
-        f"<strong>{_e(format_mass(co2))} CO\u2082e</strong> = "
-        f"{_e(format_energy(kwh * J_PER_KWH))} ({kwh:.3g} kWh) &times; PUE {pue:g} &times; "
+        f"<strong>{html_text(format_mass(co2))} CO\u2082e</strong> = "
+        f"{html_text(format_energy(kwh * J_PER_KWH))} ({kwh:.3g} kWh) &times; PUE {pue:g} &times; "
         f"{c.get('intensity_g_per_kwh', 0):g} gCO\u2082e/kWh"
     )
     source = (
-        f"Grid intensity: {_e(zone)} ({_e(region)}), source {_e(c.get('intensity_source'))} "
-        f"{_e(c.get('intensity_year'))}, {_e(c.get('basis'))} basis."
+        f"Grid intensity: {html_text(zone)} ({html_text(region)}), source {html_text(c.get('intensity_source'))} "
+        f"{html_text(c.get('intensity_year'))}, {html_text(c.get('basis'))} basis."
     )
     fallback = (
         '<p class="warn">No region was configured: this uses the world average. Set '
@@ -246,26 +242,26 @@ def _carbon_section(report: dict) -> str:
 def _metadata_section(report: dict, source: str | None) -> str:
     host = report.get("host") or {}
     items = [
-        ("Command", f'<code class="argv">{_e(_command_text(report))}</code>'),
-        ("Run id", _e(report.get("run_id"))),
-        ("Started", _e(report.get("started_at"))),
-        ("Ended", _e(report.get("ended_at"))),
-        ("Duration", _e(format_duration(report.get("duration_s")))),
-        ("Exit code", _e(report.get("exit_code"))),
+        ("Command", f'<code class="argv">{html_text(_command_text(report))}</code>'),
+        ("Run id", html_text(report.get("run_id"))),
+        ("Started", html_text(report.get("started_at"))),
+        ("Ended", html_text(report.get("ended_at"))),
+        ("Duration", html_text(format_duration(report.get("duration_s")))),
+        ("Exit code", html_text(report.get("exit_code"))),
         ("Interrupted", "yes" if report.get("interrupted") else "no"),
-        ("Host", _e(host.get("hostname"))),
-        ("OS", _e(host.get("os"))),
-        ("CPU", _e(host.get("cpu_model"))),
-        ("GPUs", _e(", ".join(host.get("gpu_models") or []) or "none seen")),
+        ("Host", html_text(host.get("hostname"))),
+        ("OS", html_text(host.get("os"))),
+        ("CPU", html_text(host.get("cpu_model"))),
+        ("GPUs", html_text(", ".join(host.get("gpu_models") or []) or "none seen")),
     ]
     for name, value in (host.get("scheduler") or {}).items():
-        items.append((name, _e(value)))
-    items.append(("greenmeter", _e(report.get("greenmeter_version"))))
+        items.append((name, html_text(value)))
+    items.append(("greenmeter", html_text(report.get("greenmeter_version"))))
     if source:
-        items.append(("Report file", f"<code>{_e(source)}</code>"))
+        items.append(("Report file", f"<code>{html_text(source)}</code>"))
     warnings = report.get("warnings") or []
     warn = (
-        "<h4>Warnings</h4><ul>" + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul>"
+        "<h4>Warnings</h4><ul>" + "".join(f"<li>{html_text(w)}</li>" for w in warnings) + "</ul>"
         if warnings
         else ""
     )
@@ -288,7 +284,7 @@ def _run_section(n: int, count: int, run: RunView, hover: dict) -> str:
     )
     out = [
         f'<section class="run" id="{uid}" aria-labelledby="{uid}-h">'
-        f'<h2 id="{uid}-h">{heading}: <code>{_e(_command_text(report, 80))}</code></h2>',
+        f'<h2 id="{uid}-h">{heading}: <code>{html_text(_command_text(report, 80))}</code></h2>',
         partial,
         _facts(report, run.points),
         "<h3>Power over time</h3>",
@@ -297,8 +293,8 @@ def _run_section(n: int, count: int, run: RunView, hover: dict) -> str:
     if svg and data:
         hover[f"{uid}-power-data"] = data
         legend = "".join(
-            f'<li><span class="swatch" style="background:{s.colour}"></span>{_e(s.label)}: '
-            f"{_e(format_energy(s.energy_j))}</li>"
+            f'<li><span class="swatch" style="background:{s.colour}"></span>{html_text(s.label)}: '
+            f"{html_text(format_energy(s.energy_j))}</li>"
             for s in power_series(report)
         )
         unit_s, unit = unit_for(max(run.points[-1][0] - run.points[0][0], 1e-9), DURATION_STEPS)
@@ -310,7 +306,7 @@ def _run_section(n: int, count: int, run: RunView, hover: dict) -> str:
         )
         out.append(_power_table(report, run.points, unit_s, unit))
     else:
-        out.append(f"<p>{_e(run.timeline_note or 'No timeline points to draw.')}</p>")
+        out.append(f"<p>{html_text(run.timeline_note or 'No timeline points to draw.')}</p>")
     out += [
         _energy_section(f"{uid}-energy", report),
         _carbon_section(report),
@@ -357,14 +353,14 @@ def _comparison_section(runs: list[RunView]) -> str:
         rows.append(
             [
                 (f'<a href="#run{n}">#{n}</a>' if n >= first_detailed else f"#{n}")
-                + f'<br><small class="nowrap">{_e(started)}</small>',
-                f"<code>{_e(_command_text(r.report, 40))}</code>",
-                _e(format_duration(d)),
-                _e(format_energy(total)),
-                *(_e(format_energy(e.get(k))) for k in kinds),
-                _e(format_mass(g)),
-                _e(carbon.get("region") or carbon.get("zone_id") or "world"),
-                _e(f"{pu[0]:.4g} J/{pu[1]}" if pu else "-"),
+                + f'<br><small class="nowrap">{html_text(started)}</small>',
+                f"<code>{html_text(_command_text(r.report, 40))}</code>",
+                html_text(format_duration(d)),
+                html_text(format_energy(total)),
+                *(html_text(format_energy(e.get(k))) for k in kinds),
+                html_text(format_mass(g)),
+                html_text(carbon.get("region") or carbon.get("zone_id") or "world"),
+                html_text(f"{pu[0]:.4g} J/{pu[1]}" if pu else "-"),
                 delta,
             ]
         )
@@ -549,10 +545,10 @@ def render_html(runs: list[RunView]) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{STYLE}</style></head><body>"
-        f"<header><h1>Energy and carbon report</h1><p>{_e(intro)}</p></header><main>"
+        f"<title>{html_text(title)}</title><style>{STYLE}</style></head><body>"
+        f"<header><h1>Energy and carbon report</h1><p>{html_text(intro)}</p></header><main>"
         + "".join(body)
-        + f"</main><footer>Written by greenmeter {_e(__version__)}. This page is self-contained: "
+        + f"</main><footer>Written by greenmeter {html_text(__version__)}. This page is self-contained: "
         "it loads nothing from the network.</footer>"
         f'<script type="application/json" id="hover-data">{data}</script>'
         f"<script>{SCRIPT}</script></body></html>\n"
