@@ -36,7 +36,7 @@ from greenmeter.run.result import build_result  # noqa: E402
 from greenmeter.run.runner import ChildOutcome  # noqa: E402
 from greenmeter.run.sampler import MAX_TIMELINE_POINTS, Sampler  # noqa: E402
 from greenmeter.sensors import rapl  # noqa: E402
-from greenmeter.sensors.estimate import EstimateSensor  # noqa: E402
+from greenmeter.sensors.estimate import CpuPowerModel, EstimateSensor  # noqa: E402
 
 from powercap_tree import PowercapTree  # noqa: E402  (tests/ helper: kernel-like trees)
 
@@ -133,7 +133,7 @@ def main() -> None:
         zones, _ = rapl.select_zones(rapl.discover_zones(tree.root), tree.root)
         sensors = [
             rapl.RaplSensor(zones, {}, clock=clock),
-            EstimateSensor(SteadyTree(), {"dram"}, 3.5, "unused", clock=clock),
+            EstimateSensor(SteadyTree(), {"dram"}, CpuPowerModel(3.5, 3.5, 3.5, "unused"), clock=clock),
         ]
 
         def checkpoint(s: Sampler) -> None:  # what measure.py does every 10 s

@@ -23,14 +23,16 @@ ENERGY_STEPS: Steps = (
     (1e4, 1e3, "kJ", 1),
     (1.0, 1.0, "J", 1),
     (1e-3, 1e-3, "mJ", 1),
-    (0.0, 1e-6, "µJ", 1),
+    (1e-6, 1e-6, "µJ", 1),
+    (0.0, 1e-9, "nJ", 1),
 )
 POWER_STEPS: Steps = ((1.0, 1.0, "W", 1), (0.0, 1e-3, "mW", 1))
 MASS_STEPS: Steps = (
     (1e3, 1e3, "kg", 3),
     (1.0, 1.0, "g", 2),
     (1e-3, 1e-3, "mg", 2),
-    (0.0, 1e-6, "µg", 2),
+    (1e-6, 1e-6, "µg", 2),
+    (0.0, 1e-9, "ng", 2),
 )
 DURATION_STEPS: Steps = ((7200.0, 3600.0, "h", 2), (120.0, 60.0, "min", 1), (0.0, 1.0, "s", 2))
 """Seconds up to two minutes, minutes up to two hours, then hours."""
@@ -80,6 +82,93 @@ def series_formatter(steps: Steps, typical: float) -> Callable[[float], str]:
     rounded '1.0 mJ ± 0.0 mJ' would hide."""
     divisor, unit = unit_for(typical, steps)
     return lambda value: f"{value / divisor:.4g} {unit}"
+
+
+def format_significant(value: float | None, steps: Steps, digits: int = 3) -> str:
+    """``value`` in its own unit with ``digits`` significant digits: ``0.419 mJ``,
+    ``12.3 kJ``. For figures worth that many digits (a J per sample), not more."""
+    if value is None or not math.isfinite(value):
+        return NO_FIGURE
+    divisor, unit = unit_for(value, steps)
+    return f"{_significant(value / divisor, digits)} {unit}"
+
+
+def _significant(number: float, digits: int) -> str:
+    """``number`` rounded to ``digits`` significant digits, without an exponent and
+    keeping trailing zeros that are significant (``0.4190`` at four digits)."""
+    if number == 0:
+        return "0"
+    decimals = digits - 1 - math.floor(math.log10(abs(number)))
+    return f"{round(number, decimals):.{max(0, decimals)}f}"
+
+
+def figures_formatter(values: list[float], steps: Steps) -> Callable[[float], str]:
+    """One unit for figures shown side by side (by their median) and the fewest
+    significant digits, three at least and six at most, that tell them apart: 0.419 and
+    0.197 mJ per sample must not both read 0.4 mJ."""
+    finite = sorted(v for v in values if v is not None and math.isfinite(v))
+    typical = finite[len(finite) // 2] if finite else 0.0
+    divisor, unit = unit_for(typical, steps)
+    digits = 3
+    distinct = len(set(finite))
+    while digits < 6 and len({_significant(v / divisor, digits) for v in finite}) < distinct:
+        digits += 1
+    return lambda value: (
+        NO_FIGURE
+        if value is None or not math.isfinite(value)
+        else f"{_significant(value / divisor, digits)} {unit}"
+    )
+
+
+def worth_digits(value: float, low: float, high: float) -> int:
+    """Significant digits an estimate is worth: two when its range is wider than ±10 %,
+    else three."""
+    return 2 if value and (high - low) / abs(value) > 0.2 else 3
+
+
+def format_energy_range(low_j: float, high_j: float) -> str:
+    """``1.3–4.6 J``: both ends in the unit of the high one, two significant digits."""
+    divisor, unit = unit_for(high_j, ENERGY_STEPS)
+    return f"{_significant(low_j / divisor, 2)}–{_significant(high_j / divisor, 2)} {unit}"
+
+
+def format_estimate(value: float | None, low: float, high: float, steps: Steps) -> str:
+    """An estimate rounded to what it is worth, with its range: ``≈2.7 J (1.3–4.6 J)``."""
+    if value is None or not math.isfinite(value):
+        return NO_FIGURE
+    digits = worth_digits(value, low, high)
+    divisor, unit = unit_for(high, steps)
+    ends = f"{_significant(low / divisor, 2)}–{_significant(high / divisor, 2)} {unit}"
+    return f"≈{format_significant(value, steps, digits)} ({ends})"
+
+
+def format_figure(
+    value: float | None, span: tuple[float, float] | None, steps: Steps, with_range: bool = True
+) -> str:
+    """A figure as greenmeter shows it everywhere: a measurement (no span, or a span of
+    width 0) as its formatter writes it; an estimate rounded to what it is worth, marked
+    ``≈`` and with its range unless ``with_range`` is False."""
+    if span is None or span[0] == span[1] or value is None:
+        return _format(value, steps)
+    if with_range:
+        return format_estimate(value, span[0], span[1], steps)
+    return "≈" + format_significant(value, steps, worth_digits(value, *span))
+
+
+def format_count(count: float) -> str:
+    """``3,000,000``, ``512``, ``2.5``: a count of units as people write it."""
+    return f"{int(count):,}" if float(count).is_integer() and abs(count) < 1e15 else f"{count:g}"
+
+
+RATE_STEPS: Steps = ((1e9, 1e9, "G", 3), (1e6, 1e6, "M", 3), (1e3, 1e3, "k", 3), (0.0, 1.0, "", 3))
+
+
+def format_rate(per_s: float | None, unit_name: str) -> str:
+    """Throughput with three significant digits: ``1.98 k samples/s``, ``412 tokens/s``."""
+    if per_s is None or not math.isfinite(per_s):
+        return NO_FIGURE
+    divisor, prefix = unit_for(per_s, RATE_STEPS)
+    return f"{_significant(per_s / divisor, 3)} {prefix + ' ' if prefix else ''}{unit_name}/s"
 
 
 # ---------------------------------------------------------------- parsing

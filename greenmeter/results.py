@@ -44,6 +44,20 @@ class RunLabels:
     repetitions: int | None = None
 
 
+MEASURED = "measured"
+ESTIMATED = "estimated"
+MIXED = "mixed"
+"""A figure's basis: every part measured, every part estimated, or some of each."""
+
+
+@dataclass(frozen=True)
+class UnitCount:
+    """Units of work of one kind (``512 samples``)."""
+
+    count: float
+    name: str
+
+
 @dataclass(frozen=True)
 class ComponentResult:
     kind: str
@@ -62,6 +76,8 @@ class ComponentResult:
     """With ``--idle-baseline``: this component's power before the command started."""
     net_energy_j: float | None = None
     """With ``--idle-baseline``: ``energy_j - idle_power_w x covered_s``, the energy above idle."""
+    energy_range_j: tuple[float, float] | None = None
+    """An estimate's (low, high) joules, from its model's input ranges; None when measured."""
 
 
 @dataclass(frozen=True)
@@ -166,8 +182,13 @@ class RunResult:
     idle_baseline_s: float | None = None
     """Seconds of idle sampling before the command (``--idle-baseline``); None without."""
     units: float | None = None
-    """Units of work the run did (``--units`` or the command's own count)."""
+    """Units of work the run did (``--units`` or the command's own count): the first kind."""
     unit_name: str | None = None
+    other_units: tuple[UnitCount, ...] = ()
+    """Further kinds of units (tokens beside samples), each with its own J per unit."""
+    leaves_out: tuple[str, ...] = ()
+    """What the figures do not include that a reader might assume they do (the idle share
+    of the machine under an estimate)."""
     budget: BudgetCheck | None = None
     cross_check: dict | None = None
     """CodeCarbon's figures for the same run (``--cross-check``, greenmeter/run/crosscheck.py)."""
@@ -177,6 +198,32 @@ class RunResult:
     @property
     def energy_j(self) -> dict[str, float | None]:
         return energy_by_kind(self.components)
+
+    @property
+    def energy_basis(self) -> dict[str, str | None]:
+        """Per counted kind and in total: :data:`MEASURED`, :data:`ESTIMATED`,
+        :data:`MIXED`, or None where nothing has a figure."""
+        return basis_by_kind(self.components)
+
+    @property
+    def energy_range_j(self) -> dict[str, tuple[float, float] | None]:
+        """Per counted kind and in total, the (low, high) joules that the estimates'
+        ranges allow (measured parts count as their figure); None without a figure."""
+        return range_by_kind(self.components)
+
+    @property
+    def co2_range_g(self) -> tuple[float, float] | None:
+        """CO2e at the ends of ``energy_range_j["total"]`` (the same intensity and PUE)."""
+        total, span = self.energy_j["total"], self.energy_range_j["total"]
+        if not total or span is None:
+            return None
+        return (self.carbon.co2_g * span[0] / total, self.carbon.co2_g * span[1] / total)
+
+    @property
+    def units_of_work(self) -> list[UnitCount]:
+        """Every kind of unit the run counted, the first (``units``) first."""
+        first = [UnitCount(self.units, self.unit_name or DEFAULT_UNIT_NAME)] if self.units else []
+        return first + list(self.other_units)
 
     @property
     def energy_j_per_unit(self) -> float | None:
@@ -210,6 +257,34 @@ def energy_by_kind(
         out[kind] = sum(values) if values else None
     present = [v for v in out.values() if v is not None]
     return {"total": sum(present) if present else None, **out}
+
+
+def basis_by_kind(components: list[ComponentResult]) -> dict[str, str | None]:
+    """Measured, estimated or mixed, per counted kind and in total."""
+
+    def basis(methods: set[str]) -> str | None:
+        if not methods:
+            return None
+        return methods.pop() if len(methods) == 1 else MIXED
+
+    counted = [c for c in components if c.counted and c.energy_j is not None]
+    out = {kind: basis({c.method for c in counted if c.kind == kind}) for kind in COUNTED_KINDS}
+    return {"total": basis({c.method for c in counted}), **out}
+
+
+def range_by_kind(components: list[ComponentResult]) -> dict[str, tuple[float, float] | None]:
+    """Low and high joules per counted kind and in total: the sums of the components' ends
+    (as if every estimate erred the same way: the widest honest range)."""
+
+    def span(parts: list[ComponentResult]) -> tuple[float, float] | None:
+        if not parts:
+            return None
+        ends = [c.energy_range_j or (c.energy_j, c.energy_j) for c in parts]
+        return (sum(low for low, _ in ends), sum(high for _, high in ends))
+
+    counted = [c for c in components if c.counted and c.energy_j is not None]
+    out = {kind: span([c for c in counted if c.kind == kind]) for kind in COUNTED_KINDS}
+    return {"total": span(counted), **out}
 
 
 def singular(unit_name: str) -> str:

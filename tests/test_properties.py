@@ -175,7 +175,7 @@ def test_zero_length_run_is_reported_not_divided_by_zero():
 @settings(max_examples=200, deadline=None)
 @given(rss=st.lists(st.tuples(steps, st.integers(min_value=0, max_value=2**44)), max_size=40))
 def test_memory_estimate_integrates_any_irregular_rss_trace(rss):
-    from greenmeter.sensors.estimate import WATTS_PER_GB_MEMORY, EstimateSensor
+    from greenmeter.sensors.estimate import WATTS_PER_GB_MEMORY, CpuPowerModel, EstimateSensor
 
     clock = FakeClock(1000.0)
     trace = iter(rss)
@@ -187,7 +187,7 @@ def test_memory_estimate_integrates_any_irregular_rss_trace(rss):
             return 0.0, self.current
 
     tree = Tree()
-    sensor = EstimateSensor(tree, {"dram"}, 3.5, "test", clock=clock)
+    sensor = EstimateSensor(tree, {"dram"}, CpuPowerModel(3.5, 3.5, 3.5, "test"), clock=clock)
     expected, previous = 0.0, 0
     last = sensor.read_energy_j()[0]
     assert last == 0.0

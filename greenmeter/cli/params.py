@@ -90,6 +90,27 @@ class TagType(click.ParamType):
 TAG = TagType()
 
 
+class UnitsType(click.ParamType):
+    """``512`` or ``512:samples``: a positive count of units of work, optionally named."""
+
+    name = "N[:name]"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        number, _, unit_name = str(value).partition(":")
+        try:
+            count = float(number)
+        except ValueError:
+            count = math.nan
+        if not math.isfinite(count) or count <= 0:
+            self.fail(f"{value!r}: expected a positive count, e.g. 512 or 512:samples", param, ctx)
+        return count, unit_name.strip() or None
+
+
+UNITS = UnitsType()
+
+
 class RegexType(click.ParamType):
     """A Python regular expression, compiled (a bad one is refused before launch)."""
 

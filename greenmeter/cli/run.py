@@ -14,11 +14,13 @@ from greenmeter.cli.params import (
     MASS,
     REGEX,
     TAG,
+    UNITS,
     FiniteFloatRange,
     GpuSelection,
     writable_file,
 )
 from greenmeter.run.options import CHECKPOINT_INTERVAL_S
+from greenmeter.sensors.estimate import STATIC_WATTS_PER_VCPU
 
 RUN_EPILOG = """\b
 Examples:
@@ -106,6 +108,38 @@ def _distinct(outputs, summary_md: Path | None) -> None:
                 f"{path} is both {seen[key]} and {option}: give each output its own file"
             )
         seen[key] = option
+
+
+def _estimate_settings(
+    tdp_w: float | None,
+    host_threads: int | None,
+    watts_per_vcpu: float | None,
+    static_w_per_vcpu: float | None,
+):
+    """The estimate's settings, refused before launch where they cannot apply here (a TDP
+    on a VM without the host's thread count)."""
+    from greenmeter.sensors.estimate import (
+        CpuEstimateSettingsError,
+        EstimateSettings,
+        cpu_power_model,
+        read_cpuinfo,
+    )
+
+    if host_threads is not None and tdp_w is None:
+        raise click.BadParameter(
+            "needs --cpu-tdp (the TDP of that package)", param_hint="'--cpu-host-threads'"
+        )
+    try:
+        cpu_power_model(
+            read_cpuinfo(),
+            os.cpu_count() or 1,
+            tdp_w=tdp_w,
+            host_threads=host_threads,
+            watts_per_vcpu=watts_per_vcpu,
+        )
+    except CpuEstimateSettingsError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--cpu-tdp'") from None
+    return EstimateSettings(tdp_w, host_threads, watts_per_vcpu, static_w_per_vcpu or None)
 
 
 def _carbon_options(grid, pue: float | None, series, provider: str | None):
@@ -210,7 +244,34 @@ def _carbon_options(grid, pue: float | None, series, provider: str | None):
     "cpu_tdp",
     type=FiniteFloatRange(min=1.0, max=2000.0),
     envvar="GREENMETER_CPU_TDP",
-    help="CPU package TDP in watts, for the estimate when the model is not in the table.",
+    help="CPU package TDP in watts, for the estimate when the model is not in the table "
+    "(on a VM, with --cpu-host-threads).",
+)
+@click.option(
+    "--cpu-host-threads",
+    "cpu_host_threads",
+    type=click.IntRange(min=1, max=4096),
+    envvar="GREENMETER_CPU_HOST_THREADS",
+    help="Logical CPUs of the package that --cpu-tdp belongs to (on a VM: the host's).",
+)
+@click.option(
+    "--cpu-watts-per-vcpu",
+    "cpu_watts_per_vcpu",
+    type=FiniteFloatRange(min=0.01, max=500.0),
+    envvar="GREENMETER_CPU_WATTS_PER_VCPU",
+    help="Power of one busy vCPU in watts, for the estimate (what a cloud provider "
+    "publishes; overrides --cpu-tdp).",
+)
+@click.option(
+    "--static-share",
+    "static_share",
+    type=FiniteFloatRange(min=0.0, max=100.0),
+    is_flag=False,
+    flag_value=STATIC_WATTS_PER_VCPU,
+    envvar="GREENMETER_STATIC_SHARE",
+    metavar="[W_PER_VCPU]",
+    help=f"Also charge the machine's idle share to an estimated run: watts per vCPU the "
+    f"command may use (alone: {STATIC_WATTS_PER_VCPU} W, Cloud Carbon Footprint).",
 )
 @click.option(
     "--gpus",
@@ -274,15 +335,17 @@ def _carbon_options(grid, pue: float | None, series, provider: str | None):
 )
 @click.option(
     "--units",
-    type=FiniteFloatRange(min=0, min_open=True),
+    type=UNITS,
+    multiple=True,
     envvar="GREENMETER_UNITS",
-    help="Units of work the command does (samples, requests...), for energy and "
-    "CO2e per unit. The command may write its own count to $GREENMETER_UNITS_FILE.",
+    help="Units of work the command does, e.g. 512:samples (repeatable: 2e6:tokens "
+    "too), for energy and CO2e per unit. The command may write its own counts to "
+    "$GREENMETER_UNITS_FILE.",
 )
 @click.option(
     "--unit-name",
     envvar="GREENMETER_UNIT_NAME",
-    help="What one unit is, e.g. samples. Default: units.",
+    help="The name of a count given without one, e.g. samples. Default: units.",
 )
 @click.option(
     "--repeat",
@@ -351,6 +414,9 @@ def run_command(
     json_path: str | None,
     csv_path: str | None,
     cpu_tdp: float | None,
+    cpu_host_threads: int | None,
+    cpu_watts_per_vcpu: float | None,
+    static_share: float | None,
     gpus: str | None,
     idle_baseline: float | None,
     checkpoint_interval: float,
@@ -358,7 +424,7 @@ def run_command(
     quiet: bool,
     html_path: str | None,
     tags: tuple[tuple[str, str], ...],
-    units: float | None,
+    units: tuple[tuple[float, str | None], ...],
     unit_name: str | None,
     repeat: int,
     warmup: int,
@@ -381,13 +447,14 @@ def run_command(
         repetition_path,
     )
     from greenmeter.reports.step_summary import summary_targets
-    from greenmeter.results import Budget, RunLabels, new_run_id
+    from greenmeter.results import DEFAULT_UNIT_NAME, Budget, RunLabels, UnitCount, new_run_id
     from greenmeter.run.ci_context import ci_context
     from greenmeter.run.options import Outputs, RunOptions
     from greenmeter.run.redaction import redacted
     from greenmeter.run.repeat import run_repeated
     from greenmeter.sensors.nvml import GpuSelectionError
 
+    estimate = _estimate_settings(cpu_tdp, cpu_host_threads, cpu_watts_per_vcpu, static_share)
     carbon = _carbon_options(region, pue, intensity_file, carbon_provider)
     if cross_check is not None:
         from greenmeter.run.crosscheck import CrossCheckUnavailable, prepare
@@ -425,12 +492,12 @@ def run_command(
         outputs=outputs,
         interval_s=interval,
         quiet=quiet,
-        cpu_tdp_w=cpu_tdp,
+        estimate=estimate,
         gpus=gpus,
         idle_baseline_s=idle_baseline,
         checkpoint_interval_s=checkpoint_interval,
         cross_check=cross_check,
-        units=units,
+        units=tuple(UnitCount(n, name or unit_name or DEFAULT_UNIT_NAME) for n, name in units),
         unit_name=unit_name,
         budget=Budget(max_energy, max_co2) if max_energy or max_co2 else None,
     )

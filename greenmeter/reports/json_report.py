@@ -30,6 +30,13 @@ def result_to_dict(result: RunResult, timeline: dict | None = None) -> dict:
         "duration_s": round(result.duration_s, 6),
         "host": result.host,
         "energy_j": result.energy_j,
+        "energy_basis": result.energy_basis,
+        "energy_range_j": {
+            kind: None if span is None else list(span)
+            for kind, span in result.energy_range_j.items()
+        },
+        "co2_range_g": None if result.co2_range_g is None else list(result.co2_range_g),
+        "leaves_out": list(result.leaves_out),
         "components": [asdict(c) for c in result.components],
         "carbon": asdict(result.carbon),
         "warnings": result.warnings,
@@ -46,12 +53,28 @@ def result_to_dict(result: RunResult, timeline: dict | None = None) -> dict:
         "unit_name": result.unit_name,
         "energy_j_per_unit": result.energy_j_per_unit,
         "co2_g_per_unit": result.co2_g_per_unit,
+        "units_of_work": units_of_work(result),
         "repeat_group": labels.repeat_group,
         "repetition": labels.repetition,
         "repetitions": labels.repetitions,
         "budget": asdict(result.budget) if result.budget else None,
         "cross_check": result.cross_check,
     }
+
+
+def units_of_work(result: RunResult) -> list[dict]:
+    """Every kind of unit with its energy and CO2e per unit and its throughput."""
+    total = result.energy_j["total"]
+    return [
+        {
+            "name": unit.name,
+            "count": unit.count,
+            "energy_j_per_unit": None if total is None else total / unit.count,
+            "co2_g_per_unit": result.carbon.co2_g / unit.count,
+            "per_s": unit.count / result.duration_s if result.duration_s > 0 else None,
+        }
+        for unit in result.units_of_work
+    ]
 
 
 def result_to_json(result: RunResult, timeline: dict | None = None) -> str:

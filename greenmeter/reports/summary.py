@@ -10,14 +10,26 @@ from greenmeter.quantities import (
     DURATION_STEPS,
     ENERGY_STEPS,
     MASS_STEPS,
+    format_count,
     format_duration,
     format_energy,
+    format_energy_range,
+    format_figure,
     format_mass,
     format_power,
+    format_rate,
     series_formatter,
 )
 from greenmeter.reports.timeline import downsample, intervals, total_power_w
-from greenmeter.results import COUNTED_KINDS, Point, RepeatStats, RunResult, singular
+from greenmeter.results import (
+    COUNTED_KINDS,
+    ESTIMATED,
+    MEASURED,
+    Point,
+    RepeatStats,
+    RunResult,
+    singular,
+)
 
 BLOCKS = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"  # one eighth to full height
 
@@ -34,14 +46,19 @@ def print_summary(result: RunResult, file=None, already_said: Collection[str] = 
     # codes either: ":smile:" in a command's words stays as it is.
     console = Console(file=file or sys.stderr, highlight=False, emoji=False)
     status = f"exit {result.exit_code}" + (", interrupted" if result.interrupted else "")
+    basis = result.energy_basis["total"]
     table = Table(
-        title=f"greenmeter: {format_duration(result.duration_s)}, {status}",
+        title=f"greenmeter: {format_duration(result.duration_s)}, {status}"
+        + (f"; {headline_basis(result)}" if basis != MEASURED else ""),
         title_justify="left",
         show_edge=False,
         pad_edge=False,
     )
+    estimated = basis is not None and basis != MEASURED
     table.add_column("component")
     table.add_column("energy", justify="right")
+    if estimated:
+        table.add_column("range", justify="right")
     table.add_column("mean power", justify="right")
     table.add_column("how")
     for comp in result.components:
@@ -52,14 +69,17 @@ def print_summary(result: RunResult, file=None, already_said: Collection[str] = 
         )
         power = "-" if comp.mean_power_w is None else format_power(comp.mean_power_w)
         how = f"{comp.method}, {comp.source}" + (", partial" if comp.partial else "")
-        table.add_row(Text(label), format_energy(comp.energy_j), power, Text(how))
+        span = comp.energy_range_j
+        energy = [format_figure(comp.energy_j, span, ENERGY_STEPS, with_range=False)]
+        if estimated:
+            energy.append(format_energy_range(*span) if span else "")
+        table.add_row(Text(label), *energy, power, Text(how))
     carbon = result.carbon
-    table.add_row(
-        "[bold]total[/bold]",
-        f"[bold]{format_energy(result.energy_j['total'])}[/bold]",
-        "",
-        f"{carbon.energy_kwh:.3g} kWh",
-    )
+    total, total_span = result.energy_j["total"], result.energy_range_j["total"]
+    total_cells = [f"[bold]{format_figure(total, total_span, ENERGY_STEPS, False)}[/bold]"]
+    if estimated:
+        total_cells.append(format_energy_range(*total_span) if total_span else "")
+    table.add_row("[bold]total[/bold]", *total_cells, "", basis or "no figure")
     console.print(table)
     if console.is_terminal:
         _print_power_sparkline(console, result)
@@ -74,7 +94,7 @@ def print_summary(result: RunResult, file=None, already_said: Collection[str] = 
         provenance = f"({region}: {carbon.zone_name}, {carbon.intensity_source} {carbon.intensity_year}, {carbon.basis})"
     console.print(
         Text.assemble(
-            (f"{format_mass(carbon.co2_g)} CO2e", "bold"),
+            (f"{format_figure(carbon.co2_g, result.co2_range_g, MASS_STEPS)} CO2e", "bold"),
             f"{pue} at {carbon.intensity_g_per_kwh:.4g} gCO2e/kWh {provenance}",
         )
     )
@@ -87,15 +107,10 @@ def print_summary(result: RunResult, file=None, already_said: Collection[str] = 
             f"above idle ({result.idle_baseline_s:.1f} s baseline before the command): "
             f"[bold]{format_energy(net['total'])}[/bold] ({parts})"
         )
-    if result.units:
-        name = result.unit_name  # the command's words, not markup
-        console.print(
-            Text(
-                f"per {singular(name)} ({result.units:g} {name}): "
-                f"{format_energy(result.energy_j_per_unit)}, "
-                f"{format_mass(result.co2_g_per_unit)} CO2e"
-            )
-        )
+    for line in per_unit_lines(result):
+        console.print(Text(line))  # the command's words, not markup
+    for item in result.leaves_out:
+        console.print(Text(f"not included: {item}"))
     if result.budget is not None:
         style = "bold red" if result.budget.exceeded else "green"
         console.print(f"[{style}]{result.budget.describe()}[/{style}]")
@@ -105,6 +120,43 @@ def print_summary(result: RunResult, file=None, already_said: Collection[str] = 
         if warning in already_said:
             continue
         console.print(Text.assemble(("warning:", "yellow"), f" {warning}"))
+
+
+def headline_basis(result: RunResult) -> str:
+    """``estimated, not measured`` / ``partly estimated (cpu)`` / ``measured``."""
+    basis = result.energy_basis
+    if basis["total"] == ESTIMATED:
+        return "estimated, not measured"
+    if basis["total"] == MEASURED:
+        return "measured"
+    guessed = [k for k in COUNTED_KINDS if basis[k] not in (None, MEASURED)]
+    return f"partly estimated ({', '.join(guessed)})" if guessed else "no figure"
+
+
+def per_unit_lines(result: RunResult) -> list[str]:
+    """``per sample (2000 samples, 1.98 k samples/s): ≈1.8 mJ, 0.23 µg CO2e``, one line
+    per kind of unit: energy per unit and throughput together, the trade-off people tune."""
+    total, span = result.energy_j["total"], result.energy_range_j["total"]
+    lines = []
+    for unit in result.units_of_work:
+        rate = format_rate(unit.count / result.duration_s, unit.name) if result.duration_s else ""
+        per_j = None if total is None else total / unit.count
+        per_span = None if span is None else (span[0] / unit.count, span[1] / unit.count)
+        co2 = result.carbon.co2_g / unit.count
+        co2_span = result.co2_range_g
+        lines.append(
+            f"per {singular(unit.name)} ({format_count(unit.count)} {unit.name}"
+            + (f", {rate}" if rate else "")
+            + f"): {format_figure(per_j, per_span, ENERGY_STEPS, with_range=False)}, "
+            + format_figure(
+                co2,
+                None if co2_span is None else (co2_span[0] / unit.count, co2_span[1] / unit.count),
+                MASS_STEPS,
+                with_range=False,
+            )
+            + " CO2e"
+        )
+    return lines
 
 
 def _print_cross_check(console, check: dict) -> None:

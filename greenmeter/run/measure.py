@@ -40,7 +40,7 @@ class RunOutcome:
 def measure_command(options: RunOptions) -> RunOutcome:
     """Run the command once under measurement and write its report."""
     tree = ProcessTree()
-    found = open_sensors(tree, tdp_w=options.cpu_tdp_w, gpus=options.gpus)
+    found = open_sensors(tree, settings=options.estimate, gpus=options.gpus)
     notes = [
         f"{what}: {gap.reason}" + (f" Fix: {gap.fix}" if gap.fix else "")
         for what, gap in found.unavailable.items()

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # kept out of the CLI's start-up: only the types are named here
     from greenmeter.carbon.footprint import CarbonOptions
-    from greenmeter.results import Budget, RunLabels
+    from greenmeter.results import Budget, RunLabels, UnitCount
     from greenmeter.run.crosscheck import CodeCarbonCrossCheck
+    from greenmeter.sensors.estimate import EstimateSettings
 
 CHECKPOINT_INTERVAL_S = 10.0
 """Default of ``--checkpoint-interval``: at most this much of a run is lost to kill -9."""
@@ -34,7 +35,8 @@ class RunOptions:
     interval_s: float
     """``--interval``: seconds between timeline points (sensors may ask for shorter reads)."""
     quiet: bool = False
-    cpu_tdp_w: float | None = None
+    estimate: EstimateSettings | None = None
+    """``--cpu-tdp``, ``--cpu-host-threads``, ``--cpu-watts-per-vcpu``, ``--static-share``."""
     gpus: str | None = None
     """``--gpus``: all, none, or NVML indexes/UUIDs; None = the command's CUDA_VISIBLE_DEVICES."""
     idle_baseline_s: float | None = None
@@ -42,6 +44,8 @@ class RunOptions:
     checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S
     cross_check: CodeCarbonCrossCheck | None = None
     """``--cross-check codecarbon``, checked before launch (greenmeter/run/crosscheck.py)."""
-    units: float | None = None
+    units: tuple[UnitCount, ...] = ()
+    """``--units``, in the order given (the first is the run's main unit)."""
     unit_name: str | None = None
+    """``--unit-name``: the name of a count given without one."""
     budget: Budget | None = None

@@ -12,7 +12,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from greenmeter.carbon.footprint import CarbonOptions, footprint
-from greenmeter.results import DEFAULT_UNIT_NAME, ComponentResult, RunResult, energy_by_kind
+from greenmeter.results import (
+    DEFAULT_UNIT_NAME,
+    ESTIMATED,
+    MIXED,
+    ComponentResult,
+    RunResult,
+    UnitCount,
+    basis_by_kind,
+    energy_by_kind,
+    range_by_kind,
+)
 from greenmeter.run.idle_baseline import IdleBaseline
 from greenmeter.run.options import RunOptions
 from greenmeter.run.runner import ChildOutcome
@@ -59,7 +69,8 @@ def build_result(
         [c.counted for c in components],
         started_at.timestamp(),
     )
-    unit_count, unit_name, unit_notes = counted_units(options, units)
+    unit_counts, unit_notes = counted_units(options, units)
+    main_unit = unit_counts[0] if unit_counts else None
     warnings = [*notes, *unit_notes]
     for sensor in sensors:
         try:
@@ -74,6 +85,9 @@ def build_result(
                 f"{comp.covered_s:.1f} s of {measurement.duration_s:.1f} s"
             )
     warnings.extend(carbon_warnings)
+    estimate_note = estimate_warning(components)
+    if estimate_note:
+        warnings.append(estimate_note)
     if cross_check is not None and cross_check.error:
         warnings.append(f"cross-check: {cross_check.error}")
     budget = options.budget.check(total_j, carbon_figure.co2_g) if options.budget else None
@@ -91,8 +105,10 @@ def build_result(
         partial=outcome is None,
         timeline=measurement.timeline,
         idle_baseline_s=idle.duration_s if idle else None,
-        units=unit_count,
-        unit_name=unit_name,
+        units=main_unit.count if main_unit else None,
+        unit_name=main_unit.name if main_unit else None,
+        other_units=tuple(unit_counts[1:]),
+        leaves_out=tuple(leaves_out(components)),
         budget=budget if outcome is not None else None,
         cross_check=None
         if cross_check is None
@@ -100,22 +116,53 @@ def build_result(
     )
 
 
+def estimate_warning(components: list[ComponentResult]) -> str | None:
+    """The warning that a figure is an estimate, with its range; None when all measured."""
+    from greenmeter.quantities import format_energy_range
+
+    basis, span = basis_by_kind(components), range_by_kind(components)
+    estimated = [kind for kind in ("cpu", "gpu", "dram") if basis[kind] in (ESTIMATED, MIXED)]
+    if not estimated or span["total"] is None:
+        return None
+    what = " and ".join(estimated)
+    share = "all" if basis["total"] == ESTIMATED else "part"
+    return (
+        f"{what} energy estimated, not measured ({share} of the total): the total may lie "
+        f"anywhere in {format_energy_range(*span['total'])} (`greenmeter doctor`: how to measure)"
+    )
+
+
+def leaves_out(components: list[ComponentResult]) -> list[str]:
+    """What a reader might assume the figures include and they do not."""
+    cpu = [c for c in components if c.counted and c.kind == "cpu"]
+    if any(c.method == ESTIMATED for c in cpu) and not any(
+        c.source == "estimate-static" for c in cpu
+    ):
+        return [
+            "the machine's idle share (CPU package idle power, the rest of the server): "
+            "the estimate charges busy CPU time only; --static-share adds it"
+        ]
+    return []
+
+
 def counted_units(
     options: RunOptions, reading: UnitsReading | None
-) -> tuple[float | None, str | None, list[str]]:
-    """(units, unit name, notes). The command's own count wins over ``--units``: it knows
-    what it did."""
-    reading = reading or UnitsReading(None, None, None)
-    notes = [reading.warning] if reading.warning else []
-    units, name = options.units, options.unit_name
-    if reading.units is not None:
-        if units is not None and units != reading.units:
+) -> tuple[list[UnitCount], list[str]]:
+    """(units of every kind, the first being the run's main unit; notes). A kind the
+    command counted itself wins over ``--units`` for it: the command knows what it did."""
+    notes = [reading.warning] if reading and reading.warning else []
+    default_name = options.unit_name or DEFAULT_UNIT_NAME
+    counts = {u.name: u.count for u in options.units}
+    for count, name in reading.counts if reading else []:
+        name = name or default_name
+        given = counts.get(name)
+        if given is not None and given != count:
             notes.append(
-                f"--units {units:g} given, but the command wrote {reading.units:g} "
+                f"--units {given:g} {name} given, but the command wrote {count:g} "
                 f"to ${UNITS_FILE_VAR}: using the command's count"
             )
-        units, name = reading.units, reading.unit_name or name
-    return units, (name or DEFAULT_UNIT_NAME) if units is not None else None, notes
+        counts[name] = count
+    return [UnitCount(count, name) for name, count in counts.items()], notes
 
 
 def component_results(
@@ -129,7 +176,7 @@ def component_results(
             details = sensor.details()
         except Exception as exc:  # a report without details beats no report
             details = [{"details_error": str(exc)} for _ in sensor.components]
-        for comp, extra in zip(sensor.components, details):
+        for comp, extra, factors in zip(sensor.components, details, sensor.range_factors()):
             trace = next(traces)
             energy = trace.energy_j
             covered = trace.covered_s
@@ -152,6 +199,11 @@ def component_results(
                     net_energy_j=(
                         energy - idle_w * covered
                         if energy is not None and idle_w is not None
+                        else None
+                    ),
+                    energy_range_j=(
+                        (energy * factors[0], energy * factors[1])
+                        if energy is not None and factors is not None
                         else None
                     ),
                 )

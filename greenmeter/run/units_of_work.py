@@ -2,8 +2,9 @@
 
 Either the user says it (``--units N --unit-name samples``) or the command writes its own
 count to the file named by ``$GREENMETER_UNITS_FILE``, the one variable greenmeter adds to
-the command's environment. The file holds a number, optionally followed by the unit's name
-(``"50000"`` or ``"50000 samples"``); greenmeter reads it after the command ends.
+the command's environment. Each line of the file holds a number, optionally followed by the
+unit's name (``"50000"`` or ``"50000 samples"``; ``"512 samples"`` then ``"2e6 tokens"`` for
+two kinds); greenmeter reads it after the command ends.
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ def child_environment(path: Path | None) -> dict[str, str]:
 
 @dataclass
 class UnitsReading:
-    units: float | None
-    unit_name: str | None
+    counts: list[tuple[float, str | None]]
+    """(count, name or None) per line, in the file's order."""
     warning: str | None
 
 
@@ -73,32 +74,32 @@ def read_units_file(path: Path | None) -> UnitsReading:
     """What the command wrote; an empty or missing file is no count, anything unreadable is
     no count plus a warning."""
     if path is None:
-        return UnitsReading(None, None, None)
+        return UnitsReading([], None)
     try:
         with open(path, "rb") as f:
             raw = f.read(_MAX_UNITS_FILE_BYTES + 1)
     except OSError:  # the command may have removed it
-        return UnitsReading(None, None, None)
+        return UnitsReading([], None)
     text = raw.decode("utf-8", errors="replace").strip()
     if not text:
-        return UnitsReading(None, None, None)
+        return UnitsReading([], None)
     shown = text if len(text) <= 40 else text[:37] + "..."
     if len(raw) > _MAX_UNITS_FILE_BYTES:
         return UnitsReading(
-            None,
-            None,
-            f"${UNITS_FILE_VAR} ignored: more than {_MAX_UNITS_FILE_BYTES} bytes ({shown!r})",
+            [], f"${UNITS_FILE_VAR} ignored: more than {_MAX_UNITS_FILE_BYTES} bytes ({shown!r})"
         )
-    number, *name = text.split(None, 1)
-    try:
-        units = float(number)
-    except ValueError:
-        units = math.nan
-    if not math.isfinite(units) or units <= 0:
-        return UnitsReading(
-            None,
-            None,
-            f"${UNITS_FILE_VAR} ignored: {shown!r} is not a positive "
-            f"number (write e.g. '50000' or '50000 samples')",
-        )
-    return UnitsReading(units, name[0].strip() if name else None, None)
+    counts = []
+    for line in filter(None, (line.strip() for line in text.splitlines())):
+        number, *name = line.split(None, 1)
+        try:
+            units = float(number)
+        except ValueError:
+            units = math.nan
+        if not math.isfinite(units) or units <= 0:
+            return UnitsReading(
+                [],
+                f"${UNITS_FILE_VAR} ignored: {line[:40]!r} is not a positive number "
+                f"(write e.g. '50000' or '50000 samples', one count per line)",
+            )
+        counts.append((units, name[0].strip() if name else None))
+    return UnitsReading(counts, None)

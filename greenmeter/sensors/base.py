@@ -12,8 +12,9 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 
-MEASURED = "measured"
-ESTIMATED = "estimated"
+from greenmeter.results import ESTIMATED, MEASURED
+
+__all__ = ["ESTIMATED", "MEASURED", "Component", "Sensor", "SensorSet", "SensorUnavailable"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ class Sensor(abc.ABC):
         """The longest gap between reads that keeps this sensor exact (a counter must not
         wrap twice; sampled power needs a fast poll), or None if any interval will do."""
         return None
+
+    def range_factors(self) -> list[tuple[float, float] | None]:
+        """Per component, the (low, high) multiples of its figure that its model's inputs
+        allow: an estimate's range. None for a measurement (its error is the hardware's)."""
+        return [None for _ in self.components]
 
     def details(self) -> list[dict]:
         """Extra report fields per component (GPU UUID, utilisation, ...), read once at

@@ -4,15 +4,20 @@ estimate for whatever none of them measures."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from greenmeter.sensors.base import SensorSet, SensorUnavailable
 from greenmeter.sensors.process_tree import ProcessTree
 
+if TYPE_CHECKING:
+    from greenmeter.sensors.estimate import EstimateSettings
+
 
 def open_sensors(
-    tree: ProcessTree, *, tdp_w: float | None = None, gpus: str | None = None
+    tree: ProcessTree, *, settings: EstimateSettings | None = None, gpus: str | None = None
 ) -> SensorSet:
-    """Open every backend that can measure here; the estimate covers what none measures.
+    """Open every backend that can measure here; the estimate covers what none measures,
+    as ``settings`` (the user's estimate settings) say.
 
     ``gpus`` is a ``--gpus`` value; a GPU it names that does not exist raises
     :class:`greenmeter.sensors.nvml.GpuSelectionError` (before anything is launched)."""
@@ -46,7 +51,11 @@ def open_sensors(
         for kind, gap in cpu_dram.unavailable.items():
             found.unavailable[f"RAPL {kind}"] = gap
     measured_kinds = {c.kind for s in found.sensors for c in s.components if c.counted}
-    found.sensors.append(
-        estimate.open_estimate(tree, kinds={"cpu", "dram"} - measured_kinds, tdp_w=tdp_w)
-    )
+    settings = settings or estimate.EstimateSettings()
+    if "cpu" in measured_kinds and settings.static_w_per_vcpu is not None:
+        found.unavailable["static share"] = SensorUnavailable(
+            "--static-share not charged: the CPU is measured, and its package figure "
+            "already includes its idle power"
+        )
+    found.sensors.append(estimate.open_estimate(tree, {"cpu", "dram"} - measured_kinds, settings))
     return found

@@ -159,7 +159,7 @@ def test_output_directory_removed_mid_run(greenmeter, tmp_path, child_code, expe
     assert "Traceback" not in err
     assert err.count("checkpoint not written") == 1  # said once, not every 0.1 s
     assert err.count("timeline not written") == 0  # the report's failure says it all
-    assert len(err.split("\n")) < 20
+    assert len(err.split("\n")) < 24  # the summary and a few one-time lines, no flood
     assert "report not written to out/r.json: No such file or directory" in err
     assert "CSV row not appended to out/runs.csv: No such file or directory" in err
     assert "CO2e" in err  # the summary is still printed
