@@ -24,6 +24,7 @@ AGGREGATE_COLUMNS = (
     "units_sum",
     "energy_j_per_unit",
     "co2_g_per_unit",
+    "unit_name",
 )
 AGGREGATE_INPUTS = {
     "exit_code",
@@ -32,9 +33,16 @@ AGGREGATE_INPUTS = {
     "energy_kwh",
     "co2_g",
     "units",
+    "unit_name",
     "budget_exceeded",
 }
 ALL_RUNS = "all runs"
+
+
+def _names(values: pd.Series) -> str:
+    """The unit names a group counted, in order of first use (``samples`` or
+    ``samples, images``): a ratio over different units is said, not hidden."""
+    return ", ".join(dict.fromkeys(v for v in values.dropna() if v))
 
 
 def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -53,6 +61,7 @@ def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             "energy_kwh": frame["energy_kwh"],
             "co2_g": frame["co2_g"],
             "units": frame["units"].where(frame["units"] > 0),
+            "unit_name": frame["unit_name"].where(frame["units"] > 0),
         },
         index=frame.index,
     )
@@ -81,6 +90,7 @@ def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         units_sum=("units", "sum"),
         unit_energy_j=("unit_energy_j", "sum"),
         unit_co2_g=("unit_co2_g", "sum"),
+        unit_name=("unit_name", _names),
     )
     counted = out["units_sum"] > 0
     out["units_sum"] = out["units_sum"].where(counted)

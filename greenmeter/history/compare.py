@@ -11,10 +11,17 @@ no test: the point values are compared and the verdict says so, and the gate doe
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from greenmeter.quantities import format_duration, format_energy, format_mass
+from greenmeter.quantities import (
+    DURATION_STEPS,
+    ENERGY_STEPS,
+    MASS_STEPS,
+    Steps,
+    figures_formatter,
+)
 from greenmeter.reports import markdown
+from greenmeter.results import singular
 from greenmeter.stats import Summary, WelchResult, describe, welch_test
 
 ALPHA = 0.05
@@ -25,19 +32,20 @@ class Metric:
     name: str
     column: str
     label: str
-    fmt: object
+    steps: Steps
+    """The units its figures are written in (``greenmeter.quantities``)."""
 
 
 METRICS = {
     m.name: m
     for m in (
-        Metric("energy", "energy_total_j", "energy", format_energy),
-        Metric("co2", "co2_g", "CO2e", format_mass),
-        Metric("duration", "duration_s", "duration", format_duration),
-        Metric("energy-per-unit", "energy_j_per_unit", "energy per unit", format_energy),
+        Metric("energy", "energy_total_j", "energy", ENERGY_STEPS),
+        Metric("co2", "co2_g", "CO2e", MASS_STEPS),
+        Metric("duration", "duration_s", "duration", DURATION_STEPS),
+        Metric("energy-per-unit", "energy_j_per_unit", "energy per unit", ENERGY_STEPS),
     )
 }
-COLUMNS_NEEDED = {m.column for m in METRICS.values()} | {"exit_code"}
+COLUMNS_NEEDED = {m.column for m in METRICS.values()} | {"exit_code", "unit_name"}
 
 
 def _finite(value: float | None) -> float | None:
@@ -131,9 +139,20 @@ def compare_frames(baseline, candidate) -> list[MetricComparison]:
     for metric in METRICS.values():
         a = baseline[metric.column].dropna().tolist()
         b = candidate[metric.column].dropna().tolist()
+        if metric.column == "energy_j_per_unit":
+            metric = replace(metric, label=_per_unit_label(baseline, candidate))
         if a or b:
             out.append(compare_values(metric, a, b))
     return out
+
+
+def _per_unit_label(*frames) -> str:
+    """``energy per sample`` when the runs counted one kind of unit; else per unit."""
+    names = set()
+    for frame in frames:
+        counted = frame["energy_j_per_unit"].notna()
+        names |= {n for n in frame.loc[counted, "unit_name"].tolist() if n}
+    return f"energy per {singular(names.pop())}" if len(names) == 1 else "energy per unit"
 
 
 def _side(s: Summary | None, fmt) -> str:
@@ -149,6 +168,10 @@ def comparison_rows(comparisons: list[MetricComparison]) -> tuple[list[str], lis
     headers = ["metric", "baseline mean ± sd", "candidate mean ± sd", "change", "verdict"]
     rows = []
     for c in comparisons:
+        # One unit and enough digits for both sides: 0.419 and 0.197 mJ must not both
+        # read 0.4 mJ, and a standard deviation must not read 0.0.
+        means = [s.mean for s in (c.baseline, c.candidate) if s is not None]
+        fmt = figures_formatter(means, c.metric.steps)
         if c.change is None:
             change = "-"
         elif math.isinf(c.change):
@@ -158,8 +181,8 @@ def comparison_rows(comparisons: list[MetricComparison]) -> tuple[list[str], lis
         rows.append(
             [
                 c.metric.label,
-                _side(c.baseline, c.metric.fmt),
-                _side(c.candidate, c.metric.fmt),
+                _side(c.baseline, fmt),
+                _side(c.candidate, fmt),
                 change,
                 c.verdict(),
             ]

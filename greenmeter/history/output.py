@@ -11,9 +11,18 @@ import numpy as np
 import pandas as pd
 
 from greenmeter.history.aggregate import AGGREGATE_COLUMNS
-from greenmeter.quantities import format_duration, format_energy, format_mass
+from greenmeter.quantities import (
+    ENERGY_STEPS,
+    MASS_STEPS,
+    figures_formatter,
+    format_duration,
+    format_energy,
+    format_mass,
+    series_formatter,
+)
 from greenmeter.reports import markdown
 from greenmeter.reports.text_table import print_table
+from greenmeter.results import singular
 
 _TIME_COLUMNS = ("first_started_at", "last_started_at")
 
@@ -82,13 +91,20 @@ def display(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     headers = [*keys, "runs"]
     headers += ["failed"] * show_failed + ["over budget"] * show_budget
     headers += ["duration", "energy", "energy/run", "CO2e"]
-    headers += ["per unit"] * show_units + ["period (UTC)"]
+    names = set(frame["unit_name"].dropna()) - {""}
+    one_unit = next(iter(names)) if len(names) == 1 and "," not in next(iter(names)) else None
+    headers += [f"per {singular(one_unit)}" if one_unit else "per unit"] * show_units
+    headers += ["period (UTC)"]
+    # One unit and enough digits to tell the groups apart (0.419 vs 0.197 mJ per sample).
+    per_unit_j = figures_formatter(frame["energy_j_per_unit"].dropna().tolist(), ENERGY_STEPS)
+    per_unit_g = figures_formatter(frame["co2_g_per_unit"].dropna().tolist(), MASS_STEPS)
     rows = []
     for r in frame.to_dict(orient="records"):
         runs = f"{r['runs']}" + (f" ({r['partial']} partial)" if r["partial"] else "")
         mean = format_energy(r["energy_j_mean"])
         if not math.isnan(r["energy_j_std"]):
-            mean += f" ± {format_energy(r['energy_j_std'])}"
+            spread = series_formatter(ENERGY_STEPS, r["energy_j_mean"])
+            mean = f"{spread(r['energy_j_mean'])} ± {spread(r['energy_j_std'])}"
         row = [_key_text(r[k]) for k in keys] + [runs]
         row += [str(r["failed"])] * show_failed + [str(r["over_budget"])] * show_budget
         row += [
@@ -98,10 +114,12 @@ def display(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             format_mass(r["co2_g_sum"]),
         ]
         if show_units:
+            unit = "" if one_unit or not r["unit_name"] else f" per {singular(r['unit_name'])}"
             row.append(
                 "-"
                 if math.isnan(r["energy_j_per_unit"])
-                else f"{format_energy(r['energy_j_per_unit'])}, {format_mass(r['co2_g_per_unit'])}"
+                else f"{per_unit_j(r['energy_j_per_unit'])}, "
+                f"{per_unit_g(r['co2_g_per_unit'])}{unit}"
             )
         rows.append([*row, _period(r["first_started_at"], r["last_started_at"])])
     return headers, rows

@@ -246,15 +246,37 @@ def repeat_stats_rows(stats: RepeatStats) -> list[list[str]]:
     return rows
 
 
-def print_repeat_stats(stats: RepeatStats, file=None) -> None:
-    """The statistics of ``run --repeat N`` as a table on stderr."""
+NOISY_SPREAD = 0.10
+"""Repetitions whose energy has a coefficient of variation above this are noisy enough
+that comparing variants run one after the other can mislead."""
+
+
+def spread_advice(stats: RepeatStats) -> str | None:
+    """Advice when the repetitions' energy spreads widely; None when it does not."""
+    energy = stats.metrics.get("energy_j")
+    if energy is None or energy.std is None or not energy.mean:
+        return None
+    spread = energy.std / energy.mean
+    if spread <= NOISY_SPREAD:
+        return None
+    return (
+        f"the repetitions' energy varies by {spread:.0%} (standard deviation / mean): to "
+        f"compare variants on this machine, interleave them (A, B, A, B, ...; e.g. a "
+        f"shell loop of --repeat 1 runs) so that drift and neighbours' load hit both alike"
+    )
+
+
+def print_repeat_stats(stats: RepeatStats, file=None, basis: str | None = None) -> None:
+    """The statistics of ``run --repeat N`` as a table on stderr; ``basis``: what the
+    figures are (:func:`headline_basis`), said in the title unless measured."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     warmups = f" after {stats.warmup} warm-up(s)" if stats.warmup else ""
+    said = f" ({basis})" if basis and basis != MEASURED else ""
     table = Table(
-        title=f"greenmeter: {stats.n} repetitions{warmups}",
+        title=f"greenmeter: {stats.n} repetitions{warmups}{said}",
         title_justify="left",
         show_edge=False,
         pad_edge=False,
@@ -269,4 +291,8 @@ def print_repeat_stats(stats: RepeatStats, file=None) -> None:
         table.add_column(name, justify=justify)
     for row in repeat_stats_rows(stats):
         table.add_row(*(Text(cell) for cell in row))  # a unit name is not markup
-    Console(file=file or sys.stderr, highlight=False).print(table)
+    console = Console(file=file or sys.stderr, highlight=False)
+    console.print(table)
+    advice = spread_advice(stats)
+    if advice:
+        console.print(Text.assemble(("note:", "yellow"), f" {advice}"))

@@ -13,13 +13,14 @@ that was interrupted (SIGINT, SIGTERM, SIGHUP) ends the loop.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from greenmeter import exit_codes
-from greenmeter.quantities import format_duration, format_energy
+from greenmeter.quantities import ENERGY_STEPS, format_duration, format_figure
 from greenmeter.reports.run_files import default_json_path, repetition_path
 from greenmeter.results import RepeatStats, RunResult, new_run_id
 from greenmeter.run.measure import RunOutcome, measure_command
@@ -109,7 +110,12 @@ def run_repeated(
                 say(
                     f"repetition {i}/{repeat}: exit {result.exit_code}, "
                     f"{format_duration(result.duration_s)}, "
-                    f"{format_energy(result.energy_j['total'])}"
+                    + format_figure(
+                        result.energy_j["total"],
+                        result.energy_range_j["total"],
+                        ENERGY_STEPS,
+                        with_range=False,
+                    )
                 )
             if result is None or result.interrupted:
                 break
@@ -122,15 +128,24 @@ def run_repeated(
     return exit_code_of(outcomes)
 
 
+_FIGURE = re.compile(r"\d[\d.,–-]*(\s*[nµmkMG]?(J|Wh|W|g|s)\b)?")
+"""A number with its unit, as warnings write figures."""
+
+
 def _report(results: list[RunResult], warmup: int, quiet: bool, summary_paths: list[Path]) -> None:
     from greenmeter.reports.step_summary import append_summary, summary_markdown
 
     stats = RepeatStats.of(results, warmup) if len(results) > 1 else None
     if stats is not None and not quiet:
-        from greenmeter.reports.summary import print_repeat_stats
+        from greenmeter.reports.summary import headline_basis, print_repeat_stats
 
-        print_rich_safely(lambda: print_repeat_stats(stats), "repetition statistics")
-        for warning in dict.fromkeys(w for r in results for w in r.warnings):
+        basis = headline_basis(results[-1])
+        print_rich_safely(lambda: print_repeat_stats(stats, basis=basis), "repetition statistics")
+        # The same warning with other figures (each repetition's estimate range) once.
+        said: dict[str, str] = {}
+        for warning in (w for r in results for w in r.warnings):
+            said.setdefault(_FIGURE.sub("#", warning), warning)
+        for warning in said.values():
             say(f"warning: {warning}")
     if summary_paths:
         text = summary_markdown(results, stats)

@@ -42,7 +42,7 @@ def collect(powercap_root: str | os.PathLike, *, estimate_inputs: dict, nvml_rep
         rapl_error = exc
     plan = [
         _cpu_plan(measured_kinds, rapl_gaps, rapl_error, estimate_inputs),
-        _dram_plan(zones, measured_kinds, rapl_gaps, rapl_error),
+        _dram_plan(zones, measured_kinds, rapl_gaps, rapl_error, estimate_inputs),
         _gpu_plan(nvml_report),
     ]
     return {
@@ -71,15 +71,31 @@ def _counts_as(zone: rapl.Zone) -> str:
     return zone.kind if zone.usable else f"{zone.kind}, not readable"
 
 
+VM_CPU_FIX = (
+    "For a better estimate, give what your provider publishes: "
+    "--cpu-watts-per-vcpu WATTS (power of one busy vCPU), or the host's package TDP and "
+    "thread count: --cpu-tdp WATTS --cpu-host-threads N (or cpu_watts_per_vcpu, cpu_tdp "
+    "and cpu_host_threads in greenmeter.toml)."
+)
+VM_NO_RAPL = (
+    "this is a virtual machine: hypervisors do not pass the host's RAPL counters to "
+    "guests, so no driver or permission inside the VM can give a measurement"
+)
+
+
 def _cpu_plan(
     measured: set[str], gaps: dict, error: SensorUnavailable | None, inputs: dict
 ) -> dict:
     if "cpu" in measured:
         return {"kind": "cpu", "method": "measured", "source": "rapl", "reason": None, "fix": None}
     why = gaps.get("cpu") or error
-    reasons = [why.reason if why else "RAPL shows no CPU package"]
-    fixes = [why.fix] if why and why.fix else []
-    if inputs.get("tdp_w") is None:
+    vm = inputs.get("virtual_machine") and isinstance(why, (rapl.NoRaplZones, type(None)))
+    if vm:  # loading a driver cannot help a guest: advice for the estimate only
+        reasons, fixes = [VM_NO_RAPL], [VM_CPU_FIX]
+    else:
+        reasons = [why.reason if why else "RAPL shows no CPU package"]
+        fixes = [why.fix] if why and why.fix else []
+    if not vm and inputs.get("tdp_w") is None:
         reasons.append(
             f"CPU model {inputs.get('cpu_model') or 'unknown'!r} has no TDP in the "
             f"bundled table: the estimate uses {inputs.get('cpu_basis')}"
@@ -99,11 +115,22 @@ def _cpu_plan(
 
 
 def _dram_plan(
-    zones: list[rapl.Zone], measured: set[str], gaps: dict, error: SensorUnavailable | None
+    zones: list[rapl.Zone],
+    measured: set[str],
+    gaps: dict,
+    error: SensorUnavailable | None,
+    inputs: dict,
 ) -> dict:
     if "dram" in measured:
         return {"kind": "dram", "method": "measured", "source": "rapl", "reason": None, "fix": None}
     estimated = {"kind": "dram", "method": "estimated", "source": "estimate-rss"}
+    if inputs.get("virtual_machine") and not zones:
+        return {
+            **estimated,
+            "reason": VM_NO_RAPL,
+            "fix": "none inside the VM: the estimate is the command's resident memory x a "
+            "per-GB power",
+        }
     why = gaps.get("dram") or (error if any(z.kind == "dram" for z in zones) else None)
     if why is not None:
         return {**estimated, "reason": why.reason, "fix": why.fix}
