@@ -133,7 +133,9 @@ def main() -> None:
         zones, _ = rapl.select_zones(rapl.discover_zones(tree.root), tree.root)
         sensors = [
             rapl.RaplSensor(zones, {}, clock=clock),
-            EstimateSensor(SteadyTree(), {"dram"}, CpuPowerModel(3.5, 3.5, 3.5, "unused"), clock=clock),
+            EstimateSensor(
+                SteadyTree(), {"dram"}, CpuPowerModel(3.5, 3.5, 3.5, "unused"), clock=clock
+            ),
         ]
 
         def checkpoint(s: Sampler) -> None:  # what measure.py does every 10 s

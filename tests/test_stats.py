@@ -96,3 +96,14 @@ def test_describe_single_value_has_no_spread():
     s = describe([42.0])
     assert (s.mean, s.median, s.std, s.ci_low, s.ci_high) == (42.0, 42.0, None, None, None)
     assert median([3, 1, 2, 10]) == 2.5
+
+
+def test_repetitions_that_spread_widely_suggest_interleaving():
+    from greenmeter.reports.summary import spread_advice
+    from greenmeter.results import RepeatStats
+    from greenmeter.stats import describe
+
+    noisy = RepeatStats(3, 0, {"energy_j": describe([102.0, 177.0, 130.0])})
+    assert "interleave" in spread_advice(noisy) and "28%" in spread_advice(noisy)
+    steady = RepeatStats(3, 0, {"energy_j": describe([100.0, 101.0, 99.0])})
+    assert spread_advice(steady) is None

@@ -7,10 +7,18 @@ import os
 import shlex
 from pathlib import Path
 
-from greenmeter.quantities import format_duration, format_energy, format_mass
+from greenmeter.quantities import (
+    ENERGY_STEPS,
+    MASS_STEPS,
+    format_duration,
+    format_energy,
+    format_figure,
+    format_mass,
+)
 from greenmeter.reports import markdown
 from greenmeter.reports.csv_row import result_to_row
-from greenmeter.results import COUNTED_KINDS, RepeatStats, RunResult, singular
+from greenmeter.reports.figures import headline_basis, per_unit_figures
+from greenmeter.results import COUNTED_KINDS, RepeatStats, RunResult
 
 GITHUB_STEP_SUMMARY_VAR = "GITHUB_STEP_SUMMARY"
 
@@ -30,9 +38,10 @@ def _energy_detail(result: RunResult) -> str:
     parts = []
     for kind in COUNTED_KINDS:
         if energy.get(kind) is not None:
-            parts.append(f"{kind} {format_energy(energy[kind])} {row[f'{kind}_method']}")
-    total = format_energy(energy["total"])
-    return f"**{total}**" + (f" ({', '.join(parts)})" if parts else "")
+            figure = format_figure(energy[kind], result.energy_range_j[kind], ENERGY_STEPS, False)
+            parts.append(f"{kind} {figure} {row[f'{kind}_method']}")
+    total = format_figure(energy["total"], result.energy_range_j["total"], ENERGY_STEPS)
+    return f"**{total}** {headline_basis(result)}" + (f" ({', '.join(parts)})" if parts else "")
 
 
 def _run_rows(result: RunResult) -> list[tuple[str, str]]:
@@ -45,20 +54,14 @@ def _run_rows(result: RunResult) -> list[tuple[str, str]]:
         ("energy", _energy_detail(result)),
         (
             "CO2e",
-            f"**{format_mass(carbon.co2_g)}** at {carbon.intensity_g_per_kwh:g} gCO2e/kWh "
+            f"**{format_figure(carbon.co2_g, result.co2_range_g, MASS_STEPS)}** "
+            f"at {carbon.intensity_g_per_kwh:g} gCO2e/kWh "
             f"({region}; {carbon.intensity_source} {carbon.intensity_year})"
             + (f", PUE {carbon.pue:g}" if carbon.pue != 1 else ""),
         ),
     ]
-    if result.units:
-        rows.append(
-            (
-                f"per {singular(result.unit_name)}",
-                f"{format_energy(result.energy_j_per_unit)}, "
-                f"{format_mass(result.co2_g_per_unit)} CO2e "
-                f"({result.units:g} {result.unit_name})",
-            )
-        )
+    for unit in per_unit_figures(result):
+        rows.append((unit.label, f"{unit.energy}, {unit.co2} ({unit.count}, {unit.rate})"))
     if result.budget is not None:
         rows.append(
             (
@@ -67,6 +70,8 @@ def _run_rows(result: RunResult) -> list[tuple[str, str]]:
                 + result.budget.verdicts(),
             )
         )
+    for item in result.leaves_out:
+        rows.append(("not included", item))
     if result.labels.tags:
         tags = sorted(result.labels.tags.items())
         rows.append(("tags", ", ".join(f"{k}={v}" for k, v in tags)))

@@ -10,20 +10,18 @@ from greenmeter.quantities import (
     DURATION_STEPS,
     ENERGY_STEPS,
     MASS_STEPS,
-    format_count,
     format_duration,
     format_energy,
     format_energy_range,
     format_figure,
     format_mass,
     format_power,
-    format_rate,
     series_formatter,
 )
+from greenmeter.reports.figures import headline_basis, per_unit_lines
 from greenmeter.reports.timeline import downsample, intervals, total_power_w
 from greenmeter.results import (
     COUNTED_KINDS,
-    ESTIMATED,
     MEASURED,
     Point,
     RepeatStats,
@@ -120,43 +118,6 @@ def print_summary(result: RunResult, file=None, already_said: Collection[str] = 
         if warning in already_said:
             continue
         console.print(Text.assemble(("warning:", "yellow"), f" {warning}"))
-
-
-def headline_basis(result: RunResult) -> str:
-    """``estimated, not measured`` / ``partly estimated (cpu)`` / ``measured``."""
-    basis = result.energy_basis
-    if basis["total"] == ESTIMATED:
-        return "estimated, not measured"
-    if basis["total"] == MEASURED:
-        return "measured"
-    guessed = [k for k in COUNTED_KINDS if basis[k] not in (None, MEASURED)]
-    return f"partly estimated ({', '.join(guessed)})" if guessed else "no figure"
-
-
-def per_unit_lines(result: RunResult) -> list[str]:
-    """``per sample (2000 samples, 1.98 k samples/s): ≈1.8 mJ, 0.23 µg CO2e``, one line
-    per kind of unit: energy per unit and throughput together, the trade-off people tune."""
-    total, span = result.energy_j["total"], result.energy_range_j["total"]
-    lines = []
-    for unit in result.units_of_work:
-        rate = format_rate(unit.count / result.duration_s, unit.name) if result.duration_s else ""
-        per_j = None if total is None else total / unit.count
-        per_span = None if span is None else (span[0] / unit.count, span[1] / unit.count)
-        co2 = result.carbon.co2_g / unit.count
-        co2_span = result.co2_range_g
-        lines.append(
-            f"per {singular(unit.name)} ({format_count(unit.count)} {unit.name}"
-            + (f", {rate}" if rate else "")
-            + f"): {format_figure(per_j, per_span, ENERGY_STEPS, with_range=False)}, "
-            + format_figure(
-                co2,
-                None if co2_span is None else (co2_span[0] / unit.count, co2_span[1] / unit.count),
-                MASS_STEPS,
-                with_range=False,
-            )
-            + " CO2e"
-        )
-    return lines
 
 
 def _print_cross_check(console, check: dict) -> None:

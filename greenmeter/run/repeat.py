@@ -137,7 +137,8 @@ def _report(results: list[RunResult], warmup: int, quiet: bool, summary_paths: l
 
     stats = RepeatStats.of(results, warmup) if len(results) > 1 else None
     if stats is not None and not quiet:
-        from greenmeter.reports.summary import headline_basis, print_repeat_stats
+        from greenmeter.reports.figures import headline_basis
+        from greenmeter.reports.summary import print_repeat_stats
 
         basis = headline_basis(results[-1])
         print_rich_safely(lambda: print_repeat_stats(stats, basis=basis), "repetition statistics")

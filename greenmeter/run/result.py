@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from greenmeter.carbon.footprint import CarbonOptions, footprint
+from greenmeter.quantities import format_count, format_energy_range
 from greenmeter.results import (
     DEFAULT_UNIT_NAME,
     ESTIMATED,
@@ -118,7 +119,6 @@ def build_result(
 
 def estimate_warning(components: list[ComponentResult]) -> str | None:
     """The warning that a figure is an estimate, with its range; None when all measured."""
-    from greenmeter.quantities import format_energy_range
 
     basis, span = basis_by_kind(components), range_by_kind(components)
     estimated = [kind for kind in ("cpu", "gpu", "dram") if basis[kind] in (ESTIMATED, MIXED)]
@@ -158,7 +158,8 @@ def counted_units(
         given = counts.get(name)
         if given is not None and given != count:
             notes.append(
-                f"--units {given:g} {name} given, but the command wrote {count:g} "
+                f"--units {format_count(given)} {name} given, but the command wrote "
+                f"{format_count(count)} "
                 f"to ${UNITS_FILE_VAR}: using the command's count"
             )
         counts[name] = count

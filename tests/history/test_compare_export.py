@@ -211,3 +211,35 @@ def test_compare_table_names_both_sides_literally(greenmeter, tmp_path):
     assert proc.returncode == 0, proc.stderr
     first = proc.stdout.decode().splitlines()[0]
     assert "runs.csv [branch=main] -> runs.csv [branch=dev]" in first  # not eaten as markup
+
+
+def test_compare_names_the_unit_and_tells_close_figures_apart(greenmeter, tmp_path):
+    rows = []
+    for i, (branch, per_sample_j) in enumerate(
+        [("a", 0.000419), ("a", 0.000421), ("a", 0.000418), ("b", 0.000197), ("b", 0.000199)]
+    ):
+        rows.append(
+            make_row(
+                i,
+                git_branch=branch,
+                units=1000,
+                unit_name="samples",
+                energy_total_j=per_sample_j * 1000,
+                energy_j_per_unit=per_sample_j,
+                co2_g=0.001,
+                co2_g_per_unit=0.000001,
+            )
+        )
+    write_csv(tmp_path / "runs.csv", rows)
+    proc = greenmeter(
+        "compare", "runs.csv", "runs.csv", "--baseline-filter", "branch=a",
+        "--candidate-filter", "branch=b", env={"COLUMNS": "200"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.decode() + proc.stderr.decode()
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("energy per sample")]
+    assert "419 µJ ± 1.53 µJ (n=3)" in line and "198 µJ ± 1.41 µJ (n=2)" in line
+    report = greenmeter("report", "runs.csv", "--group-by", "branch", "--format", "table",
+                        env={"COLUMNS": "200"})  # fmt: skip
+    text = report.stdout.decode() + report.stderr.decode()
+    assert "per sample" in text and "419 µJ" in text and "198 µJ" in text

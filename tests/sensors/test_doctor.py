@@ -145,3 +145,13 @@ def test_no_rapl_at_all(tmp_path):
     assert (steps["dram"]["source"], steps["dram"]["fix"]) == ("estimate-rss", rapl.NO_ZONES_FIX)
     assert found["rapl"]["zones"] == []
     assert "RAPL: no zones" in text(found)
+
+
+def test_on_a_vm_doctor_asks_for_what_the_user_can_know_and_never_for_a_driver(tmp_path):
+    inputs = dict(NO_TDP, virtual_machine=True, cpu_basis="3.5 W per busy vCPU")
+    findings = collect(tmp_path / "none", estimate_inputs=inputs, nvml_report=NO_GPU)
+    cpu, dram = findings["plan"][0], findings["plan"][1]
+    assert "--cpu-watts-per-vcpu" in cpu["fix"] and "--cpu-host-threads" in cpu["fix"]
+    assert "virtual machine" in cpu["reason"]
+    for entry in (cpu, dram):
+        assert "modprobe" not in (entry["fix"] or "") and "--cpu-tdp WATTS (or" not in entry["fix"]

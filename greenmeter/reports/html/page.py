@@ -21,8 +21,10 @@ from greenmeter.quantities import (
     ENERGY_STEPS,
     J_PER_KWH,
     MASS_STEPS,
+    figures_formatter,
     format_duration,
     format_energy,
+    format_figure,
     format_mass,
     format_power,
     unit_for,
@@ -38,7 +40,7 @@ from greenmeter.reports.html.charts import (
 )
 from greenmeter.reports.json_report import result_to_dict
 from greenmeter.reports.timeline import downsample, intervals, total_power_w
-from greenmeter.results import COUNTED_KINDS, Point, RunResult
+from greenmeter.results import COUNTED_KINDS, Point, RunResult, singular
 
 TABLE_ROWS = 48
 """Rows of the power table under each chart (means over equal spans)."""
@@ -123,13 +125,16 @@ def _facts(report: dict, points: list[Point]) -> str:
     carbon = report.get("carbon") or {}
     duration = report.get("duration_s")
     total = energy.get("total")
+    spans = report.get("energy_range_j") or {}
+    co2_span = report.get("co2_range_g")
     facts = [
-        ("Energy", format_energy(total)),
-        ("CO\u2082e", format_mass(carbon.get("co2_g"))),
+        ("Energy", format_figure(total, _span(spans.get("total")), ENERGY_STEPS)),
+        ("CO\u2082e", format_figure(carbon.get("co2_g"), _span(co2_span), MASS_STEPS)),
         ("Duration", format_duration(duration)),
         ("Mean power", format_power(total / duration) if total and duration else "-"),
     ]
-    notes = {}
+    basis = (report.get("energy_basis") or {}).get("total")
+    notes = {"Energy": BASIS_NOTES[basis]} if basis in BASIS_NOTES else {}
     steps = intervals(points)
     if steps:
         counted = [c.get("counted", True) for c in report.get("components") or []]
@@ -150,6 +155,24 @@ def _facts(report: dict, points: list[Point]) -> str:
         )
         + "</dl>"
     )
+
+
+BASIS_NOTES = {
+    "measured": "measured",
+    "estimated": "estimated, not measured",
+    "mixed": "partly estimated",
+}
+
+
+def _span(value) -> tuple[float, float] | None:
+    """A report's ``[low, high]`` as a span; None for anything else (an older report)."""
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, (int, float)) for v in value)
+    ):
+        return float(value[0]), float(value[1])
+    return None
 
 
 def _how(comp: dict) -> str:
@@ -184,7 +207,7 @@ def _energy_section(uid: str, report: dict) -> str:
         rows.append(
             [
                 html_text(label + ("" if counted else " (detail, not added)")),
-                html_text(format_energy(energy)),
+                html_text(format_figure(energy, _span(c.get("energy_range_j")), ENERGY_STEPS)),
                 html_text("-" if power is None else format_power(power)),
                 share,
                 html_text(_how(c)),
@@ -209,7 +232,11 @@ def _energy_section(uid: str, report: dict) -> str:
         rows,
         text_cols=(4,),
     )
-    return f"<h3>Energy per component</h3><figure>{chart}</figure>{table}"
+    left_out = "".join(
+        f"<p class=note>Not included: {html_text(item)}</p>"
+        for item in report.get("leaves_out") or []
+    )
+    return f"<h3>Energy per component</h3><figure>{chart}</figure>{table}{left_out}"
 
 
 def _carbon_section(report: dict) -> str:
@@ -418,6 +445,8 @@ def _comparison_section(runs: list[RunView]) -> str:
         )
     )
     if any(per_unit):
+        # Enough digits to tell the runs apart, in one unit: 0.419 vs 0.197 mJ per sample.
+        per_unit_text = figures_formatter([pu[0] for pu in per_unit if pu], ENERGY_STEPS)
         charts.append(
             hbar_chart(
                 "cmp-per-unit",
@@ -426,9 +455,9 @@ def _comparison_section(runs: list[RunView]) -> str:
                     (label, [(pu[0] if pu else 0.0, "#CC79A7", "J per unit")])
                     for label, pu in zip(labels, per_unit)
                 ],
-                (1.0, "J"),
+                unit_for(max(pu[0] for pu in per_unit if pu), ENERGY_STEPS),
                 "Energy per unit",
-                [f"{pu[0]:.4g} J/{pu[1]}" if pu else "-" for pu in per_unit],
+                [f"{per_unit_text(pu[0])} per {singular(pu[1])}" if pu else "-" for pu in per_unit],
             )
         )
     legend = "".join(
