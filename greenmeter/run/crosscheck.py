@@ -28,6 +28,15 @@ INSTALL_HINT = "pip install 'greenmeter[codecarbon]'"
 _KINDS = (("cpu", "cpu_energy"), ("gpu", "gpu_energy"), ("dram", "ram_energy"))
 
 
+def _stdout_to_stderr():
+    """Standard output is the command's: what CodeCarbon (or a GPU library it probes, such
+    as amdsmi without ROCm) prints goes to stderr instead."""
+    import contextlib
+    import sys
+
+    return contextlib.redirect_stdout(sys.stderr)
+
+
 class CrossCheckUnavailable(Exception):
     """The cross-check cannot run here; the message says why and how to fix it."""
 
@@ -76,25 +85,39 @@ class TrackedRun:
         self._version = None
         self._interval_s = None
         try:
-            import logging
-
-            import codecarbon
-            from codecarbon import OfflineEmissionsTracker
-
-            # Its constructor logs at INFO and WARNING before it applies log_level.
-            logging.getLogger("codecarbon").setLevel(logging.ERROR)
-            self._version = codecarbon.__version__
-            self._tracker = OfflineEmissionsTracker(
-                country_iso_code=check.country_iso3,
-                tracking_mode="process",
-                save_to_file=False,
-                log_level="error",
-                pue=check.pue,
-            )
-            self._interval_s = getattr(self._tracker, "_measure_power_secs", None)
-            self._tracker.start()
+            with _stdout_to_stderr():
+                self._start(check)
         except Exception as exc:
             self._fail("start", exc)
+
+    def _start(self, check: CodeCarbonCrossCheck) -> None:
+        import logging
+        import os
+
+        # Its import (probing GPU libraries) and constructor log at INFO and WARNING before
+        # they apply log_level; the import reads its level from the environment. Set for
+        # the import only: the command, started later, gets greenmeter's environment as is.
+        previous = os.environ.get("CODECARBON_LOG_LEVEL")
+        os.environ["CODECARBON_LOG_LEVEL"] = "error"
+        try:
+            import codecarbon
+            from codecarbon import OfflineEmissionsTracker
+        finally:
+            if previous is None:
+                del os.environ["CODECARBON_LOG_LEVEL"]
+            else:
+                os.environ["CODECARBON_LOG_LEVEL"] = previous
+        logging.getLogger("codecarbon").setLevel(logging.ERROR)
+        self._version = codecarbon.__version__
+        self._tracker = OfflineEmissionsTracker(
+            country_iso_code=check.country_iso3,
+            tracking_mode="process",
+            save_to_file=False,
+            log_level="error",
+            pue=check.pue,
+        )
+        self._interval_s = getattr(self._tracker, "_measure_power_secs", None)
+        self._tracker.start()
 
     def _fail(self, when: str, exc: Exception) -> None:
         self.error = f"CodeCarbon failed at {when}: {type(exc).__name__}: {exc}"
@@ -104,7 +127,8 @@ class TrackedRun:
         if self._tracker is None:
             return
         try:
-            self._tracker.stop()
+            with _stdout_to_stderr():
+                self._tracker.stop()
             self._data = self._tracker.final_emissions_data
             if self._data is None:
                 raise RuntimeError("no emissions data")
