@@ -21,6 +21,10 @@ def _warn(message: str) -> None:
     click.echo(f"greenmeter: warning: {message}", err=True)
 
 
+def _note(message: str) -> None:
+    click.echo(f"greenmeter: note: {message}", err=True)
+
+
 def _paths_or_default(paths: tuple[Path, ...]) -> list[Path]:
     from greenmeter.reports.run_files import DEFAULT_OUTPUT_DIR
 
@@ -128,7 +132,9 @@ Examples:
 
 \b
 Group and filter keys: command, tag:<key>, region, zone, host, branch, commit,
-job, runner, group (repeat group), run, day, week, month, or any CSV column.
+job, runner, group (repeat group), run, day, week, month, tool (greenmeter or
+codecarbon), source, or any CSV column. CodeCarbon's emissions.csv files are read
+too, each run labelled as CodeCarbon's figure and grouped apart by source.
 """
 
 
@@ -166,7 +172,7 @@ def report_command(paths, keys, selections, since, until, fmt, out, html_path) -
     still going (or whose greenmeter was killed) count as partial. Malformed files and rows
     are skipped with a warning naming the file and line.
     """
-    from greenmeter.history import output
+    from greenmeter.history import codecarbon_csv, output
     from greenmeter.history.aggregate import AGGREGATE_INPUTS, aggregate
     from greenmeter.history.load import load_history
     from greenmeter.history.select import key_columns, select
@@ -178,6 +184,10 @@ def report_command(paths, keys, selections, since, until, fmt, out, html_path) -
     for key in [*keys, *(s.key for s in selections)]:
         needed |= key_columns(key)
     frame = select(load_history(paths, _warn, needed), selections, since, until)
+    keys = codecarbon_csv.group_keys(frame, keys)
+    note = codecarbon_csv.method_note(frame)
+    if note:
+        _note(note)
     table = aggregate(frame, keys)
     if fmt is None:
         suffix = out.suffix.lower() if out is not None else ""
@@ -198,7 +208,7 @@ def report_command(paths, keys, selections, since, until, fmt, out, html_path) -
         "table": lambda: output.table_text(table, title),
         "csv": lambda: output.to_csv(table),
         "json": lambda: output.to_json(table),
-        "markdown": lambda: output.to_markdown(table),
+        "markdown": lambda: output.to_markdown(table) + (f"\n{note}\n" if note else ""),
     }[fmt]()
     _emit(text, out)
     return 0
@@ -297,7 +307,7 @@ def compare_command(
     """
     import json
 
-    from greenmeter.history import compare
+    from greenmeter.history import codecarbon_csv, compare
     from greenmeter.history.load import load_history
     from greenmeter.history.select import key_columns, select
     from greenmeter.reports.step_summary import append_summary, summary_targets
@@ -321,6 +331,9 @@ def compare_command(
                 f"{name} {path}: no finished runs" + (" match the filter" if selections else "")
             )
         sides.append(finished)
+    note = codecarbon_csv.method_note(*sides)
+    if note:
+        _note(note)
     comparisons = compare.compare_frames(*sides)
     gated = next((c for c in comparisons if c.metric.name == metric), None)
     if max_increase_fraction is not None and gated is None:
@@ -360,7 +373,7 @@ def compare_command(
             + "\n"
         )
     elif fmt == "markdown":
-        text = compare.comparison_markdown(comparisons, title, gate)
+        text = compare.comparison_markdown(comparisons, title, gate) + (f"{note}\n" if note else "")
     else:
         text = _comparison_table(comparisons, title, gate, out is None and sys.stdout.isatty())
     _emit(text, out)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from greenmeter.history import codecarbon_csv
 from greenmeter.reports.csv_row import COLUMNS, report_row
 from greenmeter.results import SCHEMA_VERSION
 
@@ -48,6 +49,11 @@ REQUIRED_COLUMNS = ("run_id", "started_at", "greenmeter_version", "partial")
 """Read from every file whatever the caller asks: what validates and de-duplicates a row."""
 HOST_COLUMNS = ("os", "python", "cpu_model", "gpu_models", "gpu_count")
 """Only JSON reports carry these (export uses them); empty for CSV rows."""
+SOURCE_COLUMNS = ("tool", "source")
+"""Whose figure a row is, in every frame: ``greenmeter`` for greenmeter's runs; ``codecarbon``
+and e.g. "codecarbon 3.3.2 (tracking_mode=machine)" for rows of CodeCarbon's emissions.csv
+(``history.codecarbon_csv``)."""
+GREENMETER_TOOL = "greenmeter"
 
 MAX_WARNINGS_PER_FILE = 20
 """Bad rows named one by one per file; the rest are counted (a corrupt file could have
@@ -94,7 +100,8 @@ def load_history(
     ``started`` (UTC datetime) and bools ``interrupted``, ``partial``. Malformed files and
     rows are skipped with a warning naming the file and line. A run found several times (a
     report and its CSV row, a checkpoint and the final report) counts once: a final
-    report is preferred to a checkpoint (``partial``)."""
+    report is preferred to a checkpoint (``partial``), and greenmeter's row to a CodeCarbon
+    row of the same run (``greenmeter export --format codecarbon`` wrote it)."""
     wanted = None if columns is None else set(columns) | set(REQUIRED_COLUMNS)
     reports: list[dict] = []
     frames: list[pd.DataFrame] = []
@@ -113,8 +120,9 @@ def load_history(
         return _conform(pd.DataFrame({"run_id": pd.Series(dtype="str")}), wanted, convert=True)
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if frame["run_id"].duplicated().any():
+        rank = frame["tool"].ne(GREENMETER_TOOL) * 2 + frame["partial"]  # final greenmeter first
         frame = (
-            frame.sort_values("partial", kind="stable")  # False (final) first
+            frame.iloc[np.argsort(rank.to_numpy(), kind="stable")]
             .drop_duplicates("run_id", keep="first")
             .sort_index()
         )
@@ -148,6 +156,8 @@ def _conform(frame: pd.DataFrame, wanted: set[str] | None, convert: bool) -> pd.
             text = column.astype("str")
             column = text.where(text.ne(""))
         out[name] = column
+    for name in SOURCE_COLUMNS:
+        out[name] = frame[name] if name in frame else GREENMETER_TOOL
     out["started"] = pd.to_datetime(out["started_at"], format="ISO8601", utc=True, errors="coerce")
     return pd.DataFrame(out, index=frame.index)
 
@@ -163,6 +173,9 @@ def _read_csv(path: Path, named: bool, wanted: set[str] | None, warn: Warn) -> p
     except OSError as exc:
         warn(f"{path}: cannot read: {exc.strerror}; skipped")
         return None
+    if header and codecarbon_csv.is_emissions_header(header):
+        frame = codecarbon_csv.read_emissions_csv(path, header, named, warn)
+        return None if frame is None else _conform(frame, wanted, convert=True)
     if not header or "run_id" not in header:
         if named:
             warn(f"{path}:1: not a greenmeter CSV history (no run_id column); skipped")

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pandas as pd
 
+from greenmeter.history.load import SOURCE_COLUMNS
 from greenmeter.reports.csv_row import COLUMNS
 
 KEY_ALIASES = {
@@ -33,7 +34,8 @@ KEY_ALIASES = {
 TIME_KEYS = {"day": "%Y-%m-%d", "week": "%G-W%V", "month": "%Y-%m"}
 KEY_HELP = (
     "command, tag:<key>, region, zone, host, branch, commit, job, runner, group "
-    "(repeat group), run, day, week, month, or any CSV column"
+    "(repeat group), run, day, week, month, tool (greenmeter or codecarbon), source "
+    "(e.g. 'codecarbon 3.3.2 (tracking_mode=machine)'), or any CSV column"
 )
 
 
@@ -80,7 +82,7 @@ def check_key(key: str) -> str:
     """``key`` if ``--group-by``/``key=value`` understands it, else ValueError."""
     if key.startswith("tag:") and len(key) > 4:
         return key
-    if key == "command" or key in TIME_KEYS or KEY_ALIASES.get(key, key) in COLUMNS:
+    if key in ("command", *SOURCE_COLUMNS, *TIME_KEYS) or KEY_ALIASES.get(key, key) in COLUMNS:
         return key
     raise ValueError(f"unknown key {key!r}; use {KEY_HELP}")
 
