@@ -208,7 +208,7 @@ def report_command(paths, keys, selections, since, until, fmt, out, html_path) -
         "table": lambda: output.table_text(table, title),
         "csv": lambda: output.to_csv(table),
         "json": lambda: output.to_json(table),
-        "markdown": lambda: output.to_markdown(table) + (f"\n{note}\n" if note else ""),
+        "markdown": lambda: output.to_markdown(table) + (f"\nNote: {note}\n" if note else ""),
     }[fmt]()
     _emit(text, out)
     return 0
@@ -373,7 +373,8 @@ def compare_command(
             + "\n"
         )
     elif fmt == "markdown":
-        text = compare.comparison_markdown(comparisons, title, gate) + (f"{note}\n" if note else "")
+        text = compare.comparison_markdown(comparisons, title, gate)
+        text += f"Note: {note}\n" if note else ""
     else:
         text = _comparison_table(comparisons, title, gate, out is None and sys.stdout.isatty())
     _emit(text, out)
