@@ -157,7 +157,7 @@ def _conform(frame: pd.DataFrame, wanted: set[str] | None, convert: bool) -> pd.
             column = text.where(text.ne(""))
         out[name] = column
     for name in SOURCE_COLUMNS:
-        out[name] = frame[name] if name in frame else GREENMETER_TOOL
+        out[name] = frame.get(name, GREENMETER_TOOL)
     out["started"] = pd.to_datetime(out["started_at"], format="ISO8601", utc=True, errors="coerce")
     return pd.DataFrame(out, index=frame.index)
 
