@@ -446,6 +446,14 @@ def export_command(paths, fmt, selections, since, until, project_name, out) -> i
 
     frame = load_history(_paths_or_default(paths), _warn)
     frame = select(frame, selections, since, until).sort_values("started", kind="stable")
+    # CodeCarbon's own rows are already in its format, with its version and tracking mode,
+    # which a second export would lose: greenmeter's runs only.
+    theirs = frame["tool"].ne("greenmeter")
+    if theirs.any():
+        _warn(
+            f"{int(theirs.sum())} CodeCarbon run(s) in the history left out: exported are greenmeter's"
+        )
+        frame = frame[~theirs]
     _emit(to_codecarbon(frame, project_name).to_csv(index=False, lineterminator="\n"), out)
     return 0
 

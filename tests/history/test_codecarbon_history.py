@@ -130,7 +130,7 @@ def test_report_shows_codecarbon_and_greenmeter_runs_side_by_side(greenmeter, tm
     table = greenmeter("report", str(runs), "--format", "markdown")
     text = table.stdout.decode()
     line = next(row for row in text.splitlines() if MACHINE in row)
-    assert "| 3 |" in line and "8100.0 J" in line and "2700.0 J" in line and "600.00 mg" in line
+    assert "| 3 |" in line and "8100.0 J" in line and "2700 J ± 0 J" in line and "600.00 mg" in line
     assert "| greenmeter | 3 |" in text
     assert "Note: 5 run(s) are CodeCarbon's own figures" in text  # on the CI page too
 
@@ -347,3 +347,16 @@ def test_greenmeter_runs_win_over_their_own_codecarbon_export(greenmeter, tmp_pa
     (group,) = json.loads(proc.stdout)
     assert group["runs"] == 2 and group["energy_j_sum"] == 1200.0
     assert "source" not in group and proc.stderr.decode() == ""  # greenmeter's own rows only
+
+
+def test_export_leaves_codecarbon_rows_out(greenmeter, tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "G1.json").write_text(json.dumps(_report("G1", False, 500.0)))
+    write_emissions(runs / "emissions.csv", [cc_row(1), cc_row(2)])
+    proc = greenmeter("export", "--format", "codecarbon", "runs", "-o", "out.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert "2 CodeCarbon run(s) in the history left out" in proc.stderr.decode()
+    with open(tmp_path / "out.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["run_id"] for r in rows] == ["G1"]
