@@ -130,12 +130,13 @@ REGEX = RegexType()
 
 class GpuSelection(click.ParamType):
     """``--gpus``: syntax checked here (also for env and config values); whether the
-    GPUs exist is checked against NVML when the sensors open, still before launch."""
+    GPUs exist is checked against NVML and AMD SMI when the sensors open, still before
+    launch."""
 
     name = "all|none|GPUS"
 
     def convert(self, value, param, ctx):
-        from greenmeter.sensors.nvml import parse_gpu_selection
+        from greenmeter.sensors.gpu_selection import parse_gpu_selection
 
         try:
             return parse_gpu_selection(str(value))

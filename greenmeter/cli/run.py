@@ -452,7 +452,7 @@ def run_command(
     from greenmeter.run.options import Outputs, RunOptions
     from greenmeter.run.redaction import redacted
     from greenmeter.run.repeat import run_repeated
-    from greenmeter.sensors.nvml import GpuSelectionError
+    from greenmeter.sensors.gpu_selection import GpuSelectionError
 
     estimate = _estimate_settings(cpu_tdp, cpu_host_threads, cpu_watts_per_vcpu, static_share)
     carbon = _carbon_options(region, pue, intensity_file, carbon_provider)

@@ -61,6 +61,7 @@ def render(findings: dict, file: IO[str]) -> None:
         console.print(gpus)
     else:
         console.print(f"GPUs (NVML): none ({nvml.get('reason') or 'no GPU found'})")
+    _render_amd(findings.get("amdsmi") or {}, console)
 
     inputs = findings["estimate"]
     estimate = Table(title="Estimate inputs (used where nothing is measured)", title_justify="left")
@@ -69,3 +70,32 @@ def render(findings: dict, file: IO[str]) -> None:
     for key, value in inputs.items():
         estimate.add_row(key, "not found" if value is None else str(value))
     console.print(estimate)
+
+
+def _render_amd(amd: dict, console) -> None:
+    """AMD GPUs (AMD SMI): per logical GPU what it can measure; what stands in the way."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    if amd.get("gpus"):
+        gpus = Table(title="GPUs (AMD SMI)", title_justify="left")
+        for column in ("index", "name", "partition", "energy counter", "power", "limit (W)"):
+            gpus.add_column(column)
+        for gpu in amd["gpus"]:
+            gpus.add_row(
+                str(gpu.get("index")),
+                gpu.get("name") or "?",
+                str(gpu.get("partition")),
+                "yes" if gpu.get("energy_counter") else "no (power is polled)",
+                (gpu.get("power") or "none").removesuffix("_socket_power"),
+                "?" if gpu.get("power_limit_w") is None else f"{gpu['power_limit_w']:g}",
+            )
+        console.print(gpus)
+        console.print(f"AMD SMI library: {escape(amd.get('library') or '?')}")
+    elif amd:
+        console.print(f"GPUs (AMD SMI): none ({escape(amd.get('reason') or 'no GPU found')})")
+        if amd.get("fix"):
+            console.print(f"  fix: {escape(amd['fix'])}")
+    for check in amd.get("access") or []:
+        if not check["ok"]:
+            console.print(f"AMD: {escape(check['check'])}: no. fix: {escape(check['fix'])}")

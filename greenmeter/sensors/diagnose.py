@@ -19,18 +19,28 @@ DOCTOR_SCHEMA_VERSION = 1
 
 def gather(powercap_root: str | os.PathLike) -> dict:
     """Ask every backend, then :func:`collect`."""
-    from greenmeter.sensors import estimate, nvml
+    from greenmeter.sensors import amdsmi, estimate, nvml
 
     return collect(
-        powercap_root, estimate_inputs=estimate.describe_inputs(), nvml_report=nvml.diagnose()
+        powercap_root,
+        estimate_inputs=estimate.describe_inputs(),
+        nvml_report=nvml.diagnose(),
+        amdsmi_report=amdsmi.diagnose(),
     )
 
 
-def collect(powercap_root: str | os.PathLike, *, estimate_inputs: dict, nvml_report: dict) -> dict:
+def collect(
+    powercap_root: str | os.PathLike,
+    *,
+    estimate_inputs: dict,
+    nvml_report: dict,
+    amdsmi_report: dict | None = None,
+) -> dict:
     """The doctor's findings.
 
     ``estimate_inputs`` is :func:`greenmeter.sensors.estimate.describe_inputs`;
-    ``nvml_report`` is :func:`greenmeter.sensors.nvml.diagnose`."""
+    ``nvml_report`` is :func:`greenmeter.sensors.nvml.diagnose`, ``amdsmi_report``
+    :func:`greenmeter.sensors.amdsmi.diagnose` (None: not asked)."""
     zones = rapl.discover_zones(powercap_root)
     rapl_gaps: dict[str, SensorUnavailable] = {}
     rapl_error: SensorUnavailable | None = None
@@ -43,7 +53,7 @@ def collect(powercap_root: str | os.PathLike, *, estimate_inputs: dict, nvml_rep
     plan = [
         _cpu_plan(measured_kinds, rapl_gaps, rapl_error, estimate_inputs),
         _dram_plan(zones, measured_kinds, rapl_gaps, rapl_error, estimate_inputs),
-        _gpu_plan(nvml_report),
+        _gpu_plan(nvml_report, amdsmi_report or {}),
     ]
     return {
         "doctor_schema_version": DOCTOR_SCHEMA_VERSION,
@@ -55,6 +65,7 @@ def collect(powercap_root: str | os.PathLike, *, estimate_inputs: dict, nvml_rep
             "error": _gap(rapl_error),
         },
         "nvml": nvml_report,
+        "amdsmi": amdsmi_report,
         "estimate": estimate_inputs,
     }
 
@@ -144,26 +155,33 @@ def _dram_plan(
     }
 
 
-def _gpu_plan(report: dict) -> dict:
-    gpus = report.get("gpus") or []
-    if report.get("available") and gpus:
+def _gpu_plan(nvml_report: dict, amdsmi_report: dict) -> dict:
+    sources, devices = [], 0
+    for prefix, report in (("nvml", nvml_report), ("amdsmi", amdsmi_report)):
+        gpus = report.get("gpus") or []
+        if not (report.get("available") and gpus):
+            continue
         counters = sum(1 for g in gpus if g.get("energy_counter"))
-        source = (
-            "nvml-energy"
+        sources.append(
+            f"{prefix}-energy"
             if counters == len(gpus)
-            else "nvml-power"
+            else f"{prefix}-power"
             if counters == 0
-            else "nvml-energy/nvml-power"
+            else f"{prefix}-energy/{prefix}-power"
         )
+        devices += len(gpus)
+    if sources:
         return {
             "kind": "gpu",
             "method": "measured",
-            "source": source,
+            "source": " + ".join(sources),
             "reason": None,
             "fix": None,
-            "devices": len(gpus),
+            "devices": devices,
         }
-    # GPUs have no estimate: a run reports gpu as null, not as a guess.
+    # GPUs have no estimate: a run reports gpu as null, not as a guess. Where ROCm is
+    # installed but broken, its reason is the one to fix; otherwise NVIDIA's, as before.
+    report = amdsmi_report if amdsmi_report.get("library") else nvml_report
     return {
         "kind": "gpu",
         "method": None,

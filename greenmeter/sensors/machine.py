@@ -7,6 +7,7 @@ import os
 from typing import TYPE_CHECKING
 
 from greenmeter.sensors.base import SensorSet, SensorUnavailable
+from greenmeter.sensors.gpu_selection import NoGpuHere, refuse_unknown
 from greenmeter.sensors.process_tree import ProcessTree
 
 if TYPE_CHECKING:
@@ -19,27 +20,50 @@ def open_sensors(
     """Open every backend that can measure here; the estimate covers what none measures,
     as ``settings`` (the user's estimate settings) say.
 
-    ``gpus`` is a ``--gpus`` value; a GPU it names that does not exist raises
-    :class:`greenmeter.sensors.nvml.GpuSelectionError` (before anything is launched)."""
-    from greenmeter.sensors import estimate, nvml, rapl
+    ``gpus`` is a ``--gpus`` value; a GPU it names that no vendor has raises
+    :class:`greenmeter.sensors.gpu_selection.GpuSelectionError` (before anything is
+    launched)."""
+    from greenmeter.sensors import amdsmi, estimate, nvml, rapl
 
     found = SensorSet()
+    # Each vendor resolves the --gpus entries it knows; an entry is refused only when
+    # every vendor that sees GPUs left it unmatched (one dict per such vendor).
+    unmatched: list[dict[str, str]] = []
+    vendors = {
+        "gpu": lambda missing: nvml.open_nvml(
+            gpus,
+            os.environ.get("CUDA_VISIBLE_DEVICES"),
+            tree,
+            cuda_device_order=os.environ.get("CUDA_DEVICE_ORDER"),
+            unmatched=missing,
+        ),
+        "AMD gpu": lambda missing: amdsmi.open_amdsmi(gpus, os.environ, tree, unmatched=missing),
+    }
+    gaps: dict[str, SensorUnavailable] = {}
+    for what, open_vendor in vendors.items():
+        missing: dict[str, str] = {}
+        try:
+            found.sensors.append(open_vendor(missing))
+        except NoGpuHere as exc:
+            gaps[what] = exc
+        except SensorUnavailable as exc:
+            found.unavailable[what] = exc
+        if missing or what not in gaps | found.unavailable:  # this vendor sees GPUs
+            unmatched.append(missing)
     try:
-        found.sensors.append(
-            nvml.open_nvml(
-                gpus,
-                os.environ.get("CUDA_VISIBLE_DEVICES"),
-                tree,
-                cuda_device_order=os.environ.get("CUDA_DEVICE_ORDER"),
-            )
+        refuse_unknown(gpus, unmatched)
+    except BaseException:
+        for sensor in found.sensors:
+            sensor.close()
+        raise
+    gpu_sensors = [s for s in found.sensors if any(c.kind == "gpu" for c in s.components)]
+    if gpus not in (None, "none") and not gpu_sensors and not found.unavailable:
+        # GPUs were asked for: say that none is measured, and why.
+        reason = "; ".join(gap.reason for gap in gaps.values())
+        fix = next((gap.fix for gap in gaps.values() if gap.fix), None)
+        found.unavailable["gpu"] = SensorUnavailable(
+            f"--gpus {gpus} selects nothing: {reason}", fix
         )
-    except nvml.NoGpuHere as exc:
-        if gpus not in (None, "none"):  # GPUs were asked for: say that none is measured
-            found.unavailable["gpu"] = SensorUnavailable(
-                f"--gpus {gpus} selects nothing: {exc.reason}", exc.fix
-            )
-    except SensorUnavailable as exc:
-        found.unavailable["gpu"] = exc
     try:
         cpu_dram = rapl.open_rapl(rapl.powercap_root())
     except rapl.NoRaplZones:

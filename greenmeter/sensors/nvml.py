@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 
 from greenmeter.sensors.base import MEASURED, Component, Sensor, SensorUnavailable
+from greenmeter.sensors.gpu_power import PowerIntegral, counter_disagreement
+from greenmeter.sensors.gpu_selection import GpuSelectionError, NoGpuHere, parse_gpu_selection
 from greenmeter.sensors.process_tree import ProcessTree
 
 POLL_INTERVAL_S = 0.1
@@ -27,42 +29,7 @@ POLL_INTERVAL_S = 0.1
 SHARED_CHECK_INTERVAL_S = 2.0
 """Listing a GPU's processes is slow on a busy driver; other tenants rarely come and go
 faster than this."""
-CROSS_CHECK_MIN_S = 3.0
-"""Below this the power samples are too few for integrated power to mean much."""
-CROSS_CHECK_MIN_SAMPLES = 5
-CROSS_CHECK_TOLERANCE = 0.05
 MIB = 1024 * 1024
-
-
-class GpuSelectionError(ValueError):
-    """``--gpus`` names a GPU that NVML does not have. A bad option: refuse to launch."""
-
-
-class NoGpuHere(SensorUnavailable):
-    """Nothing to measure rather than something broken: no NVIDIA library, no GPU, or
-    none the command may use. Worth a line in ``doctor``, not a warning on every run."""
-
-
-def parse_gpu_selection(text: str) -> str:
-    """Check the syntax of a ``--gpus`` value without touching NVML.
-
-    Accepts ``all``, ``none`` or a comma-separated list of NVML indexes, ``GPU-`` UUIDs
-    (or unique prefixes) and ``MIG-`` device ids. Returns it normalised (no spaces,
-    lower-case keywords); raises ValueError with a one-line message otherwise.
-    """
-    value = text.strip()
-    if value.lower() in ("all", "none"):
-        return value.lower()
-    tokens = [t.strip() for t in value.split(",")]
-    if not value or any(not t for t in tokens):
-        raise ValueError(f"{text!r}: expected all, none, or GPU indexes/UUIDs separated by commas")
-    for token in tokens:
-        if token.isdigit() or (token.startswith(("GPU-", "MIG-")) and len(token) > 4):
-            continue
-        raise ValueError(
-            f"{token!r} is not a GPU index, GPU- UUID or MIG- id (e.g. --gpus 0,2 or --gpus all)"
-        )
-    return ",".join(tokens)
 
 
 def open_nvml(
@@ -71,6 +38,7 @@ def open_nvml(
     tree: ProcessTree,
     *,
     cuda_device_order: str | None = None,
+    unmatched: dict[str, str] | None = None,
 ) -> Sensor:
     """Open the GPUs to measure.
 
@@ -81,7 +49,8 @@ def open_nvml(
 
     Raises :class:`SensorUnavailable` when nothing can be measured (no library, no
     driver, no GPU, all hidden) and :class:`GpuSelectionError` for a ``--gpus`` entry
-    that matches no GPU.
+    that matches no GPU, unless ``unmatched`` is given: such entries are then recorded
+    there (entry -> why) for the caller, which knows whether another vendor has them.
     """
     if selection is not None:
         try:
@@ -92,7 +61,7 @@ def open_nvml(
         raise NoGpuHere("GPU measurement is turned off (--gpus none)")
     nvml = _start_nvml()
     try:
-        return _open_gpus(nvml, selection, visible_devices, tree, cuda_device_order)
+        return _open_gpus(nvml, selection, visible_devices, tree, cuda_device_order, unmatched)
     except nvml.NVMLError as exc:
         _stop_nvml(nvml)
         raise SensorUnavailable(
@@ -103,7 +72,7 @@ def open_nvml(
         raise
 
 
-def _open_gpus(nvml, selection, visible_devices, tree, cuda_device_order) -> NvmlSensor:
+def _open_gpus(nvml, selection, visible_devices, tree, cuda_device_order, unmatched) -> NvmlSensor:
     count = nvml.nvmlDeviceGetCount()
     if count == 0:
         raise NoGpuHere("NVML sees no GPU", "check that nvidia-smi lists the GPU on this machine")
@@ -121,7 +90,9 @@ def _open_gpus(nvml, selection, visible_devices, tree, cuda_device_order) -> Nvm
     if selection == "all":
         picked = _from_cuda_visible_devices(nvml, None, uuids)
     elif selection is not None:
-        picked = _from_gpus_option(nvml, selection, uuids)
+        picked = _from_gpus_option(nvml, selection, uuids, unmatched)
+        if not picked:
+            raise NoGpuHere(f"--gpus {selection} names no NVIDIA GPU")
     else:
         picked = _from_cuda_visible_devices(nvml, visible_devices, uuids)
         if not picked:
@@ -279,26 +250,6 @@ class NvmlSensor(Sensor):
         _stop_nvml(self._nvml)
 
 
-@dataclass
-class PowerIntegral:
-    """Energy from sampled power where a GPU has no energy counter: trapezoids between
-    consecutive samples, exact for power linear in time, whatever the sample times."""
-
-    energy_j: float = 0.0
-    samples: int = 0
-    max_power_w: float | None = None
-    _last: tuple[float, float] | None = None
-    """(seconds, watts) of the previous sample."""
-
-    def add(self, at_s: float, power_w: float) -> None:
-        if self._last is not None:
-            then_s, then_w = self._last
-            self.energy_j += (then_w + power_w) / 2 * (at_s - then_s)
-        self._last = (at_s, power_w)
-        self.samples += 1
-        self.max_power_w = power_w if self.max_power_w is None else max(self.max_power_w, power_w)
-
-
 @dataclass(eq=False)
 class _Gpu:
     """One GPU's handle, what it supports, and what was read from it during the run."""
@@ -451,13 +402,7 @@ class _Gpu:
     def _counter_disagreement(self) -> float | None:
         if not (self.has_counter and self.has_power) or self.first_counter_mj is None:
             return None
-        if self.covered_s() < CROSS_CHECK_MIN_S or self.power.samples < CROSS_CHECK_MIN_SAMPLES:
-            return None
-        counter_j = self.energy_j()
-        if counter_j <= 0:
-            return None
-        disagreement = abs(self.power.energy_j - counter_j) / counter_j
-        return disagreement if disagreement > CROSS_CHECK_TOLERANCE else None
+        return counter_disagreement(self.energy_j(), self.power, self.covered_s())
 
 
 _NO_DRIVER = (
@@ -539,12 +484,17 @@ def _from_cuda_visible_devices(
     return picked
 
 
-def _from_gpus_option(nvml, selection: str, uuids: list[str | None]) -> dict[int, list[str]]:
+def _from_gpus_option(
+    nvml, selection: str, uuids: list[str | None], unmatched: dict[str, str] | None
+) -> dict[int, list[str]]:
     picked: dict[int, list[str]] = {}
     for token in selection.split(","):
         resolved = _resolve(nvml, token, uuids)
         if not isinstance(resolved, tuple):
-            raise GpuSelectionError(f"{token}: {resolved}")
+            if unmatched is None:
+                raise GpuSelectionError(f"{token}: {resolved}")
+            unmatched[token] = resolved
+            continue
         index, mig = resolved
         picked.setdefault(index, [])
         if mig and mig not in picked[index]:
