@@ -7,6 +7,10 @@
 2. NVML counter path and polling path: ``greenmeter run`` end to end with the fake
    libnvidia-ml.so.1 (tests/fake_nvml), with and without the energy counter; the library
    logs the instant of every read.
+2b. AMD SMI counter path (64-bit, and 32-bit wrapping once mid-run) and polling path:
+   ``greenmeter run`` end to end through the real ``amdsmi`` bindings and the fake
+   libamd_smi.so (tests/fake_amdsmi), each physical GPU split into two partitions (counted
+   once). Left out when the bindings are not installed.
 3. Estimate path: 20 short children of 0.3 s CPU each against one 6 s process, under
    greenmeter and (if it can be installed) CodeCarbon 3.3.2's ``codecarbon monitor``.
 
@@ -37,6 +41,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from greenmeter.run.sampler import Sampler  # noqa: E402
 from greenmeter.sensors import rapl  # noqa: E402
 
+import fake_amdsmi  # noqa: E402  (tests/ helper: the fake AMD SMI library)
 import fake_nvml  # noqa: E402  (tests/ helper: the fake NVML library and exact profiles)
 from powercap_tree import PowercapTree  # noqa: E402  (tests/ helper: kernel-like trees)
 
@@ -92,7 +97,7 @@ def rapl_errors(seconds: float) -> dict[str, float]:
     errors = {}
     for zone, trace, details in zip(zones, measurement.traces, sensor.details()):
         label, spec = RAPL_PROFILES[zone.zone_id]
-        truth = fake_nvml.Profile.parse(spec).between_j(trace.first_t, trace.last_t)
+        truth = fake_nvml.Profile.parse(spec).between_j(trace.first_s, trace.last_s)
         assert details["wraps"] >= 1, "the benchmark must go through counter wraps"
         errors[label] = (trace.energy_j - truth) / truth
     return errors
@@ -144,6 +149,52 @@ def nvml_errors(lib: Path, seconds: float, counter: bool, work: Path) -> dict[st
         times = [r.time_s for r in fake_nvml.read_log(log) if r.gpu == i and r.call == call][1:]
         truth = fake_nvml.Profile.parse(spec).between_j(times[0], times[-1])
         errors[label] = (gpus[i]["energy_j"] - truth) / truth
+    return errors
+
+
+# --- AMD SMI -----------------------------------------------------------------------------
+
+
+def amdsmi_errors(rocm: Path, seconds: float, path: str, work: Path) -> dict[str, float]:
+    """Relative error per profile for one end-to-end run, physical GPU i drawing profile i.
+    ``path`` is "counter", "wrapping counter" or "polling"."""
+    log = work / "amd-reads.log"
+    log.unlink(missing_ok=True)
+    env = greenmeter_env(
+        ROCM_PATH=str(rocm),
+        FAKE_AMDSMI_GPUS=str(len(PROFILES)),
+        FAKE_AMDSMI_LOG=str(log),
+        GREENMETER_POWERCAP_ROOT=str(work / "no-powercap"),
+    )
+    env = {
+        k: v for k, v in env.items() if not k.startswith(("CUDA_", "HIP_", "ROCR_", "ROCM_HOME"))
+    }
+    for i, spec in enumerate(PROFILES.values()):
+        env[f"FAKE_AMDSMI_GPU{i}_PROFILE"] = spec
+        env[f"FAKE_AMDSMI_GPU{i}_PARTITIONS"] = "2"
+        if path == "polling":
+            env[f"FAKE_AMDSMI_GPU{i}_NO_ENERGY"] = "1"
+        if path == "wrapping counter":
+            env[f"FAKE_AMDSMI_GPU{i}_WRAP_AFTER_S"] = f"{seconds / 2:g}"
+    (work / "no-powercap").mkdir(exist_ok=True)
+    subprocess.run(
+        [*GREENMETER, "run", "-q", "--json", str(work / "amd.json"), "--csv",
+         str(work / "amd.csv"), "--", "sleep", f"{seconds:g}"],
+        env=env,
+        check=True,
+        cwd=work,
+    )  # fmt: skip
+    report = json.loads((work / "amd.json").read_text())
+    gpus = [c for c in report["components"] if c["kind"] == "gpu"]
+    assert len(gpus) == len(PROFILES), "two partitions per GPU, each GPU counted once"
+    call = "power" if path == "polling" else "energy"
+    errors = {}
+    for i, (gpu, (label, spec)) in enumerate(zip(gpus, PROFILES.items())):
+        assert gpu["source"] == ("amdsmi-power" if path == "polling" else "amdsmi-energy")
+        if path == "wrapping counter":
+            assert gpu["details"]["counter_wraps"] == 1
+        truth = fake_amdsmi.truth_j(log, 2 * i, call, spec)  # logical GPU 2i reads GPU i
+        errors[label] = (gpu["energy_j"] - truth) / truth
     return errors
 
 
@@ -260,6 +311,21 @@ def main() -> None:
                 for _ in range(args.repeat):
                     for label, error in nvml_errors(lib, args.seconds, counter, work).items():
                         results.setdefault((path, label), []).append(error)
+        try:
+            rocm = fake_amdsmi.build(work / "fake-rocm")
+        except (FileNotFoundError, subprocess.CalledProcessError) as exc:
+            rocm = None
+            print(f"AMD SMI rows left out: cannot build the fake library ({exc})")
+        if rocm is not None:
+            for amd_path in ("counter", "wrapping counter", "polling"):
+                label = {
+                    "counter": "AMD SMI counter (energy accumulator)",
+                    "wrapping counter": "AMD SMI counter (32-bit, wrapping once)",
+                    "polling": "AMD SMI polling (power, trapezoids)",
+                }[amd_path]
+                for _ in range(args.repeat):
+                    for profile, error in amdsmi_errors(rocm, args.seconds, amd_path, work).items():
+                        results.setdefault((label, profile), []).append(error)
         bin_dir = None if args.no_codecarbon else codecarbon_venv(args.codecarbon_venv)
         kernel, estimates = estimate_figures(work, bin_dir)
 

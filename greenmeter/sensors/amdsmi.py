@@ -175,7 +175,7 @@ def _enumerate(amdsmi) -> list[_Logical]:
             gpu.name = _name(amdsmi, handle)
         except amdsmi.AmdSmiException as exc:
             gpu.error = _said(exc)
-        with contextlib.suppress(amdsmi.AmdSmiException):
+        with contextlib.suppress(amdsmi.AmdSmiException, AttributeError):
             # ROCm 6.4 and newer: the HIP index and the UUID that HIP and ROCr match.
             info = amdsmi.amdsmi_get_gpu_enumeration_info(handle)
             gpu.hip_id = info["hip_id"] if isinstance(info["hip_id"], int) else None
@@ -195,8 +195,8 @@ def _partition_id(amdsmi, handle, bdf: str | None) -> int:
         partition = amdsmi.amdsmi_get_gpu_kfd_info(handle)["current_partition_id"]
         if isinstance(partition, int):
             return partition
-    except amdsmi.AmdSmiException:
-        pass
+    except (amdsmi.AmdSmiException, AttributeError, KeyError):
+        pass  # older bindings: no kfd info, or no partition in it
     # Older drivers put the partition in the PCIe function number.
     return int(bdf.rsplit(".", 1)[1], 16) if bdf and "." in bdf else 0
 
@@ -460,7 +460,7 @@ class _Device:
             power_field = next((f for f in POWER_FIELDS if _power_w(info, f) is not None), None)
         partition = None
         if len(logical) > 1:
-            with contextlib.suppress(amdsmi.AmdSmiException):
+            with contextlib.suppress(amdsmi.AmdSmiException, AttributeError):
                 partition = amdsmi.amdsmi_get_gpu_compute_partition(handle) or None
         return cls(logical, used, has_counter, power_field, partition)
 
@@ -858,7 +858,7 @@ def _diagnose_gpu(amdsmi, gpu: _Logical) -> dict:
     with contextlib.suppress(amdsmi.AmdSmiException):
         info = amdsmi.amdsmi_get_power_info(gpu.handle)
         entry["power"] = next((f for f in POWER_FIELDS if _power_w(info, f) is not None), None)
-    with contextlib.suppress(amdsmi.AmdSmiException, TypeError):
+    with contextlib.suppress(amdsmi.AmdSmiException, AttributeError, TypeError):
         entry["power_limit_w"] = amdsmi.amdsmi_get_power_cap_info(gpu.handle)["power_cap"] / 1e6
     return entry
 
