@@ -278,7 +278,7 @@ def test_rapl_counter_wraps_are_undone_for_any_sequence(range_uj, start, steps_)
 def test_polled_power_is_exact_for_a_linear_ramp_at_any_sample_times(a, b, gaps):
     """The NVML polling path integrates by trapezoids: exact for power linear in time,
     whatever the (irregular, even coincident) sample times."""
-    from greenmeter.sensors.nvml import PowerIntegral
+    from greenmeter.sensors.gpu_power import PowerIntegral
 
     integral = PowerIntegral()
     t, times = 0.0, [0.0]

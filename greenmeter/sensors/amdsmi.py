@@ -459,7 +459,7 @@ class _Device:
             info = amdsmi.amdsmi_get_power_info(handle)
             power_field = next((f for f in POWER_FIELDS if _power_w(info, f) is not None), None)
         partition = None
-        if len(logical) > 1:
+        if len({g.device_key for g in logical}) == 1 < len(logical):  # partitions, not dies
             with contextlib.suppress(amdsmi.AmdSmiException, AttributeError):
                 partition = amdsmi.amdsmi_get_gpu_compute_partition(handle) or None
         return cls(logical, used, has_counter, power_field, partition)
