@@ -45,6 +45,7 @@ from greenmeter.sensors.gpu_selection import (
     parse_gpu_selection,
 )
 from greenmeter.sensors.process_tree import ProcessTree
+from greenmeter.sensors.stdout_guard import stdout_captured
 
 POLL_INTERVAL_S = 0.1
 """Power poll for GPUs without an energy counter, as for NVML."""
@@ -134,7 +135,7 @@ def _open_gpus(amdsmi, selection, environ, tree, unmatched) -> AmdSmiSensor:
         if not picked:
             raise NoGpuHere(f"--gpus {selection} names no AMD GPU")
     else:
-        picked, hidden_by = visible_to_rocm(environ, logical)
+        picked, hidden_by = _from_rocm_visible_devices(environ, logical)
         if not picked:
             raise NoGpuHere(
                 f"{hidden_by} hides every AMD GPU from the command",
@@ -248,7 +249,7 @@ def _power_w(info: dict, field_name: str | None = None) -> float | None:
 # --- which GPUs the command may use ---------------------------------------------------
 
 
-def visible_to_rocm(
+def _from_rocm_visible_devices(
     environ: Mapping[str, str], logical: list[_Logical]
 ) -> tuple[list[_Logical], str | None]:
     """The logical GPUs the command's environment lets it use, in HIP's order, and the
@@ -673,7 +674,7 @@ def find_library(environ: Mapping[str, str] = os.environ) -> str | None:
     runs the library's constructors, so stdout is kept from them too."""
     import ctypes
 
-    with _stdout_captured(io.StringIO()):
+    with stdout_captured():
         for candidate in library_candidates(environ):
             try:
                 ctypes.CDLL(candidate)
@@ -695,7 +696,7 @@ def _start_amdsmi():
         raise NoGpuHere(*_NO_ROCM)
     amdsmi = _import_bindings()
     try:
-        with _stdout_captured(io.StringIO()):
+        with stdout_captured():
             amdsmi.amdsmi_init(amdsmi.AmdSmiInitFlags.INIT_AMD_GPUS)
     except amdsmi.AmdSmiLibraryException as exc:
         raise _init_failure(exc.get_error_code(), _said(exc)) from None
@@ -716,7 +717,7 @@ def _import_bindings():
         )
     printed = io.StringIO()
     try:
-        with _stdout_captured(printed):
+        with stdout_captured(printed):
             import amdsmi
     except Exception as exc:  # KeyError, AttributeError, OSError: a broken or mismatched install
         said = " ".join(printed.getvalue().split()) or f"{type(exc).__name__}: {exc}"
@@ -726,29 +727,6 @@ def _import_bindings():
             "(pip install $ROCM_PATH/share/amd_smi), or set ROCM_PATH to that ROCm",
         ) from None
     return amdsmi
-
-
-@contextlib.contextmanager
-def _stdout_captured(sink: io.StringIO):
-    """Python's ``sys.stdout`` into ``sink`` and file descriptor 1 onto /dev/null while
-    the block runs, so neither ``print`` nor the C library reaches the real stdout."""
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(contextlib.redirect_stdout(sink))
-        try:
-            saved = os.dup(1)
-        except OSError:
-            saved = None  # no stdout at all: nothing to protect at the descriptor level
-        if saved is not None:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.close(devnull)
-
-            def restore() -> None:
-                os.dup2(saved, 1)
-                os.close(saved)
-
-            stack.callback(restore)
-        yield
 
 
 def _init_failure(code: int, said: str) -> SensorUnavailable:
@@ -768,7 +746,7 @@ def _init_failure(code: int, said: str) -> SensorUnavailable:
 
 def _stop_amdsmi(amdsmi) -> None:
     try:
-        with _stdout_captured(io.StringIO()):
+        with stdout_captured():
             amdsmi.amdsmi_shut_down()
     except amdsmi.AmdSmiException:
         pass  # nothing left to release

@@ -279,8 +279,18 @@ def test_bindings_without_library_change_nothing(amd_run, tmp_path):
     assert gpus_of(report) == {} and report["energy_j"]["gpu"] is None
 
 
-def test_library_words_never_reach_stdout(amd_run):
-    proc, report = amd_run("--", "sh", "-c", "echo out", FAKE_AMDSMI_NOISY=1)
+def test_library_words_never_reach_stdout(amd_run, fake_rocm):
+    # The library writes to file descriptor 1 when it is loaded and at amdsmi_init; found
+    # here through the dynamic linker's path rather than ROCM_PATH.
+    proc, report = amd_run(
+        "--",
+        "sh",
+        "-c",
+        "echo out",
+        rocm=None,
+        LD_LIBRARY_PATH=fake_rocm / "lib",
+        FAKE_AMDSMI_NOISY=1,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == b"out\n"
     assert sorted(gpus_of(report)) == [0]
