@@ -279,6 +279,17 @@ def test_bindings_without_library_change_nothing(amd_run, tmp_path):
     assert gpus_of(report) == {} and report["energy_j"]["gpu"] is None
 
 
+def test_library_found_where_the_bindings_look(fake_rocm, tmp_path):
+    from greenmeter.sensors.amdsmi import find_library
+
+    empty = tmp_path / "empty"
+    found = str(fake_rocm / "lib" / "libamd_smi.so")
+    assert find_library({"ROCM_PATH": str(fake_rocm)}) == found
+    assert find_library({"ROCM_HOME": str(fake_rocm), "ROCM_PATH": str(empty)}) == found
+    # ROCM_HOME beats ROCM_PATH first; ROCM_PATH is tried again last, as the bindings do.
+    assert find_library({"ROCM_HOME": str(empty), "ROCM_PATH": str(fake_rocm)}) == found
+
+
 def test_library_words_never_reach_stdout(amd_run, fake_rocm):
     # The library writes to file descriptor 1 when it is loaded and at amdsmi_init; found
     # here through the dynamic linker's path rather than ROCM_PATH.
