@@ -1,8 +1,8 @@
 """Keep what a hardware library prints off greenmeter's stdout, which the command shares.
 
-The AMD SMI bindings ``print`` when they cannot load their library, C libraries write to
-file descriptor 1 when they load or fail, and CodeCarbon imports those bindings: around
-such calls, Python's ``sys.stdout`` goes to a buffer and descriptor 1 to /dev/null.
+The AMD SMI bindings ``print`` when they cannot load their library, and C libraries may
+write to file descriptor 1 when they load, start or stop: around such calls, Python's
+``sys.stdout`` goes to a buffer and descriptor 1 to /dev/null.
 """
 
 from __future__ import annotations
