@@ -37,7 +37,7 @@ def open_sensors(
             cuda_device_order=os.environ.get("CUDA_DEVICE_ORDER"),
             unmatched=missing,
         ),
-        "AMD gpu": lambda missing: amdsmi.open_amdsmi(gpus, os.environ, tree, unmatched=missing),
+        "AMD GPU": lambda missing: amdsmi.open_amdsmi(gpus, os.environ, tree, unmatched=missing),
     }
     gaps: dict[str, SensorUnavailable] = {}
     for what, open_vendor in vendors.items():

@@ -279,6 +279,28 @@ def test_bindings_without_library_change_nothing(amd_run, tmp_path):
     assert gpus_of(report) == {} and report["energy_j"]["gpu"] is None
 
 
+def test_bindings_that_do_not_match_the_library_are_said_once(amd_run, fake_rocm, tmp_path):
+    # A libamd_smi.so without the symbols the bindings bind: an older ROCm than they are.
+    import shutil
+    import subprocess
+
+    old_rocm = tmp_path / "old-rocm"
+    (old_rocm / "lib").mkdir(parents=True)
+    (tmp_path / "empty.c").write_text("int amdsmi_placeholder(void) { return 0; }\n")
+    subprocess.run(
+        [shutil.which("cc") or "cc", "-shared", "-fPIC", "-o", str(old_rocm / "lib" / "libamd_smi.so"),
+         str(tmp_path / "empty.c")],
+        check=True,
+    )  # fmt: skip
+    proc, report = amd_run("--", "sh", "-c", "echo out; exit 5", rocm=old_rocm)
+    err = proc.stderr.decode()
+    assert proc.returncode == 5 and proc.stdout == b"out\n"
+    assert err.count("the amdsmi bindings do not load ROCm's library") == 1, err
+    assert "AttributeError" in err and "Traceback" not in err
+    assert "share/amd_smi" in err  # the fix: the bindings ROCm ships
+    assert gpus_of(report) == {}
+
+
 def test_library_found_where_the_bindings_look(fake_rocm, tmp_path):
     from greenmeter.sensors.amdsmi import find_library
 
