@@ -145,6 +145,11 @@ def _basis_of(column: str) -> str:
     return "unspecified"
 
 
+MAX_INTENSITY_G_PER_KWH = 10_000.0
+"""Far above any grid's (lignite plants emit about 1,100 g/kWh): a larger figure is a unit
+mistake (g per MWh), and an absurd one would make the CO2e infinite."""
+
+
 def load_intensity_file(path: str | Path) -> IntensitySeries:
     """Read a timestamp,gCO2e/kWh CSV; IntensityFileError ("FILE:LINE: why") on malformed input."""
     path = Path(path)
@@ -180,9 +185,10 @@ def load_intensity_file(path: str | Path) -> IntensitySeries:
             value = float(row[column])
         except ValueError:
             raise IntensityFileError(f"{path}:{line}: not a number: {row[column]!r}") from None
-        if not math.isfinite(value) or value < 0:
+        if not math.isfinite(value) or not 0 <= value <= MAX_INTENSITY_G_PER_KWH:
             raise IntensityFileError(
-                f"{path}:{line}: intensity must be a finite number >= 0, got {row[column]!r}"
+                f"{path}:{line}: intensity must be between 0 and "
+                f"{MAX_INTENSITY_G_PER_KWH:g} gCO2e/kWh, got {row[column]!r}"
             )
         if times and t_s <= times[-1]:
             raise IntensityFileError(

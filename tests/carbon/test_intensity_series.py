@@ -151,8 +151,9 @@ def test_electricity_maps_export_uses_the_lifecycle_column():
         ),
         ("2024-03-01T00:00:00Z,abc\n", r"intensity.csv:1: not a number: 'abc'"),
         ("2024-13-01T00:00:00Z,5\n", r"intensity.csv:1: not an ISO 8601 timestamp"),
-        ("2024-03-01T00:00:00Z,-5\n", r"intensity.csv:1: intensity must be a finite number >= 0"),
-        ("2024-03-01T00:00:00Z,nan\n", r"intensity.csv:1: intensity must be a finite number"),
+        ("2024-03-01T00:00:00Z,-5\n", r"intensity.csv:1: intensity must be between 0 and 10000"),
+        ("2024-03-01T00:00:00Z,5e301\n", r"intensity.csv:1: intensity must be between 0 and 10000"),
+        ("2024-03-01T00:00:00Z,nan\n", r"intensity.csv:1: intensity must be between"),
         ("2024-03-01T00:00:00Z\n", r"intensity.csv:1: expected timestamp,gCO2e/kWh"),
         (
             "2024-03-01T01:00:00Z,1\n2024-03-01T00:00:00Z,2\n",
