@@ -90,6 +90,7 @@ def report(
     started_at="2025-01-01T00:00:00.000Z",
     ended_at="2025-01-02T00:00:00.000Z",
     intensity=380.0,
+    units=None,
     **extra,
 ) -> dict:
     final = pts[-1][1]
@@ -158,6 +159,16 @@ def report(
             "co2_g": kwh * intensity,
         },
         "warnings": [],
+        **(
+            {
+                "units": units,
+                "unit_name": "samples",
+                "energy_j_per_unit": total / units,
+                "co2_g_per_unit": kwh * intensity / units,
+            }
+            if units
+            else {}
+        ),
         **extra,
     }
 
@@ -169,3 +180,34 @@ def write_run(directory: Path, name: str, comps: list[Comp], pts, **kwargs) -> P
     data["timeline"] = write_timeline(path, comps, sampled(comps, pts))
     path.write_text(json.dumps(data))
     return path
+
+
+PYTHON = "/home/alice/mnist/.venv/bin/python"
+BATCH_SIZES = (32, 64, 256)
+FAILED_RUN = 5
+"""Of :func:`nine_runs`: run #5 (the second with batch size 64) exited with 1."""
+
+
+def nine_runs(directory: Path) -> list[Path]:
+    """Three batch sizes, three runs each, tagged, run #5 failed: a tuning sweep. Larger
+    batches take less time (and energy) for the same 60 000 samples."""
+    comps = machine(gpus=1, packages=1)
+    paths = []
+    for n in range(1, 10):
+        batch = BATCH_SIZES[(n - 1) // 3]
+        duration_s = {32: 900, 64: 700, 256: 420}[batch] + 9 * ((n - 1) % 3)
+        paths.append(
+            write_run(
+                directory,
+                f"run{n}",
+                comps,
+                points(comps, duration_s, 5.0, seed=n),
+                run_id=f"2025010{n}T000000Z-0000000{n}",
+                started_at=f"2025-01-0{n}T00:00:00.000Z",
+                command=[PYTHON, "train.py", "--epochs", "3", "--batch-size", str(batch)],
+                tags={"model": "cnn", "bs": str(batch)},
+                exit_code=1 if n == FAILED_RUN else 0,
+                units=60_000,
+            )
+        )
+    return paths

@@ -466,10 +466,9 @@ def run_command(
     run_id = new_run_id(datetime.now(timezone.utc))
     if json_path is None or csv_path is None:
         _default_output_dir(DEFAULT_OUTPUT_DIR)
-    if repeat > 1:
-        for path, option in ((json_path, "--json"), (html_path, "--html")):
-            for i in range(1, repeat + 1 if path is not None else 1):
-                writable_file(repetition_path(Path(path), i), option)
+    if repeat > 1 and json_path is not None:  # --html: one page for the group, at its path
+        for i in range(1, repeat + 1):
+            writable_file(repetition_path(Path(json_path), i), "--json")
     outputs = Outputs(
         json_path=writable_file(
             json_path or default_json_path(run_id), "--json", suffixes=(".timeline.csv",)

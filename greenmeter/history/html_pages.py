@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from greenmeter.history.run_groups import group_comparison
 from greenmeter.reports.atomic_write import write_text_atomic
 from greenmeter.reports.html.page import RunView, render_html
 from greenmeter.reports.timeline import TimelineUnreadable, read_timeline
@@ -75,7 +76,8 @@ def html_page(report_paths: list[Path]) -> tuple[str, list[str]]:
     them), and notes on skipped files (say them to the user). Raises
     :class:`ReportsNotReadable` when there is nothing to draw."""
     runs, skipped = collect_runs(report_paths)
-    return render_html(runs), skipped
+    groups = group_comparison([r.report for r in runs]) if len(runs) > 1 else None
+    return render_html(runs, groups), skipped
 
 
 def write_html_report(report_paths: list[Path], out: Path) -> list[str]:

@@ -313,3 +313,9 @@ def report_to_row(report: dict) -> dict:
             1 for c in components if c.get("kind") == "gpu" and c.get("counted", True)
         ),
     }
+
+
+def reports_frame(reports: list[dict]) -> pd.DataFrame:
+    """JSON reports already read (an HTML page's), as the frame :func:`load_history` gives."""
+    rows = [report_to_row(r) for r in reports]
+    return _conform(pd.DataFrame.from_records(rows, columns=_columns(None)), None, convert=True)

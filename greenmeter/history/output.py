@@ -21,6 +21,7 @@ from greenmeter.quantities import (
     series_formatter,
 )
 from greenmeter.reports import markdown
+from greenmeter.reports.command_labels import ELLIPSIS, label_commands
 from greenmeter.reports.text_table import print_table
 from greenmeter.results import singular
 
@@ -81,10 +82,28 @@ def _period(first, last) -> str:
     return f"{start} → {end[11:] if end[:10] == start[:10] else end}"
 
 
+def _command_labels(frame: pd.DataFrame):
+    """``--group-by command``: the groups' commands with the words they share elided."""
+    if "command" not in frame.columns:
+        return None
+    return label_commands(frame["command"].tolist(), limit=60)
+
+
+def command_note(frame: pd.DataFrame) -> str | None:
+    """What the elided words of the command column are, said under the table."""
+    labels = _command_labels(frame)
+    if labels is None or not (labels.prefix or labels.suffix):
+        return None
+    parts = [f"{ELLIPSIS} at the start: {labels.prefix}"] * bool(labels.prefix)
+    parts += [f"{ELLIPSIS} at the end: {labels.suffix}"] * bool(labels.suffix)
+    return "command: " + "; ".join(parts)
+
+
 def display(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """Headers and rows with units, for people. Columns that would be empty everywhere
-    (failures, budgets, units) are left out."""
+    (failures, budgets, units) are left out; commands show what differs between them."""
     keys = [c for c in frame.columns if c not in AGGREGATE_COLUMNS]
+    commands = _command_labels(frame)
     show_failed = bool(frame["failed"].sum() > 0)
     show_budget = bool(frame["over_budget"].sum() > 0)
     show_units = bool(frame["units_sum"].notna().any())
@@ -99,7 +118,9 @@ def display(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     per_unit_j = figures_formatter(frame["energy_j_per_unit"].dropna().tolist(), ENERGY_STEPS)
     per_unit_g = figures_formatter(frame["co2_g_per_unit"].dropna().tolist(), MASS_STEPS)
     rows = []
-    for r in frame.to_dict(orient="records"):
+    for i, r in enumerate(frame.to_dict(orient="records")):
+        if commands is not None:
+            r["command"] = commands.labels[i]
         runs = f"{r['runs']}" + (f" ({r['partial']} partial)" if r["partial"] else "")
         mean = format_energy(r["energy_j_mean"])
         if not math.isnan(r["energy_j_std"]):
@@ -126,13 +147,23 @@ def display(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 
 
 def to_markdown(frame: pd.DataFrame) -> str:
-    return markdown.table(*display(frame))
+    note = command_note(frame)
+    return markdown.table(*display(frame)) + (f"\n{note}\n" if note else "")
 
 
 def render_table(frame: pd.DataFrame, file, colour: bool, title: str) -> None:
     headers, rows = display(frame)
     keys = len([c for c in frame.columns if c not in AGGREGATE_COLUMNS])
-    print_table(headers, rows, title, file, colour, name_columns=keys, left=("period (UTC)",))
+    print_table(
+        headers,
+        rows,
+        title,
+        file,
+        colour,
+        name_columns=keys,
+        left=("period (UTC)",),
+        footer=command_note(frame),
+    )
 
 
 def table_text(frame: pd.DataFrame, title: str) -> str:

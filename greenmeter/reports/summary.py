@@ -14,9 +14,13 @@ from greenmeter.quantities import (
     format_energy,
     format_energy_range,
     format_figure,
-    format_mass,
     format_power,
     series_formatter,
+)
+from greenmeter.reports.cross_check import (
+    CROSS_CHECK_HEADERS,
+    cross_check_rows,
+    cross_check_title,
 )
 from greenmeter.reports.figures import headline_basis, per_unit_lines
 from greenmeter.reports.timeline import downsample, intervals, total_power_w
@@ -126,35 +130,15 @@ def _print_cross_check(console, check: dict) -> None:
     from rich.text import Text
 
     table = Table(
-        title=Text(
-            f"cross-check: CodeCarbon {check['version']} ({check['mode']}, "
-            f"{check['country_iso_code']}, {check['duration_s']:.2f} s)"
-        ),
+        title=Text(cross_check_title(check)),
         title_justify="left",
         show_edge=False,
         pad_edge=False,
     )
-    for name in ("", "greenmeter", "CodeCarbon", "difference"):
+    for name in CROSS_CHECK_HEADERS:
         table.add_column(name, justify="right" if name else "left")
-    for row in check["difference"]:
-        if row["kind"] == "gpu" and row["greenmeter_j"] is None and not row["codecarbon_j"]:
-            continue  # no GPU on either side
-        if row["kind"] == "co2":
-            label, fmt, unit = "CO2e", format_mass, "g"
-        else:
-            label, fmt, unit = (
-                {"dram": "dram (CodeCarbon: ram)"}.get(row["kind"], row["kind"]),
-                format_energy,
-                "j",
-            )
-        diff = row[f"difference_{unit}"]
-        pct = "" if row["difference_pct"] is None else f" ({row['difference_pct']:+.0f} %)"
-        table.add_row(
-            label,
-            "-" if row[f"greenmeter_{unit}"] is None else fmt(row[f"greenmeter_{unit}"]),
-            fmt(row[f"codecarbon_{unit}"]),
-            "-" if diff is None else f"{'+' if diff >= 0 else '-'}{fmt(abs(diff))}{pct}",
-        )
+    for row in cross_check_rows(check):
+        table.add_row(*row)
     console.print(table)
 
 
@@ -227,6 +211,10 @@ def spread_advice(stats: RepeatStats) -> str | None:
     )
 
 
+REPEAT_STATS_HEADERS = ("metric", "mean", "median", "std dev", "95 % CI of the mean")
+"""The columns of :func:`repeat_stats_rows`."""
+
+
 def print_repeat_stats(stats: RepeatStats, file=None, basis: str | None = None) -> None:
     """The statistics of ``run --repeat N`` as a table on stderr; ``basis``: what the
     figures are (:func:`headline_basis`), said in the title unless measured."""
@@ -242,14 +230,8 @@ def print_repeat_stats(stats: RepeatStats, file=None, basis: str | None = None) 
         show_edge=False,
         pad_edge=False,
     )
-    for name, justify in (
-        ("metric", "left"),
-        ("mean", "right"),
-        ("median", "right"),
-        ("std dev", "right"),
-        ("95 % CI of the mean", "right"),
-    ):
-        table.add_column(name, justify=justify)
+    for name in REPEAT_STATS_HEADERS:
+        table.add_column(name, justify="left" if name == "metric" else "right")
     for row in repeat_stats_rows(stats):
         table.add_row(*(Text(cell) for cell in row))  # a unit name is not markup
     console = Console(file=file or sys.stderr, highlight=False)

@@ -3,8 +3,9 @@
 K warm-up runs go first, unmeasured and unrecorded (caches, JIT, disk): a warm-up that
 fails stops everything with its exit code, since the measured runs would fail too. Then N
 measured repetitions, each with its own JSON report and CSV row, sharing a ``repeat_group``
-id and numbered by ``repetition`` (1..N); then their statistics, on stderr and in the CI
-summary.
+id and numbered by ``repetition`` (1..N); then their statistics, on stderr, in the CI
+summary and, with ``--html``, on one page for the group (no page per repetition: the
+group's page shows each of them in detail).
 
 Exit code: the first repetition whose command failed gives its code; otherwise 125 if a
 report could not be written, 121 if a repetition went over a budget, else 0. A repetition
@@ -71,7 +72,8 @@ def repetition_options(
     base: RunOptions, i: int, repeat: int, group: str | None, explicit_json: bool
 ) -> RunOptions:
     """Repetition ``i`` of ``repeat``: its own run id and files (``run-2.json`` for an
-    explicit ``--json``), numbered in ``group``; quiet, since the statistics come at the end."""
+    explicit ``--json``), numbered in ``group``; quiet, since the statistics come at the end.
+    No HTML page of its own: the group has one (:func:`run_repeated`)."""
     if group is None:
         return base
     run_id = base.labels.run_id if i == 1 else new_run_id(datetime.now(timezone.utc))
@@ -79,13 +81,12 @@ def repetition_options(
     json_path = (
         repetition_path(outputs.json_path, i) if explicit_json else default_json_path(run_id)
     )
-    html_path = outputs.html_path and repetition_path(outputs.html_path, i)
     return replace(
         base,
         labels=replace(
             base.labels, run_id=run_id, repeat_group=group, repetition=i, repetitions=repeat
         ),
-        outputs=replace(outputs, json_path=json_path, html_path=html_path),
+        outputs=replace(outputs, json_path=json_path, html_path=None),
         quiet=True,
     )
 
@@ -123,19 +124,43 @@ def run_repeated(
         say("interrupted between repetitions")
         return exit_codes.SIGNAL_BASE + 2
     results = [o.result for o in outcomes if o.result is not None]
+    stats = RepeatStats.of(results, warmup) if group and len(results) > 1 else None
     if results:
-        _report(results, warmup if group else 0, base.quiet, summary_paths)
-    return exit_code_of(outcomes)
+        _report(results, stats, base.quiet, summary_paths)
+    code = exit_code_of(outcomes)
+    if group is not None and base.outputs.html_path is not None and results:
+        if not _write_group_page(base.outputs.html_path, results, stats, base.quiet) and code == 0:
+            return exit_codes.GREENMETER_ERROR
+    return code
 
 
 _FIGURE = re.compile(r"\d[\d.,–-]*(\s*[nµmkMG]?(J|Wh|W|g|s)\b)?")
 """A number with its unit, as warnings write figures."""
 
 
-def _report(results: list[RunResult], warmup: int, quiet: bool, summary_paths: list[Path]) -> None:
+def _write_group_page(
+    path: Path, results: list[RunResult], stats: RepeatStats | None, quiet: bool
+) -> bool:
+    """The repeat group's HTML page (one repetition's page when only one ran); False when
+    it could not be written (said on stderr)."""
+    from greenmeter.reports.atomic_write import write_text_atomic
+    from greenmeter.reports.html.page import repeat_page, run_page
+
+    try:
+        write_text_atomic(path, repeat_page(results, stats) if stats else run_page(results[0]))
+    except Exception as exc:  # a drawing bug must not cost the runs' outcome
+        say(f"HTML report not written: {exc}")
+        return False
+    if not quiet:
+        say(f"HTML report: {path}")
+    return True
+
+
+def _report(
+    results: list[RunResult], stats: RepeatStats | None, quiet: bool, summary_paths: list[Path]
+) -> None:
     from greenmeter.reports.step_summary import append_summary, summary_markdown
 
-    stats = RepeatStats.of(results, warmup) if len(results) > 1 else None
     if stats is not None and not quiet:
         from greenmeter.reports.figures import headline_basis
         from greenmeter.reports.summary import print_repeat_stats

@@ -5,6 +5,8 @@ Needs Debian's ``chromium`` (``.ci/run`` installs it); skipped, saying so, where
 
 from __future__ import annotations
 
+import html as html_lib
+import json
 import re
 import shutil
 import struct
@@ -16,7 +18,7 @@ import pytest
 
 from greenmeter.history.html_pages import write_html_report
 
-from synthetic_runs import DAY_S, machine, points, write_run
+from synthetic_runs import BATCH_SIZES, DAY_S, FAILED_RUN, machine, nine_runs, points, write_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -178,3 +180,62 @@ def test_hovering_the_chart_reads_out_the_power(pages, tmp_path):
     ]
     total = float(re.fullmatch(r"total: ([\d.]+) W", lines[-1]).group(1))
     assert 100 < total < 520
+
+
+@pytest.fixture(scope="module")
+def sweep_page(tmp_path_factory):
+    """Nine runs, three batch sizes, #5 failed, drawn on one page."""
+    directory = tmp_path_factory.mktemp("sweep")
+    nine_runs(directory)
+    page = directory / "sweep.html"
+    write_html_report([directory], page)
+    return page
+
+
+# Read back what the browser laid out: each comparison row's command (its text, tooltip
+# and how many lines it takes), its exit cell and its background; the test verdicts.
+PROBE = """<script>
+var rows=[].slice.call(document.querySelectorAll("#comparison tbody tr")).map(function(tr){
+  var code=tr.querySelector("code"),cells=tr.querySelectorAll("td");
+  return {command:code.textContent,title:code.title,lines:code.getClientRects().length,
+    exit:cells[1].textContent,background:getComputedStyle(tr).backgroundColor};});
+var verdicts=[].slice.call(document.querySelectorAll("#significance .wide tbody tr")).map(
+  function(tr){var c=tr.querySelectorAll("td");return c[c.length-1].textContent;});
+var out=document.createElement("pre");out.id="probe";
+out.textContent=JSON.stringify({rows:rows,verdicts:verdicts});document.body.appendChild(out);
+</script>"""
+
+
+def test_the_nine_run_comparison_tells_the_runs_apart_in_the_browser(sweep_page, tmp_path):
+    page = tmp_path / "probe.html"
+    page.write_text(sweep_page.read_text().replace("</body>", PROBE + "</body>"))
+    proc = chromium(tmp_path, "--window-size=1200,900", "--dump-dom", page.as_uri())
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    found = re.search(r'<pre id="probe">(.*?)</pre>', proc.stdout.decode(), re.S)
+    probe = json.loads(html_lib.unescape(found.group(1)))
+    rows = probe["rows"]
+    batches = [BATCH_SIZES[n // 3] for n in range(9)]
+    assert [r["command"] for r in rows] == [f"\u2026 --batch-size {b}" for b in batches]
+    assert [r["title"].rsplit(" ", 1)[-1] for r in rows] == [str(b) for b in batches]
+    assert all(r["lines"] == 1 for r in rows), rows  # never broken at a hyphen
+    failed = FAILED_RUN - 1
+    assert rows[failed]["exit"] == "\u2717 1 (failed)"
+    assert rows[failed]["background"] == "rgb(253, 236, 235)"
+    assert {r["exit"] for i, r in enumerate(rows) if i != failed} == {"0"}
+    assert {r["background"] for i, r in enumerate(rows) if i != failed} == {"rgba(0, 0, 0, 0)"}
+    # Energy, CO2e, duration and energy per unit, for G2 and G3 against G1.
+    assert len(probe["verdicts"]) == 8
+    assert all(v.startswith("significantly lower (p") for v in probe["verdicts"]), probe
+
+
+def test_the_screenshot_shows_the_failed_run_and_the_tags(sweep_page, tmp_path):
+    shot = tmp_path / "sweep.png"
+    proc = chromium(
+        tmp_path, f"--screenshot={shot}", f"--window-size={WIDTH},{HEIGHT}", sweep_page.as_uri()
+    )
+    assert proc.returncode == 0 and shot.exists(), proc.stderr.decode()[-2000:]
+    counts = pixels(decode_png(shot.read_bytes())[2])
+    # The failed row's tint: one table row across the page (about 1000 x 40 px).
+    assert near(counts, "#fdeceb", 2) > 20_000, near(counts, "#fdeceb", 2)
+    # Eighteen tag chips (two per run), each some 60 x 16 px.
+    assert near(counts, "#e8eef6", 2) > 8_000, near(counts, "#e8eef6", 2)

@@ -10,7 +10,9 @@ from datetime import datetime, timezone
 
 import pytest
 
+from greenmeter.history.compare import METRICS, compare_values
 from greenmeter.history.html_pages import load_run, write_html_report
+from greenmeter.quantities import format_energy, format_mass, format_power
 from greenmeter.reports.html.charts import (
     CHART_POINTS,
     CHART_W,
@@ -22,8 +24,20 @@ from greenmeter.reports.html.charts import (
 from greenmeter.reports.html.page import TABLE_ROWS, RunView, render_html
 from greenmeter.reports.summary import BLOCKS, power_profile_w, print_summary, sparkline
 from greenmeter.results import Carbon, ComponentResult, RunLabels, RunResult
+from greenmeter.stats import welch_test
 
-from synthetic_runs import DAY_S, machine, points, report, write_run
+from conftest import read_report
+from synthetic_runs import (
+    BATCH_SIZES,
+    DAY_S,
+    FAILED_RUN,
+    PYTHON,
+    machine,
+    nine_runs,
+    points,
+    report,
+    write_run,
+)
 
 PY = sys.executable
 EXTERNAL = re.compile(r"""(?:src|href|xlink:href)\s*=\s*["']?\s*(?:[a-z][a-z0-9+.-]*:)?//""", re.I)
@@ -285,3 +299,238 @@ def test_summary_shows_a_power_sparkline_on_a_terminal_only():
         f"total power {BLOCKS[2] * 8}{BLOCKS[-1] * 8} 0\u201340.0 W over 8.00 s"
     )
     assert not any(b in pipe.getvalue() for b in BLOCKS)
+
+
+# ---------------------------------------------------------------- runs told apart
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """Nine runs (three batch sizes, three runs each, #5 failed) and their page."""
+    directory = tmp_path_factory.mktemp("sweep")
+    reports = [read_report(p) for p in nine_runs(directory)]
+    page = tmp_path_factory.mktemp("page") / "sweep.html"
+    assert write_html_report([directory], page) == []
+    return directory, reports, page.read_text()
+
+
+def _section(html: str, section_id: str) -> str:
+    start = html.index(f'<section id="{section_id}"')
+    return html[start : html.index("</section>", start)]
+
+
+def _body_rows(table_html: str) -> list[tuple[str, str]]:
+    """(the <tr> tag's attributes, the row's cells) of a table's body."""
+    body = table_html[table_html.index("<tbody>") : table_html.index("</tbody>")]
+    return re.findall(r"<tr([^>]*)>(.*?)</tr>", body, re.S)
+
+
+def test_the_comparison_shows_what_differs_between_commands_the_tags_and_failures(sweep):
+    _, reports, html = sweep
+    comparison = _section(html, "comparison")
+    rows = _body_rows(comparison)
+    assert len(rows) == 9
+    for n, (attributes, cells) in enumerate(rows, start=1):
+        batch = BATCH_SIZES[(n - 1) // 3]
+        # What differs, with the whole command on hover.
+        whole = f"{PYTHON} train.py --epochs 3 --batch-size {batch}"
+        assert f'<code class="nowrap" title="{whole}">\u2026 --batch-size {batch}</code>' in cells
+        assert f'<span class="tag">model=cnn</span> <span class="tag">bs={batch}</span>' in cells
+        # The failed run is marked in its row, its exit cell and its bars' labels.
+        if n == FAILED_RUN:
+            assert attributes == ' class="failed"'
+            assert '<td><span class="fail">\u2717 1 (failed)</span></td>' in cells
+            assert f">#{n} \u2717 \u2026 --batch-size {batch}<title>" in comparison
+        else:
+            assert attributes == "" and "<td>0</td>" in cells
+            assert f">#{n} \u2026 --batch-size {batch}<title>" in comparison
+        assert format_energy(reports[n - 1]["energy_j"]["total"]) in cells
+    assert (
+        f"a leading \u2026 stands for the words every command starts with: {PYTHON} train.py --epochs 3"
+        in comparison
+    )
+    # Before: every command read "/home/alice/mnist/.venv/bin/python train.py --epochs 3 -\u2026"
+    assert "--epochs 3 -\u2026" not in html
+
+
+def test_the_groups_are_tested_as_greenmeter_compare_tests_them(sweep):
+    _, reports, html = sweep
+    section = _section(html, "significance")
+    groups, tests = section.split("</table>")[:2]
+    assert _body_rows(groups) == [
+        ("", "<th scope=\"row\">G1</th><td>\u2026 --batch-size 32 model=cnn, bs=32</td>"
+         "<td>#1, #2, #3</td><td>-</td>"),
+        ("", "<th scope=\"row\">G2</th><td>\u2026 --batch-size 64 model=cnn, bs=64</td>"
+         "<td>#4, #5, #6</td><td>#5</td>"),
+        ("", "<th scope=\"row\">G3</th><td>\u2026 --batch-size 256 model=cnn, bs=256</td>"
+         "<td>#7, #8, #9</td><td>-</td>"),
+    ]  # fmt: skip
+
+    def energy(runs):
+        return [reports[n - 1]["energy_j"]["total"] for n in runs]
+
+    baseline = energy([1, 2, 3])
+    rows = {}
+    for _, cells in _body_rows(tests):
+        texts = re.findall(r">([^<]*)</t[hd]>", cells)
+        rows[f"{texts[0]} {texts[1]}"] = cells
+    for name, runs in (("G2", [4, 6]), ("G3", [7, 8, 9])):  # #5 failed: left out
+        welch = welch_test(baseline, energy(runs))
+        assert welch.p_value < 0.01, welch  # 22 % and 54 % less energy, a few % spread
+        expected = compare_values(METRICS["energy"], baseline, energy(runs))
+        row = rows[f"{name} vs G1 energy"]
+        p_text = f"p = {welch.p_value:.2g}" if welch.p_value >= 1e-4 else "p &lt; 0.0001"
+        assert f"<td>significantly lower ({p_text}, Welch&#x27;s t-test)</td>" in row
+        assert f"{expected.change * 100:+.1f} %" in row and f"(n={len(runs)})" in row
+    change = sum(energy([7, 8, 9])) / sum(baseline) - 1
+    assert -0.60 < change < -0.50  # batch 256: about half the energy of batch 32
+    assert "energy per unit" in tests and "duration" in tests
+
+
+def test_report_by_command_shows_what_differs(greenmeter, sweep, tmp_path):
+    directory = sweep[0]
+    proc = greenmeter("report", str(directory), "--group-by", "command", "-o", "table.txt")
+    assert proc.returncode == 0, proc.stderr
+    table = (tmp_path / "table.txt").read_text()
+    for batch, failed in ((32, 0), (64, 1), (256, 0)):
+        assert re.search(
+            rf"^\u2026 --batch-size {batch} +\u2502 +3 \u2502 +{failed} \u2502", table, re.M
+        ), table
+    assert f"command: \u2026 at the start: {PYTHON} train.py --epochs 3" in table
+    proc = greenmeter("report", str(directory), "--group-by", "command", "--format", "markdown")
+    assert "| \u2026 --batch-size 256 | 3 | 0 |" in proc.stdout.decode()
+    assert f"command: \u2026 at the start: {PYTHON} train.py" in proc.stdout.decode()
+
+
+def test_run_repeat_writes_one_page_for_the_group_with_the_terminal_statistics(
+    greenmeter, tmp_path
+):
+    proc = greenmeter(
+        "run",
+        "--repeat",
+        "3",
+        "--html",
+        "group.html",
+        "--json",
+        "r.json",
+        "--csv",
+        "runs.csv",
+        "--units",
+        "200",
+        "--unit-name",
+        "samples",
+        "--tag",
+        "model=cnn",
+        "--interval",
+        "0.1",
+        "--",
+        PY,
+        "-c",
+        "import time; t = time.process_time()\nwhile time.process_time() - t < 0.3: pass",
+    )
+    assert proc.returncode == 0, proc.stderr
+    err = proc.stderr.decode()
+    assert "HTML report: group.html" in err
+    # One page, for the group: none per repetition.
+    assert sorted(p.name for p in tmp_path.glob("*.html")) == ["group.html"]
+    html = (tmp_path / "group.html").read_text()
+    reports = [read_report(tmp_path / f"r-{i}.json") for i in (1, 2, 3)]
+    assert f"<title>greenmeter: 3 repetitions of {PY} -c" in html
+    stats = _section(html, "repetitions")
+    assert '<h2 id="repetitions-h">3 repetitions</h2>' in stats
+    # The same figures as the table on stderr, row by row.
+    for metric in ("energy", "duration", "CO2e", "energy per sample"):
+        cells = next(
+            cells
+            for cells in ([c.strip() for c in ln.split("\u2502")] for ln in err.splitlines())
+            if cells[0] == metric
+        )
+        assert len(cells) == 5, cells
+        row = re.search(rf'<th scope="row">{metric}</th>(.*?)</tr>', stats).group(1)
+        assert re.findall(r"<td[^>]*>([^<]*)</td>", row) == cells[1:]
+    # Each repetition in the comparison and in detail, with its tags and exit code.
+    rows = _body_rows(_section(html, "comparison"))
+    assert len(rows) == 3 and all("<td>0</td>" in cells for _, cells in rows)
+    for r in reports:
+        assert r["repeat_group"] == reports[0]["repeat_group"] and r["run_id"] in html
+        assert format_energy(r["energy_j"]["total"]) in html
+    assert html.count('<section class="run"') == 3
+    assert html.count('<p>Tags: <span class="tag">model=cnn</span></p>') == 3
+
+
+def test_the_single_run_page_has_work_tags_gpus_cross_check_and_warnings():
+    comps = machine(gpus=2, packages=1)
+    data = report(comps, points(comps, 600, 1.0), units=60_000, tags={"model": "cnn", "bs": "64"})
+    data["components"][1]["details"] = {"mean_utilization_pct": 12.0, "shared_gpu": True}
+    data["warnings"] = ["dram: no RAPL DRAM domain: estimated", "a <b>tag</b>"]
+    ours = data["energy_j"]
+    data["cross_check"] = {
+        "tool": "codecarbon",
+        "version": "3.3.2",
+        "mode": "offline, tracking_mode=process",
+        "country_iso_code": "DEU",
+        "measure_power_secs": 1,
+        "duration_s": 600.4,
+        "difference": [
+            {
+                "kind": kind,
+                "greenmeter_j": ours[kind],
+                "codecarbon_j": ours[kind] / 1.25,
+                "difference_j": ours[kind] - ours[kind] / 1.25,
+                "difference_pct": 25.0,
+            }
+            for kind in ("cpu", "gpu", "dram", "total")
+        ]
+        + [
+            {
+                "kind": "co2",
+                "greenmeter_g": 50.0,
+                "codecarbon_g": 40.0,
+                "difference_g": 10.0,
+                "difference_pct": 25.0,
+            }
+        ],
+    }
+    html = render_html([RunView(report=data)])
+    run = html[html.index('<section class="run"') :]
+    # Warnings first, escaped; tags under the figures.
+    warn = run.index('<div class="warn"><strong>Warnings</strong>')
+    assert warn < run.index("<h3>Power over time</h3>")
+    assert "<li>dram: no RAPL DRAM domain: estimated</li><li>a &lt;b&gt;tag&lt;/b&gt;</li>" in run
+    assert '<p>Tags: <span class="tag">model=cnn</span> <span class="tag">bs=64</span></p>' in run
+    # Per GPU: utilisation, memory, power, energy, sharing.
+    gpus = run[run.index("<h3>GPUs</h3>") : run.index("<h3>Work done</h3>")]
+    first = data["components"][0]
+    assert re.findall(r"<th scope=\"row\">([^<]*)</th>", gpus) == [
+        "gpu NVIDIA H100 80GB HBM3 #0",
+        "gpu NVIDIA H100 80GB HBM3 #1",
+    ]
+    assert (
+        f"<td class=num>87.5 %</td><td class=num>40960 MiB</td>"
+        f"<td class=num>{format_power(first['mean_power_w'])}</td><td class=num>-</td>"
+        f"<td class=num>{format_energy(first['energy_j'])}</td><td>no</td>"
+    ) in gpus
+    assert "<td class=num>12 %</td><td class=num>-</td>" in gpus
+    assert "yes (figures are the whole device&#x27;s)" in gpus
+    # The work done: 60 000 samples in 600 s.
+    work = run[run.index("<h3>Work done</h3>") : run.index("<h3>Carbon</h3>")]
+    assert "<dt>Units of work</dt><dd>60000 samples</dd>" in work
+    assert f"<dt>Energy per sample</dt><dd>{format_energy(ours['total'] / 60_000)}</dd>" in work
+    co2 = format_mass(data["carbon"]["co2_g"] / 60_000)
+    assert f"<dt>CO\u2082e per sample</dt><dd>{co2}</dd>" in work
+    assert "<dt>Rate</dt><dd>100 samples per second</dd>" in work
+    # The cross-check: greenmeter, CodeCarbon and the difference, as the terminal has them.
+    check = run[run.index("<h3>Cross-check</h3>") : run.index("<h3>Run</h3>")]
+    assert "cross-check: CodeCarbon 3.3.2 (offline, tracking_mode=process, DEU, 600.40 s)" in check
+    diff = format_energy(ours["total"] - ours["total"] / 1.25)
+    assert (
+        f'<th scope="row">total</th><td class=num>{format_energy(ours["total"])}</td>'
+        f"<td class=num>{format_energy(ours['total'] / 1.25)}</td>"
+        f"<td class=num>+{diff} (+25 %)</td>"
+    ) in check
+    assert "<td class=num>+10.00 g (+25 %)</td>" in check
+    # A failed run's exit code is marked, not shown like a pass.
+    data["exit_code"] = 2
+    failed = render_html([RunView(report=data)])
+    assert '<div class="fail"><dt>Exit code</dt><dd>2 (failed)</dd>' in failed
+    assert '<dd><span class="fail">\u2717 2 (failed)</span></dd>' in failed

@@ -11,7 +11,6 @@ just finished.
 from __future__ import annotations
 
 import json
-import shlex
 import statistics
 from dataclasses import dataclass, field
 
@@ -29,6 +28,8 @@ from greenmeter.quantities import (
     format_power,
     unit_for,
 )
+from greenmeter.reports.command_labels import command_text, label_commands, one_line
+from greenmeter.reports.html import run_details
 from greenmeter.reports.html.charts import (
     KIND_COLOURS,
     component_label,
@@ -38,9 +39,11 @@ from greenmeter.reports.html.charts import (
     power_series,
     series_power,
 )
+from greenmeter.reports.html.statistics import GroupComparison, groups_section, repeat_section
+from greenmeter.reports.html.tables import html_table
 from greenmeter.reports.json_report import result_to_dict
 from greenmeter.reports.timeline import downsample, intervals, total_power_w
-from greenmeter.results import COUNTED_KINDS, Point, RunResult, singular
+from greenmeter.results import COUNTED_KINDS, Point, RepeatStats, RunResult, singular
 
 TABLE_ROWS = 48
 """Rows of the power table under each chart (means over equal spans)."""
@@ -60,9 +63,19 @@ class RunView:
     source: str | None = None
 
 
+def _view(result: RunResult) -> RunView:
+    return RunView(report=result_to_dict(result), points=result.timeline)
+
+
 def run_page(result: RunResult) -> str:
     """The page for a run still in memory; the same as ``greenmeter html`` of its report."""
-    return render_html([RunView(report=result_to_dict(result), points=result.timeline)])
+    return render_html([_view(result)])
+
+
+def repeat_page(results: list[RunResult], stats: RepeatStats) -> str:
+    """One page for the repetitions of ``run --repeat N``: their statistics (the table the
+    terminal shows), their comparison, and each repetition in detail."""
+    return render_html([_view(r) for r in results], repeat=stats)
 
 
 # ---------------------------------------------------------------- page sections
@@ -70,30 +83,11 @@ def run_page(result: RunResult) -> str:
 
 def _command_text(report: dict, limit: int | None = None) -> str:
     """The argv as a shell would take it; with ``limit``, on one line and shortened."""
-    command = report.get("command") or []
-    text = shlex.join(str(a) for a in command) if isinstance(command, list) else str(command)
+    text = command_text(report.get("command") or [])
     if limit is None:
         return text
-    text = " ".join(text.split())  # a multi-line `python -c` script reads as one line
+    text = one_line(text)
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
-
-
-def _table(caption: str, head: list[str], rows: list[list[str]], text_cols: tuple = ()) -> str:
-    """A table; cells are already-escaped HTML. The first column heads the rows; the others
-    are figures, aligned right, except ``text_cols``."""
-
-    def cls(i: int) -> str:
-        return "" if i == 0 or i in text_cols else " class=num"
-
-    out = [f"<table><caption>{html_text(caption)}</caption><thead><tr>"]
-    out += [f'<th scope="col"{cls(i)}>{html_text(h)}</th>' for i, h in enumerate(head)]
-    out.append("</tr></thead><tbody>")
-    for row in rows:
-        cells = [f'<th scope="row">{row[0]}</th>']
-        cells += [f"<td{cls(i)}>{c}</td>" for i, c in enumerate(row[1:], start=1)]
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
 
 
 def _power_table(report: dict, points: list[Point], unit_s: float, unit: str) -> str:
@@ -111,7 +105,7 @@ def _power_table(report: dict, points: list[Point], unit_s: float, unit: str) ->
         )
     return (
         "<details><summary>Power over time as a table</summary>"
-        + _table(
+        + html_table(
             f"Mean power (W) per span of time ({unit} since start)",
             [f"time ({unit})", *(f"{s.label} (W)" for s in series), "total (W)"],
             rows,
@@ -143,12 +137,12 @@ def _facts(report: dict, points: list[Point]) -> str:
         # The timeline holds means over its intervals; a shorter burst is not seen.
         typical = statistics.median(s.end_s - s.start_s for s in steps)
         notes["Peak power"] = f"highest {format_duration(typical)} mean"
-    exit_code = report.get("exit_code")
-    facts.append(("Exit code", "running" if exit_code is None else str(exit_code)))
+    facts.append(("Exit code", run_details.status_text(report)))
+    fail = ' class="fail"' if run_details.failed(report) else ""
     return (
         '<dl class="facts">'
         + "".join(
-            f"<div><dt>{html_text(k)}</dt><dd>{html_text(v)}</dd>"
+            f"<div{fail if k == 'Exit code' else ''}><dt>{html_text(k)}</dt><dd>{html_text(v)}</dd>"
             + (f"<dd class=note>{html_text(notes[k])}</dd>" if k in notes else "")
             + "</div>"
             for k, v in facts
@@ -226,7 +220,7 @@ def _energy_section(uid: str, report: dict) -> str:
         if bars
         else ""
     )
-    table = _table(
+    table = html_table(
         "The same as a table, with how each figure was obtained",
         ["component", "energy", "mean power", "share", "how it was obtained"],
         rows,
@@ -274,7 +268,7 @@ def _metadata_section(report: dict, source: str | None) -> str:
         ("Started", html_text(report.get("started_at"))),
         ("Ended", html_text(report.get("ended_at"))),
         ("Duration", html_text(format_duration(report.get("duration_s")))),
-        ("Exit code", html_text(report.get("exit_code"))),
+        ("Exit code", run_details.status_cell(report)),
         ("Interrupted", "yes" if report.get("interrupted") else "no"),
         ("Host", html_text(host.get("hostname"))),
         ("OS", html_text(host.get("os"))),
@@ -286,16 +280,10 @@ def _metadata_section(report: dict, source: str | None) -> str:
     items.append(("greenmeter", html_text(report.get("greenmeter_version"))))
     if source:
         items.append(("Report file", f"<code>{html_text(source)}</code>"))
-    warnings = report.get("warnings") or []
-    warn = (
-        "<h4>Warnings</h4><ul>" + "".join(f"<li>{html_text(w)}</li>" for w in warnings) + "</ul>"
-        if warnings
-        else ""
-    )
     return (
         '<h3>Run</h3><dl class="meta">'
         + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items)
-        + f"</dl>{warn}"
+        + "</dl>"
     )
 
 
@@ -314,6 +302,8 @@ def _run_section(n: int, count: int, run: RunView, hover: dict) -> str:
         f'<h2 id="{uid}-h">{heading}: <code>{html_text(_command_text(report, 80))}</code></h2>',
         partial,
         _facts(report, run.points),
+        run_details.warnings_section(report),
+        f"<p>Tags: {run_details.tags_cell(report.get('tags'))}</p>" if report.get("tags") else "",
         "<h3>Power over time</h3>",
     ]
     svg, data = power_chart(f"{uid}-power", report, run.points)
@@ -336,7 +326,10 @@ def _run_section(n: int, count: int, run: RunView, hover: dict) -> str:
         out.append(f"<p>{html_text(run.timeline_note or 'No timeline points to draw.')}</p>")
     out += [
         _energy_section(f"{uid}-energy", report),
+        run_details.gpu_section(report),
+        run_details.work_section(report),
         _carbon_section(report),
+        run_details.cross_check_section(report),
         _metadata_section(report, run.source),
         "</section>",
     ]
@@ -362,12 +355,27 @@ def _comparison_section(runs: list[RunView]) -> str:
         for k in COUNTED_KINDS
         if any((r.report.get("energy_j") or {}).get(k) is not None for r in runs)
     ]
-    labels = [f"#{n} {_command_text(r.report, 40)}" for n, r in enumerate(runs, start=1)]
+    reports = [r.report for r in runs]
+    commands = label_commands([r.get("command") for r in reports], limit=60)
+    short = label_commands([r.get("command") for r in reports], limit=24).labels
+    labels = [
+        f"#{n} " + ("\u2717 " if run_details.failed(r) else "") + text
+        for n, (r, text) in enumerate(zip(reports, short), start=1)
+    ]
     energies = [(r.report.get("energy_j") or {}) for r in runs]
     co2 = [(r.report.get("carbon") or {}).get("co2_g") for r in runs]
     durations = [r.report.get("duration_s") for r in runs]
     per_unit = [_per_unit(r.report) for r in runs]
     base = energies[0].get("total")
+    regions = [
+        str(
+            (r.get("carbon") or {}).get("region")
+            or (r.get("carbon") or {}).get("zone_id")
+            or "world"
+        )
+        for r in reports
+    ]
+    one_region = regions[0] if len(set(regions)) == 1 else None  # said once, in the caption
     rows = []
     first_detailed = _first_detailed(len(runs))
     for n, (r, e, g, d, pu) in enumerate(zip(runs, energies, co2, durations, per_unit), start=1):
@@ -375,39 +383,58 @@ def _comparison_section(runs: list[RunView]) -> str:
         delta = (
             f"{(total - base) / base * 100:+.1f} %" if n > 1 and total is not None and base else ""
         )
-        carbon = r.report.get("carbon") or {}
         started = str(r.report.get("started_at") or "")[:16].replace("T", " ")
         rows.append(
             [
                 (f'<a href="#run{n}">#{n}</a>' if n >= first_detailed else f"#{n}")
                 + f'<br><small class="nowrap">{html_text(started)}</small>',
-                f"<code>{html_text(_command_text(r.report, 40))}</code>",
+                f'<code class="nowrap" title="{html_text(_command_text(r.report))}">'
+                f"{html_text(commands.labels[n - 1])}</code>"
+                + (
+                    f"<br>{run_details.tags_cell(r.report.get('tags'))}"
+                    if r.report.get("tags")
+                    else ""
+                ),
+                run_details.status_cell(r.report),
                 html_text(format_duration(d)),
                 html_text(format_energy(total)),
                 *(html_text(format_energy(e.get(k))) for k in kinds),
                 html_text(format_mass(g)),
-                html_text(carbon.get("region") or carbon.get("zone_id") or "world"),
+                *([] if one_region else [html_text(regions[n - 1])]),
                 html_text(f"{pu[0]:.4g} J/{pu[1]}" if pu else "-"),
                 delta,
             ]
         )
     head = [
         "run",
-        "command",
+        "command and tags",
+        "exit",
         "duration",
         "energy",
         *kinds,
         "CO\u2082e",
-        "region",
+        *([] if one_region else ["region"]),
         "per unit",
         "vs #1",
     ]
-    table = _table(
-        "Runs compared, oldest first: start time (UTC), energy in total and per "
-        "kind, energy per unit of work, change in energy relative to run #1",
+    elided = [
+        f"{where} \u2026 stands for the words every command {verb} with: {text}"
+        for where, verb, text in (
+            ("a leading", "starts", commands.prefix),
+            ("a trailing", "ends", commands.suffix),
+        )
+        if text
+    ]
+    table = html_table(
+        "Runs compared, oldest first: start time (UTC), what differs between the commands "
+        "(hover for the whole command) and the tags, exit status (\u2717: failed), energy in total "
+        "and per kind, energy per unit of work, change in energy relative to run #1"
+        + (f"; all in region {one_region}" if one_region else "")
+        + "".join(f"; {e}" for e in elided),
         head,
         rows,
-        text_cols=(1, len(head) - 3),
+        text_cols=(1, 2, *([] if one_region else [len(head) - 3])),
+        row_classes=["failed" if run_details.failed(r) else "" for r in reports],
     )
     totals = [e.get("total") or 0.0 for e in energies]
     charts = [
@@ -511,6 +538,10 @@ th,td{border-bottom:1px solid var(--line);padding:3px 8px;text-align:left;vertic
 thead th{border-bottom:2px solid #999}
 details{margin:4px 0 10px}summary{cursor:pointer;color:#0b5394}
 a{color:#0b5394}.warn{background:#fff4e5;border-left:4px solid #D55E00;padding:6px 10px}
+.warn ul{margin:4px 0;padding-left:20px}
+.fail{color:#a51d00;font-weight:600;white-space:nowrap}tr.failed{background:#fdeceb}dl.facts div.fail{background:#fdeceb}
+.tag{display:inline-block;background:#e8eef6;border-radius:3px;padding:0 5px;margin:1px 2px 1px 0;
+font-size:12px;white-space:nowrap}
 footer{margin-top:30px;color:var(--muted);font-size:13px}
 """
 
@@ -540,8 +571,14 @@ document.querySelectorAll("svg.power-chart").forEach(function(svg){
 """
 
 
-def render_html(runs: list[RunView]) -> str:
-    """The whole page: a comparison when there are several runs, then each run."""
+def render_html(
+    runs: list[RunView],
+    groups: GroupComparison | None = None,
+    repeat: RepeatStats | None = None,
+) -> str:
+    """The whole page: a comparison when there are several runs (with ``groups``, the
+    significance test between groups; with ``repeat``, a repeat group's statistics first),
+    then each run."""
     hover: dict[str, dict] = {}
     if len(runs) == 1:
         report = runs[0].report
@@ -552,13 +589,18 @@ def render_html(runs: list[RunView]) -> str:
             f"{format_mass(co2)} CO\u2082e"
         )
         intro = f"One run, started {report.get('started_at')}."
+    elif repeat is not None:
+        title = f"greenmeter: {repeat.n} repetitions of {_command_text(runs[0].report, 60)}"
+        intro = f"{repeat.n} repetitions, started {runs[0].report.get('started_at')}."
     else:
         title = f"greenmeter: {len(runs)} runs compared"
         intro = (
             f"{len(runs)} runs, from {runs[0].report.get('started_at')} "
             f"to {runs[-1].report.get('started_at')}."
         )
-    body = [_comparison_section(runs)] if len(runs) > 1 else []
+    body = [repeat_section(repeat)] if repeat is not None else []
+    body += [_comparison_section(runs)] if len(runs) > 1 else []
+    body += [groups_section(groups)] if groups is not None else []
     first_detailed = _first_detailed(len(runs))
     if first_detailed > 1:
         intro += (
