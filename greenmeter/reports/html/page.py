@@ -357,6 +357,9 @@ def _comparison_section(runs: list[RunView]) -> str:
     ]
     reports = [r.report for r in runs]
     commands = label_commands([r.get("command") for r in reports], limit=60)
+    same = len(set(commands.labels)) == 1  # nothing differs: the table needs less of it
+    if same:
+        commands = label_commands([r.get("command") for r in reports], limit=32)
     short = label_commands([r.get("command") for r in reports], limit=24).labels
     labels = [
         f"#{n} " + ("\u2717 " if run_details.failed(r) else "") + text
@@ -429,6 +432,7 @@ def _comparison_section(runs: list[RunView]) -> str:
         "Runs compared, oldest first: start time (UTC), what differs between the commands "
         "(hover for the whole command) and the tags, exit status (\u2717: failed), energy in total "
         "and per kind, energy per unit of work, change in energy relative to run #1"
+        + ("; every run ran the same command" if same else "")
         + (f"; all in region {one_region}" if one_region else "")
         + "".join(f"; {e}" for e in elided),
         head,
