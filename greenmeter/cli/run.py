@@ -322,7 +322,8 @@ def _carbon_options(grid, pue: float | None, series, provider: str | None):
     "html_path",
     type=click.Path(),  # kept as typed: a trailing '/' means a directory
     envvar="GREENMETER_HTML",
-    help="Also write a self-contained HTML report of this run (charts, tables).",
+    help="Also write a self-contained HTML report of this run (charts, tables); with "
+    "--repeat, one page for the group.",
 )
 @click.option(
     "--tag",
