@@ -349,6 +349,11 @@ def _first_detailed(count: int) -> int:
     return max(1, count - MAX_RUN_SECTIONS + 1)
 
 
+def _region(report: dict) -> str:
+    carbon = report.get("carbon") or {}
+    return str(carbon.get("region") or carbon.get("zone_id") or "world")
+
+
 def _comparison_section(runs: list[RunView]) -> str:
     kinds = [
         k
@@ -370,14 +375,7 @@ def _comparison_section(runs: list[RunView]) -> str:
     durations = [r.report.get("duration_s") for r in runs]
     per_unit = [_per_unit(r.report) for r in runs]
     base = energies[0].get("total")
-    regions = [
-        str(
-            (r.get("carbon") or {}).get("region")
-            or (r.get("carbon") or {}).get("zone_id")
-            or "world"
-        )
-        for r in reports
-    ]
+    regions = [_region(r) for r in reports]
     one_region = regions[0] if len(set(regions)) == 1 else None  # said once, in the caption
     rows = []
     first_detailed = _first_detailed(len(runs))
