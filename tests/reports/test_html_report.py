@@ -384,7 +384,7 @@ def test_the_groups_are_tested_as_greenmeter_compare_tests_them(sweep):
         assert f"{expected.change * 100:+.1f} %" in row and f"(n={len(runs)})" in row
     change = sum(energy([7, 8, 9])) / sum(baseline) - 1
     assert -0.60 < change < -0.50  # batch 256: about half the energy of batch 32
-    assert "energy per unit" in tests and "duration" in tests
+    assert "energy per sample" in tests and "duration" in tests
 
 
 def test_report_by_command_shows_what_differs(greenmeter, sweep, tmp_path):
@@ -437,8 +437,10 @@ def test_run_repeat_writes_one_page_for_the_group_with_the_terminal_statistics(
     reports = [read_report(tmp_path / f"r-{i}.json") for i in (1, 2, 3)]
     assert f"<title>greenmeter: 3 repetitions of {PY} -c" in html
     stats = _section(html, "repetitions")
-    assert '<h2 id="repetitions-h">3 repetitions</h2>' in stats
-    # The same figures as the table on stderr, row by row.
+    # The terminal's title (with what the figures rest on), and its figures row by row.
+    title = next(ln.strip() for ln in err.splitlines() if ln.startswith("greenmeter: 3 rep"))
+    assert title == "greenmeter: 3 repetitions (estimated, not measured)"
+    assert '<h2 id="repetitions-h">3 repetitions (estimated, not measured)</h2>' in stats
     for metric in ("energy", "duration", "CO2e", "energy per sample"):
         cells = next(
             cells
@@ -514,11 +516,14 @@ def test_the_single_run_page_has_work_tags_gpus_cross_check_and_warnings():
     assert "yes (figures are the whole device&#x27;s)" in gpus
     # The work done: 60 000 samples in 600 s.
     work = run[run.index("<h3>Work done</h3>") : run.index("<h3>Carbon</h3>")]
-    assert "<dt>Units of work</dt><dd>60000 samples</dd>" in work
-    assert f"<dt>Energy per sample</dt><dd>{format_energy(ours['total'] / 60_000)}</dd>" in work
-    co2 = format_mass(data["carbon"]["co2_g"] / 60_000)
-    assert f"<dt>CO\u2082e per sample</dt><dd>{co2}</dd>" in work
-    assert "<dt>Rate</dt><dd>100 samples per second</dd>" in work
+    energy, co2 = (
+        format_energy(ours["total"] / 60_000),
+        format_mass(data["carbon"]["co2_g"] / 60_000),
+    )
+    assert (
+        f'<th scope="row">per sample</th><td class=num>60,000 samples</td>'
+        f"<td class=num>{energy}</td><td class=num>{co2}</td><td class=num>100 samples/s</td>"
+    ) in work
     # The cross-check: greenmeter, CodeCarbon and the difference, as the terminal has them.
     check = run[run.index("<h3>Cross-check</h3>") : run.index("<h3>Run</h3>")]
     assert "cross-check: CodeCarbon 3.3.2 (offline, tracking_mode=process, DEU, 600.40 s)" in check

@@ -29,6 +29,7 @@ from greenmeter.quantities import (
     unit_for,
 )
 from greenmeter.reports.command_labels import command_text, label_commands, one_line
+from greenmeter.reports.figures import headline_basis
 from greenmeter.reports.html import run_details
 from greenmeter.reports.html.charts import (
     KIND_COLOURS,
@@ -75,7 +76,7 @@ def run_page(result: RunResult) -> str:
 def repeat_page(results: list[RunResult], stats: RepeatStats) -> str:
     """One page for the repetitions of ``run --repeat N``: their statistics (the table the
     terminal shows), their comparison, and each repetition in detail."""
-    return render_html([_view(r) for r in results], repeat=stats)
+    return render_html([_view(r) for r in results], repeat=stats, basis=headline_basis(results[-1]))
 
 
 # ---------------------------------------------------------------- page sections
@@ -122,8 +123,11 @@ def _facts(report: dict, points: list[Point]) -> str:
     spans = report.get("energy_range_j") or {}
     co2_span = report.get("co2_range_g")
     facts = [
-        ("Energy", format_figure(total, _span(spans.get("total")), ENERGY_STEPS)),
-        ("CO\u2082e", format_figure(carbon.get("co2_g"), _span(co2_span), MASS_STEPS)),
+        ("Energy", format_figure(total, run_details.span_of(spans.get("total")), ENERGY_STEPS)),
+        (
+            "CO\u2082e",
+            format_figure(carbon.get("co2_g"), run_details.span_of(co2_span), MASS_STEPS),
+        ),
         ("Duration", format_duration(duration)),
         ("Mean power", format_power(total / duration) if total and duration else "-"),
     ]
@@ -158,17 +162,6 @@ BASIS_NOTES = {
 }
 
 
-def _span(value) -> tuple[float, float] | None:
-    """A report's ``[low, high]`` as a span; None for anything else (an older report)."""
-    if (
-        isinstance(value, list)
-        and len(value) == 2
-        and all(isinstance(v, (int, float)) for v in value)
-    ):
-        return float(value[0]), float(value[1])
-    return None
-
-
 def _how(comp: dict) -> str:
     """Method and source, with what the backend said about the device (estimate model,
     GPU utilisation, memory, sharing)."""
@@ -201,7 +194,11 @@ def _energy_section(uid: str, report: dict) -> str:
         rows.append(
             [
                 html_text(label + ("" if counted else " (detail, not added)")),
-                html_text(format_figure(energy, _span(c.get("energy_range_j")), ENERGY_STEPS)),
+                html_text(
+                    format_figure(
+                        energy, run_details.span_of(c.get("energy_range_j")), ENERGY_STEPS
+                    )
+                ),
                 html_text("-" if power is None else format_power(power)),
                 share,
                 html_text(_how(c)),
@@ -577,6 +574,7 @@ def render_html(
     runs: list[RunView],
     groups: GroupComparison | None = None,
     repeat: RepeatStats | None = None,
+    basis: str | None = None,
 ) -> str:
     """The whole page: a comparison when there are several runs (with ``groups``, the
     significance test between groups; with ``repeat``, a repeat group's statistics first),
@@ -600,7 +598,7 @@ def render_html(
             f"{len(runs)} runs, from {runs[0].report.get('started_at')} "
             f"to {runs[-1].report.get('started_at')}."
         )
-    body = [repeat_section(repeat)] if repeat is not None else []
+    body = [repeat_section(repeat, basis)] if repeat is not None else []
     body += [_comparison_section(runs)] if len(runs) > 1 else []
     body += [groups_section(groups)] if groups is not None else []
     first_detailed = _first_detailed(len(runs))

@@ -4,7 +4,15 @@ CodeCarbon cross-check. Pure functions of a report dict; cells are escaped HTML.
 
 from __future__ import annotations
 
-from greenmeter.quantities import format_energy, format_mass, format_power
+from greenmeter.quantities import (
+    ENERGY_STEPS,
+    MASS_STEPS,
+    format_count,
+    format_energy,
+    format_figure,
+    format_power,
+    format_rate,
+)
 from greenmeter.reports.cross_check import (
     CROSS_CHECK_HEADERS,
     cross_check_rows,
@@ -59,26 +67,75 @@ def warnings_section(report: dict) -> str:
     return f'<div class="warn"><strong>Warnings</strong><ul>{items}</ul></div>'
 
 
+def _units(report: dict) -> list[dict]:
+    """The report's kinds of units (``units_of_work``), or the one of an older report."""
+    units = report.get("units_of_work")
+    if isinstance(units, list):
+        return [u for u in units if isinstance(u, dict) and u.get("count")]
+    if not report.get("units"):
+        return []
+    duration = report.get("duration_s")
+    return [
+        {
+            "name": report.get("unit_name") or "units",
+            "count": report["units"],
+            "energy_j_per_unit": report.get("energy_j_per_unit"),
+            "co2_g_per_unit": report.get("co2_g_per_unit"),
+            "per_s": report["units"] / duration if duration else None,
+        }
+    ]
+
+
 def work_section(report: dict) -> str:
-    """Units of work (``--units``), energy and CO2e per unit, and the rate."""
-    units = report.get("units")
+    """Per kind of unit of work: the count, energy and CO2e per unit (an estimate rounded
+    as its range allows), and the throughput."""
+    units = _units(report)
     if not units:
         return ""
-    name = str(report.get("unit_name") or "units")
-    one = singular(name)
-    duration = report.get("duration_s")
-    items = [
-        ("Units of work", f"{units:g} {name}"),
-        (f"Energy per {one}", format_energy(report.get("energy_j_per_unit"))),
-        (f"CO\u2082e per {one}", format_mass(report.get("co2_g_per_unit"))),
-    ]
-    if duration:
-        items.append(("Rate", f"{units / duration:.4g} {name} per second"))
-    return (
-        '<h3>Work done</h3><dl class="meta">'
-        + "".join(f"<dt>{html_text(k)}</dt><dd>{html_text(v)}</dd>" for k, v in items)
-        + "</dl>"
+    spans = (
+        span_of((report.get("energy_range_j") or {}).get("total")),
+        span_of(report.get("co2_range_g")),
     )
+    rows = []
+    for unit in units:
+        count = unit["count"]
+        energy, co2 = (
+            format_figure(
+                unit.get(key),
+                None if span is None else (span[0] / count, span[1] / count),
+                steps,
+                with_range=False,
+            )
+            for key, span, steps in zip(
+                ("energy_j_per_unit", "co2_g_per_unit"), spans, (ENERGY_STEPS, MASS_STEPS)
+            )
+        )
+        name = str(unit.get("name") or "units")
+        rows.append(
+            [
+                html_text(f"per {singular(name)}"),
+                html_text(f"{format_count(count)} {name}"),
+                html_text(energy),
+                html_text(co2),
+                html_text(format_rate(unit.get("per_s"), name)),
+            ]
+        )
+    return "<h3>Work done</h3>" + html_table(
+        "Per kind of unit of work: how many, energy and CO\u2082e per unit, and throughput",
+        ["unit", "count", "energy", "CO\u2082e", "throughput"],
+        rows,
+    )
+
+
+def span_of(value) -> tuple[float, float] | None:
+    """A report's ``[low, high]`` as a span; None for anything else (an older report)."""
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, (int, float)) for v in value)
+    ):
+        return float(value[0]), float(value[1])
+    return None
 
 
 def _figure(details: dict, key: str, unit: str) -> str:

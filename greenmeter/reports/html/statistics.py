@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from greenmeter.reports.html.charts import html_text
 from greenmeter.reports.html.tables import html_table
-from greenmeter.reports.summary import REPEAT_STATS_HEADERS, repeat_stats_rows
-from greenmeter.results import RepeatStats
+from greenmeter.reports.summary import REPEAT_STATS_HEADERS, repeat_stats_rows, spread_advice
+from greenmeter.results import MEASURED, RepeatStats
 
 
 @dataclass(frozen=True)
@@ -71,17 +71,21 @@ def groups_section(comparison: GroupComparison) -> str:
     )
 
 
-def repeat_section(stats: RepeatStats) -> str:
-    """The statistics ``run --repeat N`` prints on stderr, as a table."""
+def repeat_section(stats: RepeatStats, basis: str | None = None) -> str:
+    """The statistics ``run --repeat N`` prints on stderr, as a table, with the same title
+    (``basis``: what the figures are, said unless measured) and the same advice."""
     warmups = f" after {stats.warmup} warm-up(s)" if stats.warmup else ""
+    said = f" ({basis})" if basis and basis != MEASURED else ""
+    advice = spread_advice(stats)
     return (
         '<section id="repetitions" aria-labelledby="repetitions-h">'
-        f'<h2 id="repetitions-h">{stats.n} repetitions{html_text(warmups)}</h2>'
+        f'<h2 id="repetitions-h">{stats.n} repetitions{html_text(warmups + said)}</h2>'
         + html_table(
             "Over the repetitions: mean, median, sample standard deviation and the 95 % "
             "Student-t confidence interval of the mean",
             list(REPEAT_STATS_HEADERS),
             [[html_text(cell) for cell in row] for row in repeat_stats_rows(stats)],
         )
+        + (f'<p class="warn">Note: {html_text(advice)}</p>' if advice else "")
         + "</section>"
     )
