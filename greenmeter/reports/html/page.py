@@ -539,6 +539,7 @@ details{margin:4px 0 10px}summary{cursor:pointer;color:#0b5394}
 a{color:#0b5394}.warn{background:#fff4e5;border-left:4px solid #D55E00;padding:6px 10px}
 .warn ul{margin:4px 0;padding-left:20px}
 .fail{color:#a51d00;font-weight:600;white-space:nowrap}tr.failed{background:#fdeceb}dl.facts div.fail{background:#fdeceb}
+#significance th{white-space:nowrap}
 .tag{display:inline-block;background:#e8eef6;border-radius:3px;padding:0 5px;margin:1px 2px 1px 0;
 font-size:12px;white-space:nowrap}
 footer{margin-top:30px;color:var(--muted);font-size:13px}
