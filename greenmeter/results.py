@@ -18,7 +18,8 @@ from greenmeter.quantities import format_energy, format_mass
 if TYPE_CHECKING:  # the statistics are imported when there are repetitions to describe
     from greenmeter.stats import Summary
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: ``phases`` added (docs/report-schema.md); readers take 1 and 2."""
 COUNTED_KINDS = ("cpu", "gpu", "dram")
 """Kinds summed into ``energy_j.total``; each also has its own ``energy_j`` entry."""
 DEFAULT_UNIT_NAME = "units"
@@ -192,6 +193,9 @@ class RunResult:
     budget: BudgetCheck | None = None
     cross_check: dict | None = None
     """CodeCarbon's figures for the same run (``--cross-check``, greenmeter/run/crosscheck.py)."""
+    phases: Phases | None = None
+    """Phases and units the command marked (``greenmeter.phase``, ``greenmeter mark``);
+    None when it marked nothing."""
     schema_version: int = SCHEMA_VERSION
     greenmeter_version: str = __version__
 
@@ -242,8 +246,95 @@ class RunResult:
         return energy_by_kind(self.components, "net_energy_j")
 
 
+@dataclass(frozen=True)
+class PhaseComponent:
+    """One component's joules over a phase (the same component as in the run's list)."""
+
+    kind: str
+    name: str
+    source: str
+    method: str
+    counted: bool
+    energy_j: float | None
+
+
+@dataclass(frozen=True)
+class Occurrences:
+    """Per occurrence of a repeated phase (e.g. every ``step``): count and the spread."""
+
+    count: int
+    mean: float
+    p50: float
+    p95: float
+    min: float
+    max: float
+    sampled: int
+    """How many occurrences the percentiles come from: all of them up to
+    ``run.phases.MAX_KEPT_OCCURRENCES``, a uniform sample of them beyond."""
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    """One marked phase name at one place in the nesting (``epoch/step``), every occurrence
+    of it together. Energy and duration are over the union of its occurrences, so
+    occurrences that overlap (several processes in the same phase) are never added twice."""
+
+    path: str
+    """Names from the top-level phase down, joined by ``/``."""
+    name: str
+    parent: str | None
+    count: int
+    start_s: float
+    """Seconds since the run's start when the first occurrence began."""
+    end_s: float
+    duration_s: float
+    components: list[PhaseComponent]
+    co2_g: float | None
+    units: dict[str, float]
+    """Units added (``add_units``) while it was open, per unit name."""
+    energy_per_occurrence_j: Occurrences | None
+    duration_per_occurrence_s: Occurrences | None
+    occurrences: list[tuple[float, float, float | None]] = field(default_factory=list)
+    """(start_s, end_s, total J) of the first occurrences, for charts (bounded)."""
+    unclosed: int = 0
+    """Occurrences still open when the run ended (closed there)."""
+
+    @property
+    def energy_j(self) -> dict[str, float | None]:
+        return energy_by_kind(self.components)
+
+    @property
+    def energy_j_per_unit(self) -> dict[str, float | None]:
+        total = self.energy_j["total"]
+        return {
+            unit: (total / count if total is not None and count else None)
+            for unit, count in self.units.items()
+        }
+
+
+@dataclass(frozen=True)
+class Phases:
+    """What the command marked: its phases, and the time and energy outside every
+    top-level phase (``unmarked``), so that top-level phases plus unmarked add up to the
+    run whenever top-level phases do not overlap."""
+
+    phases: list[PhaseResult]
+    unmarked_duration_s: float
+    unmarked_components: list[PhaseComponent]
+    marks: int
+    """Lines read from the control channel."""
+    ignored: list[str] = field(default_factory=list)
+    """Why lines were not understood (the first few, and a count)."""
+    max_lag_s: float = 0.0
+    """Longest time between a mark's stamp and greenmeter's read of the sensors for it."""
+
+    @property
+    def unmarked_energy_j(self) -> dict[str, float | None]:
+        return energy_by_kind(self.unmarked_components)
+
+
 def energy_by_kind(
-    components: list[ComponentResult], field_name: str = "energy_j"
+    components: list[ComponentResult] | list[PhaseComponent], field_name: str = "energy_j"
 ) -> dict[str, float | None]:
     """Joules per counted kind and in total. A kind nothing measured or estimated is
     None, not 0; detail components (counted=False) are never added."""

@@ -113,6 +113,17 @@ def median(values: list[float]) -> float:
     return float(ordered[mid]) if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
 
 
+def percentile(ordered: list[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) of sorted ``ordered``, linear between ranks (numpy's
+    default method)."""
+    if not ordered:
+        raise ValueError("no values")
+    rank = (len(ordered) - 1) * q / 100.0
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
 def describe(values: list[float], confidence: float = CONFIDENCE) -> Summary:
     n = len(values)
     if n == 0:

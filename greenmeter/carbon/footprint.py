@@ -34,6 +34,14 @@ class CarbonOptions:
     provider: str | None = None
     """A live provider asked for the run's hours when it ends (falls back to the shipped figure)."""
 
+    @classmethod
+    def for_grid(cls, grid: GridIntensity, pue: float | None = None, **kwargs) -> CarbonOptions:
+        """With ``pue`` None: the PUE a cloud region brings (its provider's), else 1.0."""
+        pue_source = None
+        if pue is None:
+            pue, pue_source = (grid.pue, grid.pue_source) if grid.pue is not None else (1.0, None)
+        return cls(grid=grid, pue=pue, pue_source=pue_source, **kwargs)
+
     def with_series(self, series: IntensitySeries | None) -> CarbonOptions:
         return replace(self, series=series)
 

@@ -129,10 +129,11 @@ Examples:
   greenmeter report runs.csv --group-by branch --since 7d
   greenmeter report ci-artifacts/ --group-by tag:model,region --format markdown
   greenmeter report --group-by run --filter group=3f2a9c1b7d4e --format json -o runs.json
+  greenmeter report greenmeter-runs/ --group-by phase    # phases from the JSON reports
 
 \b
 Group and filter keys: command, tag:<key>, region, zone, host, branch, commit,
-job, runner, group (repeat group), run, day, week, month, tool (greenmeter or
+job, runner, group (repeat group), run, phase, day, week, month, tool (greenmeter or
 codecarbon), source, or any CSV column. CodeCarbon's emissions.csv files are read
 too, each run labelled as CodeCarbon's figure and grouped apart by source.
 """
@@ -175,7 +176,7 @@ def report_command(paths, keys, selections, since, until, fmt, out, html_path) -
     from greenmeter.history import codecarbon_csv, output
     from greenmeter.history.aggregate import AGGREGATE_INPUTS, aggregate
     from greenmeter.history.load import load_history
-    from greenmeter.history.select import key_columns, select
+    from greenmeter.history.select import PHASE_KEY, key_columns, select
 
     paths = _paths_or_default(paths)
     if html_path is not None:
@@ -183,7 +184,12 @@ def report_command(paths, keys, selections, since, until, fmt, out, html_path) -
     needed = set(AGGREGATE_INPUTS)
     for key in [*keys, *(s.key for s in selections)]:
         needed |= key_columns(key)
-    frame = select(load_history(paths, _warn, needed), selections, since, until)
+    frame = load_history(paths, _warn, needed)
+    if PHASE_KEY in [*keys, *(s.key for s in selections)]:
+        from greenmeter.history.phases import phase_rows
+
+        frame = phase_rows(frame, paths, _warn)
+    frame = select(frame, selections, since, until)
     keys = codecarbon_csv.group_keys(frame, keys)
     note = codecarbon_csv.method_note(frame)
     if note:
@@ -194,7 +200,8 @@ def report_command(paths, keys, selections, since, until, fmt, out, html_path) -
         fmt = {".csv": "csv", ".json": "json", ".md": "markdown"}.get(suffix)
         if fmt is None:
             fmt = "table" if out is not None or sys.stdout.isatty() else "csv"
-    title = f"greenmeter: {len(frame)} runs" + (f" by {', '.join(keys)}" if keys else "")
+    what = "phases of runs" if PHASE_KEY in keys else "runs"
+    title = f"greenmeter: {len(frame)} {what}" + (f" by {', '.join(keys)}" if keys else "")
     if fmt == "table" and len(table) > output.TABLE_MAX_ROWS:
         _warn(
             f"{len(table):,} groups: the table shows the last "
@@ -234,6 +241,7 @@ Examples:
   greenmeter compare runs.csv runs.csv --baseline-filter branch=main \\
       --candidate-filter branch=feature-x
   greenmeter compare base.json cand.json        # one run each: no significance test
+  greenmeter compare a/ b/ --phase decode --unit tokens --metric energy-per-unit
 
 \b
 Exit status: 0; 122 if --max-increase is given and the candidate's mean of --metric
@@ -278,6 +286,17 @@ side); 125 for bad input (no runs on a side, unreadable paths, bad options).
     help="Exit 122 when the candidate is significantly worse by more than this, e.g. 5%.",
 )
 @click.option(
+    "--phase",
+    metavar="PHASE",
+    help="Compare one marked phase (its path, e.g. epoch/step, or its name) of each run "
+    "instead of whole runs (JSON reports only).",
+)
+@click.option(
+    "--unit",
+    metavar="UNIT",
+    help="With --phase: the unit energy per unit counts, when the phase counted several.",
+)
+@click.option(
     "--format", "fmt", type=click.Choice(("table", "json", "markdown")), help="Default: table."
 )
 @output_option()
@@ -294,6 +313,8 @@ def compare_command(
     candidate_filter,
     metric,
     max_increase_fraction,
+    phase,
+    unit,
     fmt,
     out,
     summary_md,
@@ -322,13 +343,20 @@ def compare_command(
         needed = set(compare.COLUMNS_NEEDED)
         for s in selections:
             needed |= key_columns(s.key)
-        frame = select(load_history([path], _warn, needed), selections)
+        frame = load_history([path], _warn, needed)
+        if phase is not None:
+            from greenmeter.history.phases import phase_rows, select_phase
+
+            frame = select_phase(phase_rows(frame, [path], _warn, unit), phase)
+        frame = select(frame, selections)
         finished = frame[~frame["partial"]]
         if len(finished) < len(frame):
             _warn(f"{name}: {len(frame) - len(finished)} unfinished run(s) (checkpoints) left out")
         if finished.empty:
             raise click.UsageError(
-                f"{name} {path}: no finished runs" + (" match the filter" if selections else "")
+                f"{name} {path}: no finished runs"
+                + (f" with phase {phase!r}" if phase is not None else "")
+                + (" match the filter" if selections else "")
             )
         sides.append(finished)
     note = codecarbon_csv.method_note(*sides)

@@ -18,6 +18,7 @@ COMMANDS = {
     "html": ("greenmeter.cli.history", "html_command"),
     "regions": ("greenmeter.cli.regions", "regions_command"),
     "doctor": ("greenmeter.cli.doctor", "doctor_command"),
+    "mark": ("greenmeter.cli.mark", "mark_command"),
 }
 """Command name -> (module, attribute): a command's module is imported only when that
 command runs (or the group's help lists them), so ``greenmeter run`` loads no other."""

@@ -162,12 +162,7 @@ def _carbon_options(grid, pue: float | None, series, provider: str | None):
             check_provider(provider, grid.zone_id)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--carbon-provider") from None
-    pue_source = None
-    if pue is None:  # a cloud region brings its provider's PUE
-        pue, pue_source = (grid.pue, grid.pue_source) if grid.pue is not None else (1.0, None)
-    return CarbonOptions(
-        grid=grid, pue=pue, pue_source=pue_source, series=series, provider=provider
-    )
+    return CarbonOptions.for_grid(grid, pue, series=series, provider=provider)
 
 
 @click.command(

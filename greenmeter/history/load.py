@@ -23,6 +23,9 @@ from greenmeter.history import codecarbon_csv
 from greenmeter.reports.csv_row import COLUMNS, report_row
 from greenmeter.results import SCHEMA_VERSION
 
+READABLE_SCHEMA_VERSIONS = (1, SCHEMA_VERSION)
+"""Report versions read: 2 only added ``phases`` to 1 (docs/report-schema.md)."""
+
 Warn = Callable[[str], None]
 
 NUMERIC_COLUMNS = frozenset(
@@ -272,6 +275,19 @@ def _read_csv_row_by_row(
 
 
 def _read_report(path: Path, named: bool, warn: Warn) -> dict | None:
+    report = read_report(path, named, warn)
+    if report is None:
+        return None
+    try:
+        return report_to_row(report)
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        warn(f"{path}: malformed greenmeter report ({type(exc).__name__}: {exc}); skipped")
+        return None
+
+
+def read_report(path: Path, named: bool, warn: Warn) -> dict | None:
+    """A JSON report of a version this greenmeter reads, or None (with a warning when
+    ``named`` or when it claims to be one)."""
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -284,17 +300,14 @@ def _read_report(path: Path, named: bool, warn: Warn) -> dict | None:
         if named:
             warn(f"{path}:1: not a greenmeter report (no schema_version and run_id); skipped")
         return None
-    if report.get("schema_version") != SCHEMA_VERSION:
+    if report.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
+        versions = " and ".join(map(str, READABLE_SCHEMA_VERSIONS))
         warn(
             f"{path}: report schema_version {report.get('schema_version')!r}, this greenmeter "
-            f"reads {SCHEMA_VERSION}; skipped"
+            f"reads {versions}; skipped"
         )
         return None
-    try:
-        return report_to_row(report)
-    except (TypeError, ValueError, AttributeError, KeyError) as exc:
-        warn(f"{path}: malformed greenmeter report ({type(exc).__name__}: {exc}); skipped")
-        return None
+    return report
 
 
 def report_to_row(report: dict) -> dict:

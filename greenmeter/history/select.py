@@ -32,9 +32,11 @@ KEY_ALIASES = {
 }
 """Short names for ``--group-by`` and ``key=value`` selections; any CSV column works too."""
 TIME_KEYS = {"day": "%Y-%m-%d", "week": "%G-W%V", "month": "%Y-%m"}
+PHASE_KEY = "phase"
+"""One row per phase of each run's JSON report, not per run (``history.phases``)."""
 KEY_HELP = (
     "command, tag:<key>, region, zone, host, branch, commit, job, runner, group "
-    "(repeat group), run, day, week, month, tool (greenmeter or codecarbon), source "
+    "(repeat group), run, phase, day, week, month, tool (greenmeter or codecarbon), source "
     "(e.g. 'codecarbon 3.3.2 (tracking_mode=machine)'), or any CSV column"
 )
 
@@ -75,6 +77,8 @@ def key_columns(key: str) -> set[str]:
         return {"tags"}
     if key in TIME_KEYS:
         return {"started_at"}
+    if key == PHASE_KEY:
+        return set()  # from the JSON reports, beside the history's columns
     return {KEY_ALIASES.get(key, key)}
 
 
@@ -82,7 +86,10 @@ def check_key(key: str) -> str:
     """``key`` if ``--group-by``/``key=value`` understands it, else ValueError."""
     if key.startswith("tag:") and len(key) > 4:
         return key
-    if key in ("command", *SOURCE_COLUMNS, *TIME_KEYS) or KEY_ALIASES.get(key, key) in COLUMNS:
+    if (
+        key in ("command", PHASE_KEY, *SOURCE_COLUMNS, *TIME_KEYS)
+        or KEY_ALIASES.get(key, key) in COLUMNS
+    ):
         return key
     raise ValueError(f"unknown key {key!r}; use {KEY_HELP}")
 

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict
 from datetime import datetime
 
+from greenmeter.reports.phases import phases_to_dict
 from greenmeter.results import RunResult
 
 
@@ -59,6 +60,7 @@ def result_to_dict(result: RunResult, timeline: dict | None = None) -> dict:
         "repetitions": labels.repetitions,
         "budget": asdict(result.budget) if result.budget else None,
         "cross_check": result.cross_check,
+        "phases": phases_to_dict(result.phases),
     }
 
 

@@ -113,6 +113,8 @@ def print_summary(result: RunResult, file=None, already_said: Collection[str] = 
         console.print(Text(line))  # the command's words, not markup
     for item in result.leaves_out:
         console.print(Text(f"not included: {item}"))
+    if result.phases is not None and result.phases.phases:
+        _print_phases(console, result)
     if result.budget is not None:
         style = "bold red" if result.budget.exceeded else "green"
         console.print(f"[{style}]{result.budget.describe()}[/{style}]")
@@ -122,6 +124,21 @@ def print_summary(result: RunResult, file=None, already_said: Collection[str] = 
         if warning in already_said:
             continue
         console.print(Text.assemble(("warning:", "yellow"), f" {warning}"))
+
+
+def _print_phases(console, result: RunResult) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from greenmeter.reports.phases import phase_table, phases_to_dict
+
+    headers, rows = phase_table(phases_to_dict(result.phases))
+    table = Table(title="phases", title_justify="left", show_edge=False, pad_edge=False)
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))  # phase names are the command's words
+    console.print(table)
 
 
 def _print_cross_check(console, check: dict) -> None:

@@ -14,9 +14,10 @@ from greenmeter.results import RunResult
 from greenmeter.run.idle_baseline import measure_idle
 from greenmeter.run.messages import print_summary_safely, say
 from greenmeter.run.options import RunOptions
+from greenmeter.run.phases import ControlChannel, PhaseRecorder
 from greenmeter.run.result import build_result
 from greenmeter.run.runner import CommandNotRunnable, SignalForwarder, run_command
-from greenmeter.run.sampler import Sampler
+from greenmeter.run.sampler import Measurement, Sampler
 from greenmeter.run.units_of_work import (
     child_environment,
     create_units_file,
@@ -37,34 +38,79 @@ class RunOutcome:
     """None when the command could not be started (or its result could not be built)."""
 
 
+class Window:
+    """One measured stretch of time, shared by ``greenmeter run`` (around the command) and
+    ``greenmeter.Meter`` (around a block of Python): the machine's sensors, the sampler,
+    and the control channel through which what runs inside marks phases and units."""
+
+    def __init__(self, options: RunOptions, tree: ProcessTree):
+        self.options = options
+        self.found = open_sensors(tree, settings=options.estimate, gpus=options.gpus)
+        self.notes = [
+            f"{what}: {gap.reason}" + (f" Fix: {gap.fix}" if gap.fix else "")
+            for what, gap in self.found.unavailable.items()
+        ]
+        for note in self.notes:  # said once, here, before the command's own output
+            say(note)
+        self.started_at = datetime.now(timezone.utc)  # set again when the sampler starts
+        self.sampler: Sampler | None = None
+        self.recorder = PhaseRecorder([c for s in self.found.sensors for c in s.components])
+        self.control: ControlChannel | None = None
+
+    def start(self, sampler: Sampler) -> dict[str, str]:
+        """Start ``sampler`` (on this window's sensors) and the control channel; returns
+        the environment variables that let what runs inside mark."""
+        self.sampler = sampler
+        self.started_at = datetime.now(timezone.utc)
+        sampler.start()
+        self.recorder.origin_s = sampler.started_s or 0.0
+        self.control = ControlChannel(self.recorder, sampler.read_now)
+        if self.control.open() is None and self.control.error:
+            say(self.control.error)
+        return self.control.environment()
+
+    def stop(self) -> Measurement:
+        """Marks first (each with its read), then the sampler's exact last read."""
+        assert self.sampler is not None
+        if self.control is not None:
+            self.control.close()
+        measurement = self.sampler.stop()
+        self.recorder.finish(measurement.duration_s, [t.energy_j for t in measurement.traces])
+        return measurement
+
+    def result(self, measurement: Measurement, **kwargs) -> RunResult:
+        """``build_result`` for this window (kwargs: ``outcome``, ``idle``, ...)."""
+        return build_result(
+            self.options,
+            self.found.sensors,
+            measurement,
+            started_at=self.started_at,
+            notes=self.notes,
+            phases=self.recorder,
+            **kwargs,
+        )
+
+    def close(self) -> None:
+        if self.control is not None:
+            self.control.close()
+        for sensor in self.found.sensors:
+            sensor.close()
+
+
 def measure_command(options: RunOptions) -> RunOutcome:
     """Run the command once under measurement and write its report."""
     tree = ProcessTree()
-    found = open_sensors(tree, settings=options.estimate, gpus=options.gpus)
-    notes = [
-        f"{what}: {gap.reason}" + (f" Fix: {gap.fix}" if gap.fix else "")
-        for what, gap in found.unavailable.items()
-    ]
-    for note in notes:  # said once, here, before the command's own output
-        say(note)
+    window = Window(options, tree)
+    notes = window.notes
     json_path = options.outputs.json_path
     idle = None
-    started_at = datetime.now(timezone.utc)  # set again just before the sampler starts
     checkpoint_failed = False
 
     def checkpoint(sampler: Sampler) -> None:
         # A partial report that survives kill -9 of greenmeter; replaced atomically.
         nonlocal checkpoint_failed
         try:
-            partial = build_result(
-                options,
-                found.sensors,
-                sampler.snapshot(),
-                started_at=started_at,
-                outcome=None,
-                notes=notes,
-                idle=idle,
-            )
+            partial = window.result(sampler.snapshot(), outcome=None, idle=idle)
             problem = write_report(partial, json_path)
         except OSError as exc:  # the run goes on; the final write will report it
             problem = (
@@ -86,7 +132,7 @@ def measure_command(options: RunOptions) -> RunOutcome:
                         f"before starting the command"
                     )
                 idle = measure_idle(
-                    found.sensors,
+                    window.found.sensors,
                     options.idle_baseline_s,
                     options.interval_s,
                     cancelled=lambda: bool(forwarder.received),
@@ -99,7 +145,7 @@ def measure_command(options: RunOptions) -> RunOutcome:
                     )
                     return RunOutcome(exit_codes.SIGNAL_BASE + signo, None)
             sampler = Sampler(
-                found.sensors,
+                window.found.sensors,
                 options.interval_s,
                 on_tick=checkpoint,
                 tick_every_s=options.checkpoint_interval_s,
@@ -107,51 +153,61 @@ def measure_command(options: RunOptions) -> RunOutcome:
             # CodeCarbon takes ~1.5 s to start: before greenmeter's first read, so both
             # windows are the command's.
             tracked = options.cross_check.start() if options.cross_check else None
-            started_at = datetime.now(timezone.utc)
-            sampler.start()
+            marks_env = window.start(sampler)
             try:
                 outcome = run_command(
                     options.argv,
                     forwarder,
                     on_spawned=tree.attach,
-                    env=child_environment(units_path),
+                    env=child_environment(units_path, marks_env),
                 )
                 tree.finish(outcome.cpu_s)  # before the sampler's last read, which uses it
             except CommandNotRunnable as exc:
                 say(str(exc))
                 return RunOutcome(exc.exit_code, None)
             finally:
-                measurement = sampler.stop()
+                measurement = window.stop()
                 if tracked is not None:
                     tracked.stop()
             # From here on the command has ended: whatever fails is greenmeter's own failure,
             # and it never hides the command's exit code (125 only replaces 0).
             own_failure = outcome.exit_code or exit_codes.GREENMETER_ERROR
             try:
-                carbon = _carbon_at_end(options.carbon, started_at, measurement.duration_s, notes)
-                result = build_result(
-                    options,
-                    found.sensors,
+                carbon = _carbon_at_end(
+                    options.carbon, window.started_at, measurement.duration_s, notes
+                )
+                result = window.result(
                     measurement,
-                    started_at=started_at,
                     outcome=outcome,
-                    notes=notes,
                     idle=idle,
                     carbon=carbon,
                     units=read_units_file(units_path),
                     cross_check=tracked,
                 )
-                failures, file_notes = write_run_files(result, json_path, options.outputs.csv_path)
             except Exception as exc:
                 say(f"internal error, no report: {type(exc).__name__}: {exc}")
                 return RunOutcome(own_failure, None)
-            for note in file_notes:
-                say(note)
-            return RunOutcome(_export(result, options, failures, notes, own_failure), result)
+            return finish_run(result, options, notes, own_failure)
     finally:
-        for sensor in found.sensors:
-            sensor.close()
+        window.close()
         remove_units_file(units_path)
+
+
+def finish_run(
+    result: RunResult, options: RunOptions, notes: list[str], own_failure: int
+) -> RunOutcome:
+    """The files of a result (JSON report, CSV row, HTML), the summary, the exit code;
+    ``notes``: what was said on stderr already (the summary does not repeat it)."""
+    try:
+        failures, file_notes = write_run_files(
+            result, options.outputs.json_path, options.outputs.csv_path
+        )
+    except Exception as exc:
+        say(f"internal error, no report: {type(exc).__name__}: {exc}")
+        return RunOutcome(own_failure, None)
+    for note in file_notes:
+        say(note)
+    return RunOutcome(_export(result, options, failures, notes, own_failure), result)
 
 
 def _carbon_at_end(

@@ -18,6 +18,8 @@ from greenmeter.results import (
     ESTIMATED,
     MIXED,
     ComponentResult,
+    PhaseComponent,
+    Phases,
     RunResult,
     UnitCount,
     basis_by_kind,
@@ -34,6 +36,7 @@ from greenmeter.sensors.estimate import cpu_model, read_cpuinfo
 
 if TYPE_CHECKING:  # imported with --cross-check only
     from greenmeter.run.crosscheck import TrackedRun
+    from greenmeter.run.phases import PhaseRecorder
 
 SCHEDULER_VARIABLES = (
     "SLURM_JOB_ID", "SLURM_JOB_NODELIST", "SLURMD_NODENAME", "SLURM_NODEID", "SLURM_PROCID",
@@ -54,13 +57,14 @@ def build_result(
     carbon: CarbonOptions | None = None,
     units: UnitsReading | None = None,
     cross_check: TrackedRun | None = None,
+    phases: PhaseRecorder | None = None,
 ) -> RunResult:
     """The run's result; ``outcome`` None for a checkpoint of a command still running.
 
     ``carbon``: the carbon options as they stand at the end (a live provider's series in
     place of the shipped figure); default ``options.carbon``. ``units``: what the command
     wrote to ``$GREENMETER_UNITS_FILE``. ``cross_check``: CodeCarbon's tracker over the
-    same run (``--cross-check``), stopped."""
+    same run (``--cross-check``), stopped. ``phases``: what the command marked."""
     components = component_results(sensors, measurement, idle.power_w if idle else None)
     total_j = energy_by_kind(components)["total"]
     carbon_figure, carbon_warnings = footprint(
@@ -70,7 +74,8 @@ def build_result(
         [c.counted for c in components],
         started_at.timestamp(),
     )
-    unit_counts, unit_notes = counted_units(options, units)
+    marked_units = phases.marked_units if phases is not None else {}
+    unit_counts, unit_notes = counted_units(options, units, marked_units)
     main_unit = unit_counts[0] if unit_counts else None
     warnings = [*notes, *unit_notes]
     for sensor in sensors:
@@ -92,6 +97,15 @@ def build_result(
     if cross_check is not None and cross_check.error:
         warnings.append(f"cross-check: {cross_check.error}")
     budget = options.budget.check(total_j, carbon_figure.co2_g) if options.budget else None
+    phase_figures = None
+    if phases is not None:
+        phase_figures = phases.phases(
+            [PhaseComponent(c.kind, c.name, c.source, c.method, c.counted, c.energy_j)
+             for c in components],
+            measurement.duration_s,
+            carbon_figure.co2_g / total_j if total_j else None,
+        )  # fmt: skip
+        warnings.extend(phase_warnings(phases, phase_figures))
     return RunResult(
         labels=options.labels,
         exit_code=None if outcome is None else outcome.exit_code,
@@ -114,6 +128,7 @@ def build_result(
         cross_check=None
         if cross_check is None
         else cross_check.as_dict(energy_by_kind(components), carbon_figure.co2_g),
+        phases=phase_figures,
     )
 
 
@@ -146,24 +161,47 @@ def leaves_out(components: list[ComponentResult]) -> list[str]:
 
 
 def counted_units(
-    options: RunOptions, reading: UnitsReading | None
+    options: RunOptions, reading: UnitsReading | None, marked: dict[str, float] | None = None
 ) -> tuple[list[UnitCount], list[str]]:
     """(units of every kind, the first being the run's main unit; notes). A kind the
-    command counted itself wins over ``--units`` for it: the command knows what it did."""
+    command counted itself wins over ``--units`` for it: the command knows what it did.
+    Its count in ``$GREENMETER_UNITS_FILE`` first, else the sum of what it marked with
+    ``add_units`` (``marked``: per unit name)."""
     notes = [reading.warning] if reading and reading.warning else []
     default_name = options.unit_name or DEFAULT_UNIT_NAME
     counts = {u.name: u.count for u in options.units}
-    for count, name in reading.counts if reading else []:
-        name = name or default_name
+    written = [(count, name or default_name) for count, name in (reading.counts if reading else [])]
+    in_file = {name for _, name in written}
+    added = [(count, name) for name, count in (marked or {}).items() if name not in in_file]
+    for (count, name), how in [
+        *((c, f"wrote {{}} to ${UNITS_FILE_VAR}") for c in written),
+        *((c, "counted {} with add_units") for c in added),
+    ]:
         given = counts.get(name)
         if given is not None and given != count:
             notes.append(
-                f"--units {format_count(given)} {name} given, but the command wrote "
-                f"{format_count(count)} "
-                f"to ${UNITS_FILE_VAR}: using the command's count"
+                f"--units {format_count(given)} {name} given, but the command "
+                + how.format(format_count(count))
+                + ": using the command's count"
             )
         counts[name] = count
     return [UnitCount(count, name) for name, count in counts.items()], notes
+
+
+def phase_warnings(recorder: PhaseRecorder, phases: Phases | None) -> list[str]:
+    """What the reader of the phase table must know."""
+    if phases is None:
+        return []
+    out = [f"mark ignored: {problem}" for problem in phases.ignored]
+    unclosed = [p.path for p in phases.phases if p.unclosed]
+    if unclosed:
+        out.append(f"phases still open when the run ended (closed there): {', '.join(unclosed)}")
+    if recorder.top_level_overlap():
+        out.append(
+            "top-level phases overlapped in time: their sum exceeds the marked time "
+            "(each phase's own figure is right)"
+        )
+    return out
 
 
 def component_results(

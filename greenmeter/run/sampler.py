@@ -71,6 +71,34 @@ class Measurement:
     sensor_errors: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Boundary:
+    """The reads of every component at ``read_s`` (seconds since the first read),
+    cumulative joules since then, and each component's previous read."""
+
+    read_s: float
+    before: list[tuple[float | None, float | None]]
+    """(seconds, cumulative joules) of each component's read before this one."""
+    energy_j: list[float | None]
+
+    def at(self, t_s: float) -> list[float | None]:
+        """Each component's cumulative joules at ``t_s``, a moment between its previous
+        read and this one (a mark's stamp: the caller's instant, a little before
+        greenmeter got to read): along the line between the two counter reads, exact for
+        a steady draw. Later than this read is this read; earlier than the previous read
+        is that read."""
+        out: list[float | None] = []
+        for (before_s, before_j), now_j in zip(self.before, self.energy_j):
+            if now_j is None or before_j is None or before_s is None or t_s >= self.read_s:
+                out.append(now_j)
+            elif t_s <= before_s:
+                out.append(before_j)
+            else:
+                share = (t_s - before_s) / (self.read_s - before_s)
+                out.append(before_j + (now_j - before_j) * share)
+        return out
+
+
 class Sampler:
     """Reads ``sensors`` at :meth:`begin` and :meth:`end` exactly, and in between every
     ``interval_s`` from a thread (:meth:`start` / :meth:`stop`), or whenever its owner
@@ -112,6 +140,27 @@ class Sampler:
         ``interval_s``)."""
         with self._lock:
             self._read_all(self._clock())
+
+    def read_now(self) -> Boundary:
+        """Read every sensor now, an exact boundary (a phase's start or end), keeping
+        each component's read before this one: :class:`Boundary`. The read is also a
+        timeline point."""
+        with self._lock:
+            assert self._started is not None
+            started = self._started
+            before = [
+                (None if t.last_s is None else t.last_s - started, t.energy_j)
+                for traces in self._traces
+                for t in traces
+            ]
+            now = self._clock()
+            self._read_all(now)
+            return Boundary(now - started, before, self._cumulative())
+
+    @property
+    def started_s(self) -> float | None:
+        """The clock's time at :meth:`begin`."""
+        return self._started
 
     def end(self) -> Measurement:
         """The exact last read of every sensor, and what was measured."""
@@ -175,14 +224,7 @@ class Sampler:
 
     def _add_point(self, now: float) -> None:
         assert self._started is not None
-        cumulative: list[float | None] = []
-        for traces in self._traces:
-            for trace in traces:
-                cumulative.append(
-                    None
-                    if trace.first_j is None or trace.last_j is None
-                    else trace.last_j - trace.first_j
-                )
+        cumulative = self._cumulative()
         timeline = self._timeline
         # The newest point always ends the timeline (checkpoints and the final read show
         # it); it stays for good only once it is far enough from the one before.
@@ -195,6 +237,9 @@ class Sampler:
             self._timeline = timeline[:-1:2] + timeline[-1:]
             span_s = self._timeline[-1][0] - self._timeline[0][0]
             self._point_spacing_s = span_s / (len(self._timeline) - 1)
+
+    def _cumulative(self) -> list[float | None]:
+        return [trace.energy_j for traces in self._traces for trace in traces]
 
     def _loop(self) -> None:
         assert self._started is not None

@@ -1,10 +1,12 @@
 """Energy per unit of work: how many units (samples, requests, tests...) a run did.
 
 Either the user says it (``--units N --unit-name samples``) or the command writes its own
-count to the file named by ``$GREENMETER_UNITS_FILE``, the one variable greenmeter adds to
-the command's environment. Each line of the file holds a number, optionally followed by the
-unit's name (``"50000"`` or ``"50000 samples"``; ``"512 samples"`` then ``"2e6 tokens"`` for
-two kinds); greenmeter reads it after the command ends.
+count to the file named by ``$GREENMETER_UNITS_FILE``, the first of the two variables
+greenmeter adds to the command's environment (the second, ``$GREENMETER_CONTROL``, carries
+phases and units marked while it runs: greenmeter/run/phases.py). Each line of the file
+holds a number, optionally followed by the unit's name (``"50000"`` or ``"50000 samples"``;
+``"512 samples"`` then ``"2e6 tokens"`` for two kinds); greenmeter reads it after the
+command ends.
 """
 
 from __future__ import annotations
@@ -52,14 +54,15 @@ def _started_without_lc_ctype() -> bool:
         return False
 
 
-def child_environment(path: Path | None) -> dict[str, str]:
+def child_environment(path: Path | None, extra: dict[str, str] | None = None) -> dict[str, str]:
     """greenmeter's own environment as it was given, plus ``$GREENMETER_UNITS_FILE``
-    when there is a file."""
+    when there is a file, and ``extra`` (``$GREENMETER_CONTROL``, greenmeter/run/phases.py)."""
     env = dict(os.environ)
     if "LC_CTYPE" in env and _started_without_lc_ctype():
         del env["LC_CTYPE"]
     if path is not None:
         env[UNITS_FILE_VAR] = str(path)
+    env.update(extra or {})
     return env
 
 

@@ -204,11 +204,11 @@ def test_huge_energies_compare_without_a_traceback(greenmeter, tmp_path):
 
 def test_reports_of_another_schema_are_skipped_and_named(greenmeter, tmp_path):
     runs = _history(tmp_path, "runs", [10.0, 20.0])
-    other = json.loads((runs / "1.json").read_text()) | {"schema_version": 2, "run_id": "v2"}
+    other = json.loads((runs / "1.json").read_text()) | {"schema_version": 3, "run_id": "v3"}
     (runs / "2.json").write_text(json.dumps(other))
     proc = greenmeter("report", str(runs), "--format", "json")
     assert json.loads(proc.stdout)[0]["runs"] == 2
-    assert b"2.json: report schema_version 2" in proc.stderr
+    assert b"2.json: report schema_version 3, this greenmeter reads 1 and 2" in proc.stderr
 
 
 def test_the_command_gets_exactly_greenmeters_environment(tmp_path, gm_env):
@@ -222,6 +222,7 @@ def test_the_command_gets_exactly_greenmeters_environment(tmp_path, gm_env):
     )  # fmt: skip
     got = dict(line.split("=", 1) for line in proc.stdout.decode().splitlines())
     assert got.pop("GREENMETER_UNITS_FILE")
+    assert got.pop("GREENMETER_CONTROL")  # the two documented additions
     assert got == env  # no LC_CTYPE=C.UTF-8 from Python's locale coercion
 
 

@@ -121,3 +121,22 @@ def test_thread_reads_fast_sensors_more_often():
 def test_component_result_has_no_power_without_coverage():
     comp = ComponentResult("cpu", "x", None, "s", MEASURED, True, 0.0, None, 1, True, 0.0)
     assert energy_by_kind([comp])["total"] == 0.0
+
+
+def test_a_boundary_read_gives_the_counter_at_the_callers_earlier_instant():
+    """A mark stamped at t is read a little later: the counter at t lies between the
+    component's previous read and this one (exact for a steady draw), clamped outside."""
+    clock = FakeClock(50.0)
+    sensors = [ConstantPower(clock, 40.0), ConstantPower(clock, 5.0, kind="dram")]
+    sampler = Sampler(sensors, 1.0, clock=clock)
+    sampler.begin()
+    clock.t += 1.0
+    sampler.sample()  # previous read at 1.0 s
+    clock.t += 0.25
+    boundary = sampler.read_now()  # read at 1.25 s for a mark stamped at 1.2 s
+    assert boundary.read_s == pytest.approx(1.25)
+    assert boundary.energy_j == pytest.approx([50.0, 6.25])
+    assert boundary.at(1.2) == pytest.approx([48.0, 6.0])
+    assert boundary.at(0.5) == pytest.approx([40.0, 5.0])  # before the previous read
+    assert boundary.at(2.0) == pytest.approx([50.0, 6.25])  # after this read
+    assert sampler.end().timeline[-2][0] == pytest.approx(1.25)  # the read is a point too

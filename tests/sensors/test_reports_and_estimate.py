@@ -30,7 +30,7 @@ def test_json_report_fields_and_arithmetic(greenmeter, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     r = read_report(tmp_path / "r.json")
-    assert r["schema_version"] == 1
+    assert r["schema_version"] == 2
     assert r["command"][0] == PY and r["exit_code"] == 0 and r["interrupted"] is False
     assert r["partial"] is False
     assert r["started_at"].endswith("Z") and r["ended_at"].endswith("Z")

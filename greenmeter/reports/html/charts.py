@@ -161,6 +161,36 @@ def _outline(xs: list[str], upper: list[str], lower: list[str]) -> str:
     return "".join(parts) + "Z"
 
 
+MAX_BANDS = 200
+"""Phase occurrences drawn as bands on a power chart (the report lists at most 200 per
+phase; a phase repeated more is one band from its first start to its last end)."""
+
+
+def _phase_bands(report: dict, x, t0: float, t1: float, top: float, base: float) -> str:
+    """The top-level phases as shaded bands behind the power, named on hover."""
+    phases = [p for p in ((report.get("phases") or {}).get("list") or []) if not p["parent"]]
+    out = ['<g class="phases">']
+    drawn = 0
+    for i, p in enumerate(phases):
+        spans = p["occurrences"] if p["count"] == len(p["occurrences"]) else []
+        spans = spans or [[p["start_s"], p["end_s"], p["energy_j"]["total"]]]
+        for start, end, energy in spans:
+            if drawn >= MAX_BANDS:
+                break
+            left, right = max(start, t0), min(end, t1)
+            if right <= left:
+                continue
+            drawn += 1
+            out.append(
+                f'<rect class="band band{i % 2}" x="{x(left)}" y="{top}" '
+                f'width="{float(x(right)) - float(x(left)):.1f}" height="{base - top:.1f}">'
+                f"<title>{html_text(p['name'])}: {format_duration(end - start)}, "
+                f"{format_energy(energy)}</title></rect>"
+            )
+    out.append("</g>")
+    return "".join(out) if drawn else ""
+
+
 def power_chart(uid: str, report: dict, points: list[Point]) -> tuple[str, dict | None]:
     """The stacked power-over-time SVG and the data the hover script reads."""
     series = power_series(report)
@@ -210,6 +240,7 @@ def power_chart(uid: str, report: dict, points: list[Point]) -> tuple[str, dict 
             f'<line x1="{MARGIN_L}" x2="{CHART_W - MARGIN_R}" y1="{y(tick)}" y2="{y(tick)}"/>'
         )
     out.append("</g>")
+    out.append(_phase_bands(report, x, t0, t1, MARGIN_T, base))
     lower = [0.0] * len(steps)
     for j, s in enumerate(series):
         upper = [lower[k] + per_step[k][j] for k in range(len(steps))]

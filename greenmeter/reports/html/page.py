@@ -322,6 +322,7 @@ def _run_section(n: int, count: int, run: RunView, hover: dict) -> str:
     else:
         out.append(f"<p>{html_text(run.timeline_note or 'No timeline points to draw.')}</p>")
     out += [
+        _phases_section(report),
         _energy_section(f"{uid}-energy", report),
         run_details.gpu_section(report),
         run_details.work_section(report),
@@ -331,6 +332,23 @@ def _run_section(n: int, count: int, run: RunView, hover: dict) -> str:
         "</section>",
     ]
     return "".join(out)
+
+
+def _phases_section(report: dict) -> str:
+    """The phases the command marked (shaded on the power chart), as a table."""
+    phases = report.get("phases")
+    if not phases or not phases.get("list"):
+        return ""
+    from greenmeter.reports.phases import phase_table
+
+    head, rows = phase_table(phases)
+    table = _table(
+        f"{phases['marks']:,} marks; top-level phases are shaded on the power chart",
+        head,
+        [[html_text(cell) for cell in row] for row in rows],
+        text_cols=(0,),
+    )
+    return f"<h3>Phases</h3>{table}"
 
 
 def _per_unit(report: dict) -> tuple[float, str] | None:
@@ -520,7 +538,7 @@ dl.meta dt{color:var(--muted)}dl.meta dd{margin:0;overflow-wrap:anywhere}
 figure{margin:6px 0 10px;position:relative}
 svg{width:100%;height:auto;display:block;font:12px system-ui,sans-serif}
 svg text{fill:var(--fg)}svg .label{font-weight:600}
-svg .grid line{stroke:#e6e6e6}svg .axis line{stroke:#333}
+svg .grid line{stroke:#e6e6e6}svg .band0{fill:#f1f1f6}svg .band1{fill:#e8eef4}svg .axis line{stroke:#333}
 svg .cursor{stroke:#000;stroke-dasharray:3 3}
 figcaption{color:var(--muted);font-size:13px}
 ul.legend{list-style:none;padding:0;margin:4px 0;display:flex;flex-wrap:wrap;gap:4px 18px;
