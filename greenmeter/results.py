@@ -256,6 +256,8 @@ class PhaseComponent:
     method: str
     counted: bool
     energy_j: float | None
+    energy_range_j: tuple[float, float] | None = None
+    """An estimate's (low, high) over the phase: the run's relative range (one model)."""
 
 
 @dataclass(frozen=True)
@@ -302,6 +304,14 @@ class PhaseResult:
     @property
     def energy_j(self) -> dict[str, float | None]:
         return energy_by_kind(self.components)
+
+    @property
+    def energy_basis(self) -> dict[str, str | None]:
+        return basis_by_kind(self.components)
+
+    @property
+    def energy_range_j(self) -> dict[str, tuple[float, float] | None]:
+        return range_by_kind(self.components)
 
     @property
     def energy_j_per_unit(self) -> dict[str, float | None]:

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from greenmeter.quantities import format_duration, format_energy, format_mass
-from greenmeter.results import Phases, singular
+from greenmeter.quantities import (
+    ENERGY_STEPS,
+    MASS_STEPS,
+    format_duration,
+    format_figure,
+)
+from greenmeter.results import Phases, range_by_kind, singular
 
 MAX_TABLE_ROWS = 40
 """Phases shown in the terminal and HTML tables (the JSON report has all of them)."""
@@ -14,6 +19,10 @@ MAX_TABLE_ROWS = 40
 
 def _rounded(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def _ranges(spans: dict) -> dict:
+    return {kind: None if span is None else list(span) for kind, span in spans.items()}
 
 
 def phases_to_dict(phases: Phases | None) -> dict | None:
@@ -27,6 +36,7 @@ def phases_to_dict(phases: Phases | None) -> dict | None:
         "unmarked": {
             "duration_s": _rounded(phases.unmarked_duration_s),
             "energy_j": phases.unmarked_energy_j,
+            "energy_range_j": _ranges(range_by_kind(phases.unmarked_components)),
         },
         "list": [
             {
@@ -38,6 +48,8 @@ def phases_to_dict(phases: Phases | None) -> dict | None:
                 "end_s": _rounded(p.end_s),
                 "duration_s": _rounded(p.duration_s),
                 "energy_j": p.energy_j,
+                "energy_basis": p.energy_basis,
+                "energy_range_j": _ranges(p.energy_range_j),
                 "components": [asdict(c) for c in p.components],
                 "co2_g": p.co2_g,
                 "units": p.units,
@@ -58,6 +70,17 @@ def phases_to_dict(phases: Phases | None) -> dict | None:
     }
 
 
+def _figure(value: float | None, phase: dict, steps=ENERGY_STEPS) -> str:
+    """A figure of a phase (its energy, CO2e, per occurrence, per unit): ``≈`` when the
+    phase's energy is estimated (the range is in the report: ``energy_range_j``)."""
+    span = (phase.get("energy_range_j") or {}).get("total")
+    total = phase["energy_j"]["total"]
+    if span is None or value is None or not total:
+        return format_figure(value, None, steps)
+    scaled = (value * span[0] / total, value * span[1] / total)
+    return format_figure(value, scaled, steps, with_range=False)
+
+
 def phase_table(phases: dict) -> tuple[list[str], list[list[str]]]:
     """Headers and rows of a report's ``phases`` (:func:`phases_to_dict`): one row per
     phase, nested ones indented, then the unmarked time."""
@@ -67,10 +90,10 @@ def phase_table(phases: dict) -> tuple[list[str], list[list[str]]]:
     for p in listed[:MAX_TABLE_ROWS]:
         occ = p.get("energy_per_occurrence_j")
         spread = "-" if occ is None or p["count"] < 2 else (
-            f"{format_energy(occ['p50'])} / {format_energy(occ['p95'])}"
+            f"{_figure(occ['p50'], p)} / {_figure(occ['p95'], p)}"
         )  # fmt: skip
         per_unit = ", ".join(
-            f"{format_energy(j)}/{singular(unit)}"
+            f"{_figure(j, p)}/{singular(unit)}"
             for unit, j in (p.get("energy_j_per_unit") or {}).items()
             if j is not None
         )
@@ -79,8 +102,8 @@ def phase_table(phases: dict) -> tuple[list[str], list[list[str]]]:
                 "  " * p["path"].count("/") + p["name"],
                 f"{p['count']:,}",
                 format_duration(p["duration_s"]),
-                format_energy(p["energy_j"]["total"]),
-                "-" if p.get("co2_g") is None else format_mass(p["co2_g"]),
+                _figure(p["energy_j"]["total"], p),
+                "-" if p.get("co2_g") is None else _figure(p["co2_g"], p, MASS_STEPS),
                 spread,
                 per_unit or "-",
             ]
@@ -93,7 +116,7 @@ def phase_table(phases: dict) -> tuple[list[str], list[list[str]]]:
             "(unmarked)",
             "",
             format_duration(unmarked["duration_s"]),
-            format_energy(unmarked["energy_j"]["total"]),
+            _figure(unmarked["energy_j"]["total"], unmarked),
             "",
             "",
             "",

@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from greenmeter.marks import CONTROL_VAR, clean_name
 from greenmeter.results import Occurrences, PhaseComponent, PhaseResult, Phases
@@ -303,10 +303,7 @@ class PhaseRecorder:
                 if not stats.count:
                     continue
                 union = self._unions[stats.path]
-                components = [
-                    PhaseComponent(c.kind, c.name, c.source, c.method, c.counted, e)
-                    for c, e in zip(self.components, union.energy_j)
-                ]
+                components = [_part_of(run, e) for run, e in zip(run_components, union.energy_j)]
                 counted = [e for c, e in zip(self.components, union.energy_j) if c.counted]
                 present = [e for e in counted if e is not None]
                 total = math.fsum(present) if present else None
@@ -330,14 +327,7 @@ class PhaseRecorder:
                 )
             results.sort(key=lambda p: (p.start_s, p.path.count("/"), p.path))
             unmarked = [
-                PhaseComponent(
-                    c.kind,
-                    c.name,
-                    c.source,
-                    c.method,
-                    c.counted,
-                    None if c.energy_j is None else c.energy_j - (marked or 0.0),
-                )
+                _part_of(c, None if c.energy_j is None else c.energy_j - (marked or 0.0))
                 for c, marked in zip(run_components, self._top.energy_j)
             ]
             ignored = list(self.problems)
@@ -364,6 +354,16 @@ class PhaseRecorder:
         """The command's ``add_units`` over the whole run, per unit name."""
         with self._lock:
             return dict(self.run_units)
+
+
+def _part_of(run: PhaseComponent, energy_j: float | None) -> PhaseComponent:
+    """The run's component over part of the run: ``energy_j``, and an estimate's range
+    scaled with it (the same model, so the same relative range)."""
+    span = None
+    if run.energy_range_j is not None and energy_j is not None and run.energy_j:
+        low, high = run.energy_range_j
+        span = (energy_j * low / run.energy_j, energy_j * high / run.energy_j)
+    return replace(run, energy_j=energy_j, energy_range_j=span)
 
 
 class ControlChannel:

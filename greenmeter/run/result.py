@@ -100,7 +100,8 @@ def build_result(
     phase_figures = None
     if phases is not None:
         phase_figures = phases.phases(
-            [PhaseComponent(c.kind, c.name, c.source, c.method, c.counted, c.energy_j)
+            [PhaseComponent(c.kind, c.name, c.source, c.method, c.counted, c.energy_j,
+                            c.energy_range_j)
              for c in components],
             measurement.duration_s,
             carbon_figure.co2_g / total_j if total_j else None,
