@@ -82,6 +82,14 @@ def test_each_phase_is_power_times_its_duration_and_they_add_up_to_the_run(marke
         assert p["energy_j"]["gpu"] == pytest.approx(POWER_W * p["duration_s"], rel=0.01), path
         (gpu,) = [c for c in p["components"] if c["kind"] == "gpu"]
         assert gpu["method"] == "measured" and gpu["source"] == "nvml-energy"
+    evaluation = phases["eval"]  # the GPU measured, the CPU estimated, with its range
+    assert evaluation["energy_basis"] == {
+        "total": "mixed", "cpu": "estimated", "gpu": "measured", "dram": "estimated"
+    }  # fmt: skip
+    gpu_low, gpu_high = evaluation["energy_range_j"]["gpu"]
+    assert gpu_low == gpu_high == pytest.approx(evaluation["energy_j"]["gpu"])
+    cpu_low, cpu_high = evaluation["energy_range_j"]["cpu"]
+    assert cpu_low <= evaluation["energy_j"]["cpu"] <= cpu_high
     epoch = phases["train/epoch"]
     assert epoch["parent"] == "train" and epoch["count"] == 2
     assert epoch["units"] == {"tokens": 2000.0}
