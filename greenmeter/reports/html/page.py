@@ -342,7 +342,7 @@ def _phases_section(report: dict) -> str:
     from greenmeter.reports.phases import phase_table
 
     head, rows = phase_table(phases)
-    table = _table(
+    table = html_table(
         f"{phases['marks']:,} marks; top-level phases are shaded on the power chart",
         head,
         [[html_text(cell) for cell in row] for row in rows],
