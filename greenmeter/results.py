@@ -196,6 +196,9 @@ class RunResult:
     phases: Phases | None = None
     """Phases and units the command marked (``greenmeter.phase``, ``greenmeter mark``);
     None when it marked nothing."""
+    job: dict | None = None
+    """The job this run is a rank of and what it measured of its node
+    (greenmeter/run/jobs/node_meter.py); None outside a job."""
     schema_version: int = SCHEMA_VERSION
     greenmeter_version: str = __version__
 

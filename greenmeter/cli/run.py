@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -400,6 +401,28 @@ def _carbon_options(grid, pue: float | None, series, provider: str | None):
     help="Record the value after FLAG (FLAG VALUE or FLAG=VALUE) as *** (repeatable), "
     "e.g. --redact-value-of --password.",
 )
+@click.option(
+    "--job",
+    "job_id",
+    envvar="GREENMETER_JOB",
+    metavar="ID",
+    help="The job this run is a rank of (default: from SLURM, torchrun or MPI); its "
+    "ranks on one node measure the node once. See docs/clusters.md.",
+)
+@click.option(
+    "--node",
+    "node_name",
+    envvar="GREENMETER_NODE",
+    metavar="NAME",
+    help="This rank's node in the job. Default: SLURMD_NODENAME, else the host name.",
+)
+@click.option(
+    "--no-job",
+    "no_job",
+    is_flag=True,
+    envvar="GREENMETER_NO_JOB",
+    help="Ignore launchers: measure every device this run sees, as if alone on the node.",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_command(
     region,
@@ -429,6 +452,9 @@ def run_command(
     summary_md: str | None,
     redact: tuple,
     redact_value_of: tuple[str, ...],
+    job_id: str | None,
+    node_name: str | None,
+    no_job: bool,
     command: tuple[str, ...],
 ) -> int:
     """Run COMMAND unchanged and measure the energy it used.
@@ -445,6 +471,7 @@ def run_command(
     from greenmeter.reports.step_summary import summary_targets
     from greenmeter.results import DEFAULT_UNIT_NAME, Budget, RunLabels, UnitCount, new_run_id
     from greenmeter.run.ci_context import ci_context
+    from greenmeter.run.jobs.launcher import detect_job
     from greenmeter.run.options import Outputs, RunOptions
     from greenmeter.run.redaction import redacted
     from greenmeter.run.repeat import run_repeated
@@ -495,6 +522,9 @@ def run_command(
         units=tuple(UnitCount(n, name or unit_name or DEFAULT_UNIT_NAME) for n, name in units),
         unit_name=unit_name,
         budget=Budget(max_energy, max_co2) if max_energy or max_co2 else None,
+        job=None
+        if no_job
+        else detect_job(os.environ, socket.gethostname(), job=job_id, node=node_name),
     )
     try:
         return run_repeated(

@@ -61,6 +61,7 @@ def result_to_dict(result: RunResult, timeline: dict | None = None) -> dict:
         "budget": asdict(result.budget) if result.budget else None,
         "cross_check": result.cross_check,
         "phases": phases_to_dict(result.phases),
+        "job": result.job,
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from greenmeter import exit_codes
 from greenmeter.carbon.footprint import CarbonOptions
@@ -26,6 +27,9 @@ from greenmeter.run.units_of_work import (
 )
 from greenmeter.sensors.machine import open_sensors
 from greenmeter.sensors.process_tree import ProcessTree
+
+if TYPE_CHECKING:  # imported only for a rank of a job
+    from greenmeter.run.jobs.node_meter import NodeMeter
 
 
 @dataclass(frozen=True)
@@ -52,15 +56,21 @@ class Window:
         ]
         for note in self.notes:  # said once, here, before the command's own output
             say(note)
+        self.job = _join_job(options, self.found.sensors)
+        self.sensors = self.found.sensors if self.job is None else self.job.sensors
+        """What this window samples: a rank of a job samples its node's shared devices
+        only while it is their meter (greenmeter/run/jobs/)."""
         self.started_at = datetime.now(timezone.utc)  # set again when the sampler starts
         self.sampler: Sampler | None = None
-        self.recorder = PhaseRecorder([c for s in self.found.sensors for c in s.components])
+        self.recorder = PhaseRecorder([c for s in self.sensors for c in s.components])
         self.control: ControlChannel | None = None
 
     def start(self, sampler: Sampler) -> dict[str, str]:
         """Start ``sampler`` (on this window's sensors) and the control channel; returns
         the environment variables that let what runs inside mark."""
         self.sampler = sampler
+        if self.job is not None:  # takes the node's devices no other rank measures; never waits
+            self.job.join()
         self.started_at = datetime.now(timezone.utc)
         sampler.start()
         self.recorder.origin_s = sampler.started_s or 0.0
@@ -74,6 +84,8 @@ class Window:
         assert self.sampler is not None
         if self.control is not None:
             self.control.close()
+        if self.job is not None:  # hand the node's devices over at this instant
+            self.job.leave()
         measurement = self.sampler.stop()
         self.recorder.finish(measurement.duration_s, [t.energy_j for t in measurement.traces])
         return measurement
@@ -82,17 +94,20 @@ class Window:
         """``build_result`` for this window (kwargs: ``outcome``, ``idle``, ...)."""
         return build_result(
             self.options,
-            self.found.sensors,
+            self.sensors,
             measurement,
             started_at=self.started_at,
             notes=self.notes,
             phases=self.recorder,
+            job=self.job,
             **kwargs,
         )
 
     def close(self) -> None:
         if self.control is not None:
             self.control.close()
+        if self.job is not None:
+            self.job.close()
         for sensor in self.found.sensors:
             sensor.close()
 
@@ -132,7 +147,7 @@ def measure_command(options: RunOptions) -> RunOutcome:
                         f"before starting the command"
                     )
                 idle = measure_idle(
-                    window.found.sensors,
+                    window.sensors,
                     options.idle_baseline_s,
                     options.interval_s,
                     cancelled=lambda: bool(forwarder.received),
@@ -145,7 +160,7 @@ def measure_command(options: RunOptions) -> RunOutcome:
                     )
                     return RunOutcome(exit_codes.SIGNAL_BASE + signo, None)
             sampler = Sampler(
-                window.found.sensors,
+                window.sensors,
                 options.interval_s,
                 on_tick=checkpoint,
                 tick_every_s=options.checkpoint_interval_s,
@@ -208,6 +223,15 @@ def finish_run(
     for note in file_notes:
         say(note)
     return RunOutcome(_export(result, options, failures, notes, own_failure), result)
+
+
+def _join_job(options: RunOptions, sensors: list) -> NodeMeter | None:
+    """The run's place among its node's ranks (greenmeter/run/jobs/), when it is a rank."""
+    if options.job is None:
+        return None
+    from greenmeter.run.jobs.node_meter import NodeMeter
+
+    return NodeMeter(options.job, options.labels.run_id, sensors)
 
 
 def _carbon_at_end(

@@ -10,6 +10,7 @@ if TYPE_CHECKING:  # kept out of the CLI's start-up: only the types are named he
     from greenmeter.carbon.footprint import CarbonOptions
     from greenmeter.results import Budget, RunLabels, UnitCount
     from greenmeter.run.crosscheck import CodeCarbonCrossCheck
+    from greenmeter.run.jobs.launcher import JobIdentity
     from greenmeter.sensors.estimate import EstimateSettings
 
 CHECKPOINT_INTERVAL_S = 10.0
@@ -49,3 +50,6 @@ class RunOptions:
     unit_name: str | None = None
     """``--unit-name``: the name of a count given without one."""
     budget: Budget | None = None
+    job: JobIdentity | None = None
+    """The job, step, node and rank this run belongs to (greenmeter/run/jobs/); None
+    outside a launcher or with --no-job."""

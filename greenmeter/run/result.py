@@ -36,6 +36,7 @@ from greenmeter.sensors.estimate import cpu_model, read_cpuinfo
 
 if TYPE_CHECKING:  # imported with --cross-check only
     from greenmeter.run.crosscheck import TrackedRun
+    from greenmeter.run.jobs.node_meter import NodeMeter
     from greenmeter.run.phases import PhaseRecorder
 
 SCHEDULER_VARIABLES = (
@@ -58,13 +59,15 @@ def build_result(
     units: UnitsReading | None = None,
     cross_check: TrackedRun | None = None,
     phases: PhaseRecorder | None = None,
+    job: NodeMeter | None = None,
 ) -> RunResult:
     """The run's result; ``outcome`` None for a checkpoint of a command still running.
 
     ``carbon``: the carbon options as they stand at the end (a live provider's series in
     place of the shipped figure); default ``options.carbon``. ``units``: what the command
     wrote to ``$GREENMETER_UNITS_FILE``. ``cross_check``: CodeCarbon's tracker over the
-    same run (``--cross-check``), stopped. ``phases``: what the command marked."""
+    same run (``--cross-check``), stopped. ``phases``: what the command marked. ``job``:
+    this run's place among its node's ranks."""
     components = component_results(sensors, measurement, idle.power_w if idle else None)
     total_j = energy_by_kind(components)["total"]
     carbon_figure, carbon_warnings = footprint(
@@ -77,7 +80,7 @@ def build_result(
     marked_units = phases.marked_units if phases is not None else {}
     unit_counts, unit_notes = counted_units(options, units, marked_units)
     main_unit = unit_counts[0] if unit_counts else None
-    warnings = [*notes, *unit_notes]
+    warnings = [*notes, *unit_notes, *(job.warnings() if job is not None else ())]
     for sensor in sensors:
         try:
             warnings.extend(sensor.warnings())
@@ -130,6 +133,7 @@ def build_result(
         if cross_check is None
         else cross_check.as_dict(energy_by_kind(components), carbon_figure.co2_g),
         phases=phase_figures,
+        job=job.summary() if job is not None else None,
     )
 
 

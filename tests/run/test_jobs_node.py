@@ -1,0 +1,232 @@
+"""Ranks of one job on one node measure the node once (greenmeter/run/jobs/), through
+torchrun's environment contract (tests/fake_torchrun.py: PyTorch is not installed in CI),
+a fake powercap tree and the fake NVML library."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from powercap_tree import PowercapTree, spawn_driver, stop_driver
+
+PY = sys.executable
+FAKE_TORCHRUN = str(REPO / "tests" / "fake_torchrun.py")
+GREENMETER = [PY, "-m", "greenmeter", "run", "-q", "--checkpoint-interval", "0.2"]
+PACKAGE_W, DRAM_W = 40.0, 8.0
+
+
+def sleeper(*seconds_by_local_rank: float) -> list[str]:
+    """A command that sleeps its local rank's number of seconds."""
+    table = list(seconds_by_local_rank)
+    return [PY, "-c", f"import os,time; time.sleep({table}[int(os.environ['LOCAL_RANK'])])"]
+
+
+@pytest.fixture
+def shm_tree():
+    """A powercap tree on tmpfs: a disk-backed tree lags its clock under load
+    (/work/shared/notes/real-services.md), and 2 % of a 1 s rank is 20 ms."""
+    base = Path(tempfile.mkdtemp(prefix="gm-jobs-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+    tree = PowercapTree(base)
+    tree.add_zone("intel-rapl:0", "package-0", 10_000_000_000)
+    tree.add_zone("intel-rapl:0:0", "dram", 3_000_000_000)
+    driver = spawn_driver(tree, {"intel-rapl:0": PACKAGE_W, "intel-rapl:0:0": DRAM_W})
+    yield tree
+    stop_driver(driver)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+METER_ENDS_FIRST = [
+    PY,
+    "-c",
+    "import glob, json, os, time\n"
+    "open('started-' + os.environ['LOCAL_RANK'], 'w').close()\n"
+    "state = json.load(open(glob.glob(os.environ['GREENMETER_JOBS_DIR'] + '/*/node.json')[0]))\n"
+    "if state['pid'] == os.getppid():\n"
+    "    while len(glob.glob('started-*')) < int(os.environ['LOCAL_WORLD_SIZE']):\n"
+    "        time.sleep(0.01)\n"
+    "    time.sleep(0.3)\n"
+    "    open('meter-done', 'w').close()\n"
+    "else:\n"
+    "    while not os.path.exists('meter-done'):\n"
+    "        time.sleep(0.01)\n"
+    "    time.sleep(0.3 + 0.3 * int(os.environ['LOCAL_RANK']))\n",
+]
+"""Every rank starts while the node's first meter runs, and that meter's command ends
+first, so the node is handed over to ranks still running, however slowly they start."""
+
+
+def reports(directory: Path) -> list[dict]:
+    found = [json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))]
+    return sorted(found, key=lambda r: r["job"]["rank"])
+
+
+def union_s(intervals: list[list[float]]) -> float:
+    total, end = 0.0, None
+    for a, b in sorted(intervals):
+        if end is None or a > end:
+            total += b - a
+            end = b
+        elif b > end:
+            total += b - end
+            end = b
+    return total
+
+
+def device(report: dict, name: str) -> dict | None:
+    return next((d for d in report["job"]["devices"] if d["device"] == name), None)
+
+
+def test_four_ranks_under_torchrun_measure_the_node_once_and_hand_over(
+    gm_env, tmp_path, shm_tree
+):
+    out = tmp_path / "greenmeter-runs"  # each rank's default report: <run_id>.json
+    env = {
+        **gm_env,
+        "GREENMETER_POWERCAP_ROOT": str(shm_tree.root),
+        "GREENMETER_JOBS_DIR": str(tmp_path / "jobs"),
+        "TEST_CWD": str(tmp_path),
+    }
+    proc = subprocess_run(
+        [FAKE_TORCHRUN, "--nproc-per-node", "4", "--run-id", "job-a", "--no-python",
+         *GREENMETER, "--", *METER_ENDS_FIRST],
+        env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    runs = reports(out)
+    assert [r["job"]["rank"] for r in runs] == [0, 1, 2, 3]
+    assert {r["job"]["job_id"] for r in runs} == {"job-a"}
+    assert all(r["job"]["launcher"] == "torchrun" and r["job"]["world_size"] == 4 for r in runs)
+    assert all(r["job"]["path"] == "measured" for r in runs)
+    meters = [r for r in runs if r["job"]["node_meter"]]
+    assert len(meters) == 1, [r["job"] for r in runs]
+    first = meters[0]["run_id"]
+    assert all(r["job"]["measured_by"] in (None, first) for r in runs)
+    assert sum(r["job"]["measured_by"] == first for r in runs) >= 1
+    # The node's CPU and DRAM over all the time any rank ran, split among the ranks
+    # that held the node in turn; no interval twice.
+    node = [device(r, "node") for r in runs]
+    intervals = [iv for d in node for iv in d["intervals"]]
+    held_s = sum(b - a for a, b in intervals)
+    assert held_s == pytest.approx(union_s(intervals), abs=0.01)
+    span_s = max(r_end(r) for r in runs) - min(r_start(r) for r in runs)
+    assert held_s == pytest.approx(span_s, rel=0.02)
+    assert sum(1 for d in node if d["measured_s"] > 0) >= 2  # handed over at least once
+    cpu = sum(r["energy_j"]["cpu"] for r in runs)
+    dram = sum(r["energy_j"]["dram"] for r in runs)
+    assert cpu == pytest.approx(PACKAGE_W * span_s, rel=0.02)
+    assert dram == pytest.approx(DRAM_W * span_s, rel=0.02)
+    for r, d in zip(runs, node):
+        assert r["energy_j"]["cpu"] == pytest.approx(PACKAGE_W * d["measured_s"], rel=0.02, abs=0.5)
+    assert not any(r["warnings"] for r in runs if "ended without handing over" in str(r))
+    assert not list((tmp_path / "jobs").glob("*/")), "the last rank removes the node directory"
+
+
+def r_start(report: dict) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(report["started_at"].replace("Z", "+00:00")).timestamp()
+
+
+def r_end(report: dict) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(report["ended_at"].replace("Z", "+00:00")).timestamp()
+
+
+def subprocess_run(argv: list[str], env: dict, **kwargs):
+    import subprocess
+
+    kwargs.setdefault("timeout", 120)
+    kwargs.setdefault("cwd", env["TEST_CWD"])
+    return subprocess.run([PY, *argv], env=env, capture_output=True, text=True, **kwargs)
+
+
+def test_gpus_bound_to_a_rank_are_its_own_and_a_shared_gpu_counts_once(
+    gm_env, tmp_path, fake_lib
+):
+    out = tmp_path / "greenmeter-runs"  # each rank's default report: <run_id>.json
+    powers = {0: 100.0, 1: 200.0, 2: 300.0}
+    env = {
+        **gm_env,
+        "LD_LIBRARY_PATH": str(fake_lib),
+        "FAKE_NVML_GPUS": "3",
+        **{f"FAKE_NVML_GPU{i}_PROFILE": f"const:{w}" for i, w in powers.items()},
+        "GREENMETER_JOBS_DIR": str(tmp_path / "jobs"),
+        "TEST_CWD": str(tmp_path),
+    }
+    # Ranks 0 and 1 each own a GPU; ranks 2 and 3 both see GPU 2 (by UUID, once).
+    proc = subprocess_run(
+        [FAKE_TORCHRUN, "--nproc-per-node", "4", "--run-id", "job-g",
+         "--rank-env", "CUDA_VISIBLE_DEVICES=0,1,2,GPU-fa4e0000-0000-0000-0000-000000000002",
+         "--no-python", *GREENMETER, "--", *sleeper(0.8, 0.8, 0.6, 1.4)],
+        env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    runs = reports(out)
+    uuid = [f"gpu GPU-fa4e0000-0000-0000-0000-00000000000{i}" for i in range(3)]
+    for rank in (0, 1):
+        own = device(runs[rank], uuid[rank])
+        assert own["meter_at_start"] and own["measured_by"] is None
+        assert own["measured_s"] == pytest.approx(runs[rank]["duration_s"], abs=0.05)
+        assert runs[rank]["energy_j"]["gpu"] == pytest.approx(
+            powers[rank] * own["measured_s"], rel=0.02
+        )
+        assert [d["device"] for d in runs[rank]["job"]["devices"]] == [uuid[rank]]
+    shared = [device(runs[rank], uuid[2]) for rank in (2, 3)]
+    assert sum(d["meter_at_start"] for d in shared) == 1
+    intervals = [iv for d in shared for iv in d["intervals"]]
+    span_s = max(r_end(r) for r in runs[2:]) - min(r_start(r) for r in runs[2:])
+    assert union_s(intervals) == pytest.approx(span_s, rel=0.02)
+    gpu2 = runs[2]["energy_j"]["gpu"] + runs[3]["energy_j"]["gpu"]
+    assert gpu2 == pytest.approx(powers[2] * span_s, rel=0.02)  # once, not twice
+
+
+def test_a_killed_meter_is_reported_by_the_ranks_that_outlive_it(gm_env, tmp_path, shm_tree):
+    out = tmp_path / "greenmeter-runs"  # each rank's default report: <run_id>.json
+    jobs = tmp_path / "jobs"
+    env = {
+        **gm_env,
+        "GREENMETER_POWERCAP_ROOT": str(shm_tree.root),
+        "GREENMETER_JOBS_DIR": str(jobs),
+        "TEST_CWD": str(tmp_path),
+    }
+    import subprocess
+
+    launcher = subprocess.Popen(
+        [PY, FAKE_TORCHRUN, "--nproc-per-node", "3", "--run-id", "job-k", "--no-python",
+         *GREENMETER, "--", *sleeper(2.5, 2.5, 2.5)],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    state = None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = list(jobs.glob("*/node.json"))
+        if found and len(list(out.glob("*.json"))) == 3:  # every rank has checkpointed
+            state = json.loads(found[0].read_text())
+            break
+        time.sleep(0.05)
+    assert state is not None and state["state"] == "measuring"
+    os.kill(state["pid"], signal.SIGKILL)
+    _, err = launcher.communicate(timeout=60)
+    assert launcher.returncode == 1  # torchrun: a worker failed (-9)
+    runs = [json.loads(p.read_text()) for p in out.glob("*.json")]
+    dead = next(r for r in runs if r["run_id"] == state["run_id"])
+    assert dead["partial"] and dead["job"]["node_meter"]
+    alive = [r for r in runs if not r["partial"]]
+    assert len(alive) == 2
+    for r in alive:
+        (lost,) = r["job"]["lost_meters"]
+        assert lost["run_id"] == state["run_id"] and lost["device"] == "node"
+        assert any("ended without handing over" in w for w in r["warnings"])
+    # Someone took over at once: the node was measured on after the kill.
+    takers = [device(r, "node") for r in alive if device(r, "node")["measured_s"] > 0]
+    assert takers
+    assert min(iv[0] for d in takers for iv in d["intervals"]) <= lost["detected_at"] + 0.01
