@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
+from job_reports import assert_covers, device, load_reports, union_s
+
 from conftest import REPO
 from powercap_tree import PowercapTree, spawn_driver, stop_driver
 
@@ -43,45 +45,7 @@ def shm_tree():
     shutil.rmtree(base, ignore_errors=True)
 
 
-METER_ENDS_FIRST = [
-    PY,
-    "-c",
-    "import glob, json, os, time\n"
-    "open('started-' + os.environ['LOCAL_RANK'], 'w').close()\n"
-    "state = json.load(open(glob.glob(os.environ['GREENMETER_JOBS_DIR'] + '/*/node.json')[0]))\n"
-    "if state['pid'] == os.getppid():\n"
-    "    while len(glob.glob('started-*')) < int(os.environ['LOCAL_WORLD_SIZE']):\n"
-    "        time.sleep(0.01)\n"
-    "    time.sleep(0.3)\n"
-    "    open('meter-done', 'w').close()\n"
-    "else:\n"
-    "    while not os.path.exists('meter-done'):\n"
-    "        time.sleep(0.01)\n"
-    "    time.sleep(0.3 + 0.3 * int(os.environ['LOCAL_RANK']))\n",
-]
-"""Every rank starts while the node's first meter runs, and that meter's command ends
-first, so the node is handed over to ranks still running, however slowly they start."""
-
-
-def reports(directory: Path) -> list[dict]:
-    found = [json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))]
-    return sorted(found, key=lambda r: r["job"]["rank"])
-
-
-def union_s(intervals: list[list[float]]) -> float:
-    total, end = 0.0, None
-    for a, b in sorted(intervals):
-        if end is None or a > end:
-            total += b - a
-            end = b
-        elif b > end:
-            total += b - end
-            end = b
-    return total
-
-
-def device(report: dict, name: str) -> dict | None:
-    return next((d for d in report["job"]["devices"] if d["device"] == name), None)
+JOB_RANK = str(REPO / "tests" / "job_rank.py")
 
 
 def test_four_ranks_under_torchrun_measure_the_node_once_and_hand_over(
@@ -96,11 +60,11 @@ def test_four_ranks_under_torchrun_measure_the_node_once_and_hand_over(
     }
     proc = subprocess_run(
         [FAKE_TORCHRUN, "--nproc-per-node", "4", "--run-id", "job-a", "--no-python",
-         *GREENMETER, "--", *METER_ENDS_FIRST],
+         *GREENMETER, "--", PY, JOB_RANK, "handover", "4"],
         env,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    runs = reports(out)
+    runs = load_reports(out)
     assert [r["job"]["rank"] for r in runs] == [0, 1, 2, 3]
     assert {r["job"]["job_id"] for r in runs} == {"job-a"}
     assert all(r["job"]["launcher"] == "torchrun" and r["job"]["world_size"] == 4 for r in runs)
@@ -116,29 +80,16 @@ def test_four_ranks_under_torchrun_measure_the_node_once_and_hand_over(
     intervals = [iv for d in node for iv in d["intervals"]]
     held_s = sum(b - a for a, b in intervals)
     assert held_s == pytest.approx(union_s(intervals), abs=0.01)
-    span_s = max(r_end(r) for r in runs) - min(r_start(r) for r in runs)
-    assert held_s == pytest.approx(span_s, rel=0.02)
+    assert_covers(runs)
     assert sum(1 for d in node if d["measured_s"] > 0) >= 2  # handed over at least once
     cpu = sum(r["energy_j"]["cpu"] for r in runs)
     dram = sum(r["energy_j"]["dram"] for r in runs)
-    assert cpu == pytest.approx(PACKAGE_W * span_s, rel=0.02)
-    assert dram == pytest.approx(DRAM_W * span_s, rel=0.02)
+    assert cpu == pytest.approx(PACKAGE_W * held_s, rel=0.02)
+    assert dram == pytest.approx(DRAM_W * held_s, rel=0.02)
     for r, d in zip(runs, node):
         assert r["energy_j"]["cpu"] == pytest.approx(PACKAGE_W * d["measured_s"], rel=0.02, abs=0.5)
     assert not any(r["warnings"] for r in runs if "ended without handing over" in str(r))
     assert not list((tmp_path / "jobs").glob("*/")), "the last rank removes the node directory"
-
-
-def r_start(report: dict) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(report["started_at"].replace("Z", "+00:00")).timestamp()
-
-
-def r_end(report: dict) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(report["ended_at"].replace("Z", "+00:00")).timestamp()
 
 
 def subprocess_run(argv: list[str], env: dict, **kwargs):
@@ -170,7 +121,7 @@ def test_gpus_bound_to_a_rank_are_its_own_and_a_shared_gpu_counts_once(
         env,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    runs = reports(out)
+    runs = load_reports(out)
     uuid = [f"gpu GPU-fa4e0000-0000-0000-0000-00000000000{i}" for i in range(3)]
     for rank in (0, 1):
         own = device(runs[rank], uuid[rank])
@@ -183,10 +134,10 @@ def test_gpus_bound_to_a_rank_are_its_own_and_a_shared_gpu_counts_once(
     shared = [device(runs[rank], uuid[2]) for rank in (2, 3)]
     assert sum(d["meter_at_start"] for d in shared) == 1
     intervals = [iv for d in shared for iv in d["intervals"]]
-    span_s = max(r_end(r) for r in runs[2:]) - min(r_start(r) for r in runs[2:])
-    assert union_s(intervals) == pytest.approx(span_s, rel=0.02)
+    assert sum(b - a for a, b in intervals) == pytest.approx(union_s(intervals), abs=0.01)
+    assert_covers(runs[2:], uuid[2])
     gpu2 = runs[2]["energy_j"]["gpu"] + runs[3]["energy_j"]["gpu"]
-    assert gpu2 == pytest.approx(powers[2] * span_s, rel=0.02)  # once, not twice
+    assert gpu2 == pytest.approx(powers[2] * union_s(intervals), rel=0.02)  # once, not twice
 
 
 def test_a_killed_meter_is_reported_by_the_ranks_that_outlive_it(gm_env, tmp_path, shm_tree):
