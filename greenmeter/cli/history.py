@@ -132,10 +132,15 @@ Examples:
   greenmeter report greenmeter-runs/ --group-by phase    # phases from the JSON reports
 
 \b
+  greenmeter report --group-by job,node                # cluster jobs, a row per node
+  greenmeter report --job 4242                        # one job: its nodes and total
+
+\b
 Group and filter keys: command, tag:<key>, region, zone, host, branch, commit,
-job, runner, group (repeat group), run, phase, day, week, month, tool (greenmeter or
-codecarbon), source, or any CSV column. CodeCarbon's emissions.csv files are read
-too, each run labelled as CodeCarbon's figure and grouped apart by source.
+ci-job, runner, group (repeat group), run, job, step, node, rank, launcher,
+phase, day, week, month, tool (greenmeter or codecarbon), source, or any CSV column.
+CodeCarbon's emissions.csv files are read too, each run labelled as CodeCarbon's
+figure and grouped apart by source.
 """
 
 
@@ -148,6 +153,12 @@ too, each run labelled as CodeCarbon's figure and grouped apart by source.
     callback=_keys,
     metavar="KEY[,KEY...]",
     help="Group runs by these keys (repeatable). Default: one line for all runs.",
+)
+@click.option(
+    "--job",
+    "job_id",
+    metavar="ID",
+    help="One cluster job: a row per node and the job's total (docs/clusters.md).",
 )
 @selection_options
 @click.option(
@@ -165,26 +176,30 @@ too, each run labelled as CodeCarbon's figure and grouped apart by source.
     metavar="FILE",
     help="Also draw the JSON reports among PATHS as one HTML page (as 'greenmeter html' does).",
 )
-def report_command(paths, keys, selections, since, until, fmt, out, html_path) -> int:
+def report_command(paths, keys, job_id, selections, since, until, fmt, out, html_path) -> int:
     """Read run history (CSV histories, JSON reports, directories of both) and give runs,
     duration, energy, CO2e and energy per unit per group.
 
     A run found twice (a JSON report and its CSV row) counts once; checkpoints of runs
-    still going (or whose greenmeter was killed) count as partial. Malformed files and rows
-    are skipped with a warning naming the file and line.
+    still going (or whose greenmeter was killed) count as partial. A device that two runs
+    of one cluster job measured at the same time counts once, with a warning. Malformed
+    files and rows are skipped with a warning naming the file and line.
     """
     from greenmeter.history import codecarbon_csv, output
     from greenmeter.history.aggregate import AGGREGATE_INPUTS, aggregate
+    from greenmeter.history.jobs import JOB_COLUMNS, count_devices_once, job_view
     from greenmeter.history.load import load_history
     from greenmeter.history.select import PHASE_KEY, key_columns, select
 
+    if job_id is not None and keys:
+        raise click.UsageError("--job shows one job by node: give it without --group-by")
     paths = _paths_or_default(paths)
     if html_path is not None:
         _write_html(paths, html_path)
-    needed = set(AGGREGATE_INPUTS)
+    needed = set(AGGREGATE_INPUTS) | JOB_COLUMNS
     for key in [*keys, *(s.key for s in selections)]:
         needed |= key_columns(key)
-    frame = load_history(paths, _warn, needed)
+    frame = count_devices_once(load_history(paths, _warn, needed), _warn)
     if PHASE_KEY in [*keys, *(s.key for s in selections)]:
         from greenmeter.history.phases import phase_rows
 
@@ -194,7 +209,13 @@ def report_command(paths, keys, selections, since, until, fmt, out, html_path) -
     note = codecarbon_csv.method_note(frame)
     if note:
         _note(note)
-    table = aggregate(frame, keys)
+    if job_id is not None:
+        frame = frame[frame["job_id"].eq(job_id)]
+        if frame.empty:
+            raise click.UsageError(f"--job {job_id}: no runs of this job in the history")
+        table = job_view(frame, job_id)
+    else:
+        table = aggregate(frame, keys)
     if fmt is None:
         suffix = out.suffix.lower() if out is not None else ""
         fmt = {".csv": "csv", ".json": "json", ".md": "markdown"}.get(suffix)
@@ -202,6 +223,8 @@ def report_command(paths, keys, selections, since, until, fmt, out, html_path) -
             fmt = "table" if out is not None or sys.stdout.isatty() else "csv"
     what = "phases of runs" if PHASE_KEY in keys else "runs"
     title = f"greenmeter: {len(frame)} {what}" + (f" by {', '.join(keys)}" if keys else "")
+    if job_id is not None:
+        title = f"greenmeter: job {job_id}, {len(frame)} {what} by node"
     if fmt == "table" and len(table) > output.TABLE_MAX_ROWS:
         _warn(
             f"{len(table):,} groups: the table shows the last "

@@ -21,7 +21,12 @@ KEY_ALIASES = {
     "host": "hostname",
     "branch": "git_branch",
     "commit": "git_commit",
-    "job": "ci_job",
+    "job": "job_id",
+    "step": "job_step",
+    "node": "job_node",
+    "rank": "job_rank",
+    "launcher": "job_launcher",
+    "ci-job": "ci_job",
     "runner": "ci_runner",
     "provider": "ci_provider",
     "zone": "zone_id",
@@ -35,9 +40,10 @@ TIME_KEYS = {"day": "%Y-%m-%d", "week": "%G-W%V", "month": "%Y-%m"}
 PHASE_KEY = "phase"
 """One row per phase of each run's JSON report, not per run (``history.phases``)."""
 KEY_HELP = (
-    "command, tag:<key>, region, zone, host, branch, commit, job, runner, group "
-    "(repeat group), run, phase, day, week, month, tool (greenmeter or codecarbon), source "
-    "(e.g. 'codecarbon 3.3.2 (tracking_mode=machine)'), or any CSV column"
+    "command, tag:<key>, region, zone, host, branch, commit, ci-job, runner, group "
+    "(repeat group), run, job, step, node, rank, launcher, phase, day, week, month, tool "
+    "(greenmeter or codecarbon), source (e.g. 'codecarbon 3.3.2 (tracking_mode=machine)'), "
+    "or any CSV column"
 )
 
 

@@ -26,6 +26,7 @@ COLUMNS = (
     "tags", "git_commit", "git_branch", "ci_provider", "ci_job", "ci_run_id", "ci_runner",
     "units", "unit_name", "energy_j_per_unit", "co2_g_per_unit", "repeat_group", "repetition",
     "budget_exceeded",
+    "job_id", "job_step", "job_node", "job_rank", "job_launcher", "node_meter", "job_devices",
 )  # fmt: skip
 """Columns are only ever appended: a history begun by an older version keeps its shorter
 header, and ``greenmeter report`` reads the longer rows appended to it since."""
@@ -89,6 +90,28 @@ def report_row(report: dict) -> dict[str, object]:
         "repeat_group": report.get("repeat_group") or "",
         "repetition": _blank(report.get("repetition")),
         "budget_exceeded": "" if budget is None else bool(budget.get("exceeded")),
+        **job_columns(report.get("job")),
+    }
+
+
+def job_columns(job: dict | None) -> dict[str, object]:
+    """The job a run was a rank of (its report's ``job``); ``job_devices`` holds, as JSON,
+    ``[device, joules, [[from, to], ...]]`` for each shared device the run measured (epoch
+    seconds), so that a history can count a device measured twice in one job once."""
+    job = job or {}
+    devices = [
+        [d["device"], d["energy_j"], d["intervals"]]
+        for d in job.get("devices") or []
+        if d.get("intervals")
+    ]
+    return {
+        "job_id": job.get("job_id") or "",
+        "job_step": _blank(job.get("step_id")),
+        "job_node": job.get("node") or "",
+        "job_rank": _blank(job.get("rank")),
+        "job_launcher": job.get("launcher") or "",
+        "node_meter": _blank(job.get("node_meter")),
+        "job_devices": json.dumps(devices, separators=(",", ":")) if devices else "",
     }
 
 
