@@ -32,7 +32,9 @@ def _first(*names: str) -> str | None:
 
 
 def local_rank() -> int:
-    return int(_first("LOCAL_RANK", "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID"))
+    return int(
+        _first("LOCAL_RANK", "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID")
+    )
 
 
 def rank() -> str:

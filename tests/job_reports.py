@@ -60,4 +60,6 @@ def assert_covers(reports: list[dict], name: str = "node") -> None:
     and end around the commands (its report's times include them)."""
     import pytest
 
-    assert measured_union_s(reports, name) == pytest.approx(ranks_union_s(reports), rel=0.05, abs=0.1)
+    assert measured_union_s(reports, name) == pytest.approx(
+        ranks_union_s(reports), rel=0.05, abs=0.1
+    )

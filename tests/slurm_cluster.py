@@ -88,7 +88,9 @@ class Cluster:
     def env(self, extra: dict | None = None) -> dict:
         return {**os.environ, "SLURM_CONF": str(self.conf), **(extra or {})}
 
-    def run(self, argv: list[str], env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    def run(
+        self, argv: list[str], env: dict | None = None, **kwargs
+    ) -> subprocess.CompletedProcess:
         """A client command (``srun``, ``sbatch``, ``sinfo``...) inside the cluster."""
         kwargs.setdefault("capture_output", True)
         kwargs.setdefault("text", True)
@@ -127,12 +129,15 @@ class Cluster:
             [_program("unshare"), "--net", "--", "sleep", "86400"], start_new_session=True
         )
         deadline = time.monotonic() + timeout_s
-        while Path(f"/proc/{self.anchor.pid}/ns/net").resolve() == Path(
-            "/proc/self/ns/net"
-        ).resolve():
+        while (
+            Path(f"/proc/{self.anchor.pid}/ns/net").resolve() == Path("/proc/self/ns/net").resolve()
+        ):
             self._check(deadline, "the network namespace")
         self._netns = os.readlink(f"/proc/{self.anchor.pid}/ns/net")
-        for step in (["ip", "link", "set", "lo", "up"], ["ip", "addr", "add", "127.0.0.2/8", "dev", "lo"]):
+        for step in (
+            ["ip", "link", "set", "lo", "up"],
+            ["ip", "addr", "add", "127.0.0.2/8", "dev", "lo"],
+        ):
             subprocess.run([*self._enter(), *step], check=True, timeout=30)
         self._daemon(
             [_program("munged"), "--foreground", "--force", f"--socket={self.munge_socket}",
@@ -147,7 +152,9 @@ class Cluster:
         while True:
             proc = self.run(["sinfo", "-h", "-N", "-o", "%N %t"], timeout=30)
             states = dict(line.split() for line in proc.stdout.splitlines() if line.strip())
-            if proc.returncode == 0 and all(states.get(n) in ("idle", "mix", "alloc") for n in NODE_PORTS):
+            if proc.returncode == 0 and all(
+                states.get(n) in ("idle", "mix", "alloc") for n in NODE_PORTS
+            ):
                 return
             self._check(deadline, f"the nodes ({proc.stdout.strip() or proc.stderr.strip()})")
 
@@ -162,7 +169,9 @@ class Cluster:
     def _check(self, deadline: float, what: str) -> None:
         for daemon in self.daemons:
             if daemon.poll() is not None:
-                raise RuntimeError(f"{daemon.args[-1]} exited with {daemon.returncode}: {self.logs()}")
+                raise RuntimeError(
+                    f"{daemon.args[-1]} exited with {daemon.returncode}: {self.logs()}"
+                )
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out waiting for {what}: {self.logs()}")
         time.sleep(0.2)

@@ -57,7 +57,7 @@ def rank_report(
             }
         )
     total = node_j + own_j + gpu_j
-    iso = lambda s: datetime.fromtimestamp(T0 + s, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")  # noqa: E731
+    meter = bool(held) and held[0][0] == start
     return {
         "schema_version": 1,
         "run_id": run_id,
@@ -81,9 +81,14 @@ def rank_report(
         "tags": {},
         "ci": None,
         "job": {"launcher": "slurm", "job_id": job, "step_id": step, "node": node,
-                "rank": rank, "local_rank": rank % 2, "world_size": 4, "node_meter": held[:1] == [(start, held[0][1])] if held else False,
+                "rank": rank, "local_rank": rank % 2, "world_size": 4, "node_meter": meter,
                 "measured_by": None, "path": "measured", "devices": devices, "lost_meters": []},
     }  # fmt: skip
+
+
+def iso(seconds_after_t0: float) -> str:
+    moment = datetime.fromtimestamp(T0 + seconds_after_t0, timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def write(directory: Path, reports: list[dict]) -> Path:

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
 from conftest import REPO
 from job_reports import assert_covers, device, load_reports, measured_union_s
 from powercap_tree import PowercapTree, spawn_driver, stop_driver
@@ -28,7 +29,9 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_mpirun_ranks_measure_their_node_once(gm_env, tmp_path):
-    base = Path(tempfile.mkdtemp(prefix="gm-mpi-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+    base = Path(
+        tempfile.mkdtemp(prefix="gm-mpi-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    )
     tree = PowercapTree(base)
     tree.add_zone("intel-rapl:0", "package-0", 1_000_000_000)
     driver = spawn_driver(tree, {"intel-rapl:0": PACKAGE_W})

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from job_reports import assert_covers, device, load_reports, union_s
 
 from conftest import REPO
+from job_reports import assert_covers, device, load_reports, union_s
 from powercap_tree import PowercapTree, spawn_driver, stop_driver
 
 PY = sys.executable
@@ -35,7 +35,9 @@ def sleeper(*seconds_by_local_rank: float) -> list[str]:
 def shm_tree():
     """A powercap tree on tmpfs: a disk-backed tree lags its clock under load
     (/work/shared/notes/real-services.md), and 2 % of a 1 s rank is 20 ms."""
-    base = Path(tempfile.mkdtemp(prefix="gm-jobs-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+    base = Path(
+        tempfile.mkdtemp(prefix="gm-jobs-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    )
     tree = PowercapTree(base)
     tree.add_zone("intel-rapl:0", "package-0", 10_000_000_000)
     tree.add_zone("intel-rapl:0:0", "dram", 3_000_000_000)
@@ -48,9 +50,7 @@ def shm_tree():
 JOB_RANK = str(REPO / "tests" / "job_rank.py")
 
 
-def test_four_ranks_under_torchrun_measure_the_node_once_and_hand_over(
-    gm_env, tmp_path, shm_tree
-):
+def test_four_ranks_under_torchrun_measure_the_node_once_and_hand_over(gm_env, tmp_path, shm_tree):
     out = tmp_path / "greenmeter-runs"  # each rank's default report: <run_id>.json
     env = {
         **gm_env,
@@ -100,9 +100,7 @@ def subprocess_run(argv: list[str], env: dict, **kwargs):
     return subprocess.run([PY, *argv], env=env, capture_output=True, text=True, **kwargs)
 
 
-def test_gpus_bound_to_a_rank_are_its_own_and_a_shared_gpu_counts_once(
-    gm_env, tmp_path, fake_lib
-):
+def test_gpus_bound_to_a_rank_are_its_own_and_a_shared_gpu_counts_once(gm_env, tmp_path, fake_lib):
     out = tmp_path / "greenmeter-runs"  # each rank's default report: <run_id>.json
     powers = {0: 100.0, 1: 200.0, 2: 300.0}
     env = {
@@ -167,7 +165,7 @@ def test_a_killed_meter_is_reported_by_the_ranks_that_outlive_it(gm_env, tmp_pat
     assert state is not None and state["state"] == "measuring"
     os.kill(state["pid"], signal.SIGKILL)
     _, err = launcher.communicate(timeout=60)
-    assert launcher.returncode == 1  # torchrun: a worker failed (-9)
+    assert launcher.returncode == 1, err  # torchrun: a worker failed (-9)
     runs = [json.loads(p.read_text()) for p in out.glob("*.json")]
     dead = next(r for r in runs if r["run_id"] == state["run_id"])
     assert dead["partial"] and dead["job"]["node_meter"]

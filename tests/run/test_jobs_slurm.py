@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 import pytest
-from job_reports import assert_covers, by_node, device, load_reports, measured_union_s
-from slurm_cluster import NODE_PORTS, Cluster, missing_programs
 
 from conftest import REPO
+from job_reports import assert_covers, by_node, device, load_reports, measured_union_s
 from powercap_tree import PowercapTree, spawn_driver, stop_driver
+from slurm_cluster import NODE_PORTS, Cluster, missing_programs
 
 PY = sys.executable
 JOB_RANK = str(REPO / "tests" / "job_rank.py")
@@ -44,7 +44,9 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    base = Path(tempfile.mkdtemp(prefix="gm-slurm-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+    base = Path(
+        tempfile.mkdtemp(prefix="gm-slurm-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    )
     drivers = []
     cluster = Cluster(tmp_path_factory.mktemp("slurm"))
     try:
