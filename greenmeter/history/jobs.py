@@ -43,7 +43,7 @@ def count_devices_once(frame: pd.DataFrame, warn: Callable[[str], None]) -> pd.D
     if "job_devices" not in frame or not frame["job_devices"].notna().any():
         return frame
     rows = frame[frame["job_devices"].notna() & frame["job_id"].notna()]
-    claims = []
+    claims: dict[tuple[str, str, str], list[tuple]] = {}
     for index, job, node, run_id, devices in zip(
         rows.index, rows["job_id"], rows["job_node"], rows["run_id"], rows["job_devices"]
     ):
@@ -53,25 +53,29 @@ def count_devices_once(frame: pd.DataFrame, warn: Callable[[str], None]) -> pd.D
             continue
         for name, energy_j, intervals in parsed:
             where = node if name == "node" else ""  # a GPU's UUID is its own on any node
-            for interval in intervals:
-                claims.append((job, name, where, interval, energy_j, intervals, index, run_id))
-    claims.sort(key=lambda c: (c[0], c[1], c[2], c[3][0]))
-    taken: dict[tuple, list[tuple[list[float], str]]] = {}
-    excess_j: dict[int, float] = {}
-    for job, name, where, interval, energy_j, intervals, index, run_id in claims:
-        before = taken.setdefault((job, name, where), [])
-        overlap = _overlap_s(interval, [iv for iv, _ in before])
-        if overlap > OVERLAP_TOLERANCE_S:
             measured_s = sum(b - a for a, b in intervals)
-            share = overlap / measured_s if measured_s > 0 else 1.0
-            excess_j[index] = excess_j.get(index, 0.0) + energy_j * share
-            others = sorted({other for iv, other in before if _overlap_s(interval, [iv]) > 0})
-            what = f"node {where}" if name == "node" else name
-            warn(
-                f"job {job}: {what} measured twice at once ({overlap:.1f} s) by runs "
-                f"{', '.join(others)} and {run_id}; counted once"
-            )
-        before.append((interval, run_id))
+            for interval in intervals:
+                claims.setdefault((job, name, where), []).append(
+                    (interval, energy_j, measured_s, index, run_id)
+                )
+    excess_j: dict[int, float] = {}
+    for (job, name, where), device_claims in claims.items():
+        if len(device_claims) < 2:
+            continue  # the usual case: one run measured it, or one interval each
+        device_claims.sort(key=lambda c: c[0][0])
+        before: list[tuple[list[float], str]] = []
+        for interval, energy_j, measured_s, index, run_id in device_claims:
+            overlap = _overlap_s(interval, [iv for iv, _ in before])
+            if overlap > OVERLAP_TOLERANCE_S:
+                share = overlap / measured_s if measured_s > 0 else 1.0
+                excess_j[index] = excess_j.get(index, 0.0) + energy_j * share
+                others = sorted({r for iv, r in before if _overlap_s(interval, [iv]) > 0})
+                what = f"node {where}" if name == "node" else name
+                warn(
+                    f"job {job}: {what} measured twice at once ({overlap:.1f} s) by runs "
+                    f"{', '.join(others)} and {run_id}; counted once"
+                )
+            before.append((interval, run_id))
     if not excess_j:
         return frame
     out = frame.copy()

@@ -305,6 +305,8 @@ class NodeMeter:
     def join(self) -> None:
         """Meet the node's other ranks; never waits for them. A failure (no writable
         directory) leaves this run measuring every device it sees, and says so."""
+        if not self.roles:
+            return  # nothing shared to measure once (the estimate path): nothing to meet
         try:
             self._enter_directory()
             for role in self.roles:
@@ -417,7 +419,7 @@ class NodeMeter:
             "path": path,
             "devices": devices,
             "lost_meters": self.lost_meters(),
-            "coordination": self.error or str(self.directory),
+            "coordination": self.error or (str(self.directory) if self.roles else None),
         }
 
     def warnings(self) -> list[str]:
