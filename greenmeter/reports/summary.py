@@ -120,6 +120,8 @@ def print_summary(result: RunResult, file=None, already_said: Collection[str] = 
         console.print(f"[{style}]{result.budget.describe()}[/{style}]")
     if result.cross_check and "difference" in result.cross_check:
         _print_cross_check(console, result.cross_check)
+    if result.job is not None:
+        console.print(Text(job_line(result.job)))
     for warning in result.warnings:
         if warning in already_said:
             continue
@@ -139,6 +141,26 @@ def _print_phases(console, result: RunResult) -> None:
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))  # phase names are the command's words
     console.print(table)
+
+
+def job_line(job: dict) -> str:
+    """What this rank measured of its node (the report's ``job``), in one line."""
+    where = f"job {job['job_id']} ({job['launcher']}), node {job['node']}"
+    if job.get("rank") is not None:
+        where += f", rank {job['rank']}"
+        if job.get("world_size") is not None:
+            where += f" of {job['world_size']}"
+    devices = job.get("devices") or []
+    held = [
+        f"{d['device']} for {format_duration(d['measured_s'])}"
+        for d in devices
+        if d["measured_s"] > 0
+    ]
+    if not devices:
+        return f"{where}: nothing shared to measure once (each rank's estimate is its own)"
+    if held:
+        return f"{where}: measured {', '.join(held)} (the node's shared devices, once per job)"
+    return f"{where}: the node's shared devices were measured by run {job.get('measured_by')}"
 
 
 def _print_cross_check(console, check: dict) -> None:

@@ -71,6 +71,9 @@ class Window:
         self.sampler = sampler
         if self.job is not None:  # takes the node's devices no other rank measures; never waits
             self.job.join()
+            if self.job.error:  # said now, as a sensor gap is, before the command's output
+                say(self.job.error)
+                self.notes.append(self.job.error)
         self.started_at = datetime.now(timezone.utc)
         sampler.start()
         self.recorder.origin_s = sampler.started_s or 0.0

@@ -106,3 +106,23 @@ def test_without_rapl_each_ranks_estimate_is_its_own(gm_env, tmp_path):
     # Each rank's process tree only: its own burn (plus Python's start), not the other's.
     assert cpu_s[0] == pytest.approx(0.2, abs=0.15)
     assert cpu_s[1] == pytest.approx(0.8, abs=0.15)
+
+
+def test_without_a_usable_node_directory_a_rank_measures_alone_and_says_so(greenmeter, tmp_path):
+    from powercap_tree import PowercapTree, single_socket
+
+    tree = PowercapTree(tmp_path / "tree")
+    single_socket(tree)
+    (tmp_path / "not-a-dir").write_text("")
+    proc = greenmeter(
+        "run", "-q", "--json", "r.json", "--", "true",
+        env={"SLURM_JOB_ID": "8", "SLURM_PROCID": "0", "GREENMETER_POWERCAP_ROOT": str(tree.root),
+             "GREENMETER_JOBS_DIR": str(tmp_path / "not-a-dir" / "jobs")},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = read_report(tmp_path / "r.json")
+    job = report["job"]
+    assert job["node_meter"] is True and job["devices"][0]["measured_s"] > 0
+    assert job["coordination"].startswith("job coordination unavailable")
+    assert any("as if it were alone on the node" in w for w in report["warnings"])
+    assert "as if it were alone on the node" in proc.stderr.decode()

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -60,6 +59,8 @@ def _safe(text: str) -> str:
     clean = _UNSAFE.sub("_", text)[:80]
     if clean == text:
         return clean
+    import hashlib  # only for names that need it (4 ms of a rank's start-up otherwise)
+
     return f"{clean}-{hashlib.sha1(text.encode('utf-8', 'surrogateescape')).hexdigest()[:10]}"
 
 
@@ -245,10 +246,22 @@ class DeviceRole:
 
     def _take(self) -> None:
         self._note_lost_meter()
+        _write_json_atomic(self._state_path, self._state("measuring"))
         self._on_change(self.device, True)
         self.intervals.append([time.time(), time.time()])
         self.held = True
-        _write_json_atomic(self._state_path, self._state("measuring"))
+
+    @property
+    def joined(self) -> bool:
+        return self._fd is not None
+
+    def measure_alone(self) -> None:
+        """No node directory to meet in: measure the device as if no other rank saw it."""
+        with self._mutex:
+            self._on_change(self.device, True)
+            self.intervals.append([time.time(), time.time()])
+            self.held = True
+            self.meter_at_start = True
 
     def leave(self) -> None:
         with self._mutex:
@@ -258,6 +271,8 @@ class DeviceRole:
             self._on_change(self.device, False)
             self.intervals[-1][1] = time.time()
             self.held = False
+            if self._fd is None:
+                return  # measured alone: no lock to pass on
             _write_json_atomic(self._state_path, self._state("released"))
             os.close(self._fd)  # lets go of the lock: a waiting rank takes over now
             self._fd = None
@@ -319,12 +334,8 @@ class NodeMeter:
                 f"writable node-local directory"
             )
             for role in self.roles:
-                if not role.held and not role.intervals:
-                    role.measured_by = None
-                    self._hold(role.device, True)
-                    role.intervals.append([time.time(), time.time()])
-                    role.held = True
-                    role.meter_at_start = True
+                if not role.joined:
+                    role.measure_alone()
 
     def _enter_directory(self) -> None:
         """Create the node directory (mode 0700) and hold a shared presence lock on it;
@@ -423,7 +434,8 @@ class NodeMeter:
         }
 
     def warnings(self) -> list[str]:
-        said = [self.error] if self.error else []
+        """Lost meters; a coordination failure (``error``) is the caller's to say."""
+        said = []
         for entry in self.lost_meters():
             said.append(
                 f"the meter of {entry['device']} on node {self.identity.node} (run "
