@@ -201,7 +201,7 @@ class Cluster:
         for daemon in reversed(self.daemons):
             if daemon.poll() is None:
                 daemon.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 2  # then SIGKILL: the tests' jobs are over by now
         for daemon in reversed(self.daemons):
             try:
                 daemon.wait(timeout=max(0.1, deadline - time.monotonic()))
