@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,23 +51,43 @@ def shm_tree():
 JOB_RANK = str(REPO / "tests" / "job_rank.py")
 
 
-def test_four_ranks_under_torchrun_measure_the_node_once_and_hand_over(gm_env, tmp_path, shm_tree):
+TORCHRUN = shutil.which("torchrun")
+
+
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        "tests/fake_torchrun.py",
+        pytest.param(
+            "torchrun",
+            marks=pytest.mark.skipif(
+                TORCHRUN is None,
+                reason="PyTorch is not installed (too heavy for CI: tests/fake_torchrun.py "
+                "plays torchrun's environment contract instead)",
+            ),
+        ),
+    ],
+)
+def test_four_ranks_under_torchrun_measure_the_node_once_and_hand_over(
+    gm_env, tmp_path, shm_tree, launcher
+):
     out = tmp_path / "greenmeter-runs"  # each rank's default report: <run_id>.json
     env = {
         **gm_env,
         "GREENMETER_POWERCAP_ROOT": str(shm_tree.root),
         "GREENMETER_JOBS_DIR": str(tmp_path / "jobs"),
-        "TEST_CWD": str(tmp_path),
     }
-    proc = subprocess_run(
-        [FAKE_TORCHRUN, "--nproc-per-node", "4", "--run-id", "job-a", "--no-python",
+    start = [TORCHRUN] if launcher == "torchrun" else [PY, FAKE_TORCHRUN, "--run-id", "job-a"]
+    proc = subprocess.run(
+        [*start, "--nproc-per-node", "4", "--no-python",
          *GREENMETER, "--", PY, JOB_RANK, "handover", "4"],
-        env,
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     runs = load_reports(out)
     assert [r["job"]["rank"] for r in runs] == [0, 1, 2, 3]
-    assert {r["job"]["job_id"] for r in runs} == {"job-a"}
+    assert len({r["job"]["job_id"] for r in runs}) == 1
+    assert runs[0]["job"]["job_id_source"] == "TORCHELASTIC_RUN_ID"
     assert all(r["job"]["launcher"] == "torchrun" and r["job"]["world_size"] == 4 for r in runs)
     assert all(r["job"]["path"] == "measured" for r in runs)
     meters = [r for r in runs if r["job"]["node_meter"]]
@@ -92,14 +113,6 @@ def test_four_ranks_under_torchrun_measure_the_node_once_and_hand_over(gm_env, t
     assert not list((tmp_path / "jobs").glob("*/")), "the last rank removes the node directory"
 
 
-def subprocess_run(argv: list[str], env: dict, **kwargs):
-    import subprocess
-
-    kwargs.setdefault("timeout", 120)
-    kwargs.setdefault("cwd", env["TEST_CWD"])
-    return subprocess.run([PY, *argv], env=env, capture_output=True, text=True, **kwargs)
-
-
 def test_gpus_bound_to_a_rank_are_its_own_and_a_shared_gpu_counts_once(gm_env, tmp_path, fake_lib):
     out = tmp_path / "greenmeter-runs"  # each rank's default report: <run_id>.json
     powers = {0: 100.0, 1: 200.0, 2: 300.0}
@@ -109,14 +122,13 @@ def test_gpus_bound_to_a_rank_are_its_own_and_a_shared_gpu_counts_once(gm_env, t
         "FAKE_NVML_GPUS": "3",
         **{f"FAKE_NVML_GPU{i}_PROFILE": f"const:{w}" for i, w in powers.items()},
         "GREENMETER_JOBS_DIR": str(tmp_path / "jobs"),
-        "TEST_CWD": str(tmp_path),
     }
     # Ranks 0 and 1 each own a GPU; ranks 2 and 3 both see GPU 2 (by UUID, once).
-    proc = subprocess_run(
-        [FAKE_TORCHRUN, "--nproc-per-node", "4", "--run-id", "job-g",
+    proc = subprocess.run(
+        [PY, FAKE_TORCHRUN, "--nproc-per-node", "4", "--run-id", "job-g",
          "--rank-env", "CUDA_VISIBLE_DEVICES=0,1,2,GPU-fa4e0000-0000-0000-0000-000000000002",
          "--no-python", *GREENMETER, "--", *sleeper(0.8, 0.8, 0.6, 1.4)],
-        env,
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     runs = load_reports(out)
@@ -145,10 +157,7 @@ def test_a_killed_meter_is_reported_by_the_ranks_that_outlive_it(gm_env, tmp_pat
         **gm_env,
         "GREENMETER_POWERCAP_ROOT": str(shm_tree.root),
         "GREENMETER_JOBS_DIR": str(jobs),
-        "TEST_CWD": str(tmp_path),
     }
-    import subprocess
-
     launcher = subprocess.Popen(
         [PY, FAKE_TORCHRUN, "--nproc-per-node", "3", "--run-id", "job-k", "--no-python",
          *GREENMETER, "--", *sleeper(2.5, 2.5, 2.5)],
