@@ -188,3 +188,17 @@ def test_a_killed_meter_is_reported_by_the_ranks_that_outlive_it(gm_env, tmp_pat
     takers = [device(r, "node") for r in alive if device(r, "node")["measured_s"] > 0]
     assert takers
     assert min(iv[0] for d in takers for iv in d["intervals"]) <= lost["detected_at"] + 0.01
+
+
+def test_one_meter_over_the_launcher_measures_the_node_as_before(greenmeter, tmp_path, shm_tree):
+    proc = greenmeter(
+        "run", "-q", "--json", "r.json", "--",
+        PY, FAKE_TORCHRUN, "--nproc-per-node", "3", "--no-python", *sleeper(1.0, 1.0, 1.0),
+        env={"GREENMETER_POWERCAP_ROOT": str(shm_tree.root)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["job"] is None  # not a rank: greenmeter is outside the launcher
+    covered_s = next(c for c in report["components"] if c["kind"] == "cpu")["covered_s"]
+    assert report["energy_j"]["cpu"] == pytest.approx(PACKAGE_W * covered_s, rel=0.02)
+    assert report["energy_j"]["dram"] == pytest.approx(DRAM_W * covered_s, rel=0.02)
