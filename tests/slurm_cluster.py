@@ -30,6 +30,10 @@ def missing_programs() -> list[str]:
     return [p for p in DAEMONS if shutil.which(p) is None and not Path(f"/usr/sbin/{p}").exists()]
 
 
+def _own_netns() -> str:
+    return os.readlink("/proc/self/ns/net")
+
+
 def _program(name: str) -> str:
     return shutil.which(name) or f"/usr/sbin/{name}"
 
@@ -129,9 +133,11 @@ class Cluster:
             [_program("unshare"), "--net", "--", "sleep", "86400"], start_new_session=True
         )
         deadline = time.monotonic() + timeout_s
-        while (
-            Path(f"/proc/{self.anchor.pid}/ns/net").resolve() == Path("/proc/self/ns/net").resolve()
-        ):
+        # Until unshare has made the namespace, the anchor is in this process's namespace:
+        # compare the links themselves ("net:[inode]"), never a resolved path.
+        while os.readlink(f"/proc/{self.anchor.pid}/ns/net") == _own_netns():
+            if self.anchor.poll() is not None:
+                raise RuntimeError(f"unshare --net exited with {self.anchor.returncode}")
             self._check(deadline, "the network namespace")
         self._netns = os.readlink(f"/proc/{self.anchor.pid}/ns/net")
         for step in (
@@ -185,8 +191,8 @@ class Cluster:
     def _namespace_pids(self) -> list[int]:
         """Every process in the cluster's namespace (daemons, slurmstepd, job steps):
         only this cluster started processes there."""
-        if self._netns is None:
-            return []
+        if self._netns is None or self._netns == _own_netns():
+            return []  # never the machine's own namespace: that is everyone's processes
         pids = []
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit() and int(entry.name) != os.getpid():

@@ -247,8 +247,9 @@ class DeviceRole:
     def _take(self) -> None:
         self._note_lost_meter()
         _write_json_atomic(self._state_path, self._state("measuring"))
-        self._on_change(self.device, True)
-        self.intervals.append([time.time(), time.time()])
+        self._on_change(self.device, True)  # the first read: counted from here
+        now = time.time()
+        self.intervals.append([now, now])
         self.held = True
 
     @property
@@ -277,13 +278,13 @@ class DeviceRole:
             os.close(self._fd)  # lets go of the lock: a waiting rank takes over now
             self._fd = None
 
-    def measured_s(self) -> float:
+    def intervals_so_far(self) -> list[list[float]]:
+        """When this run held the device; one still held ends now (a checkpoint)."""
         with self._mutex:
-            now = time.time()
-            return sum(
-                (now if self.held and i == len(self.intervals) - 1 else end) - start
-                for i, (start, end) in enumerate(self.intervals)
-            )
+            held = [list(interval) for interval in self.intervals]
+            if self.held:
+                held[-1][1] = time.time()
+            return held
 
 
 class NodeMeter:
@@ -413,14 +414,15 @@ class NodeMeter:
         devices = []
         for role in self.roles:
             energy = sum(s.energy_j(role.device) for s in self._shared)
+            intervals = role.intervals_so_far()
             devices.append(
                 {
                     "device": role.device,
                     "meter_at_start": role.meter_at_start,
                     "measured_by": role.measured_by,
-                    "measured_s": round(role.measured_s(), 3),
+                    "measured_s": round(sum(b - a for a, b in intervals), 3),
                     "energy_j": round(energy, 6),
-                    "intervals": [[round(a, 3), round(b, 3)] for a, b in role.intervals],
+                    "intervals": [[round(a, 3), round(b, 3)] for a, b in intervals],
                 }
             )
         return {
