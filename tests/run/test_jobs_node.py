@@ -107,8 +107,9 @@ def test_four_ranks_under_torchrun_measure_the_node_once_and_hand_over(
     dram = sum(r["energy_j"]["dram"] for r in runs)
     assert cpu == pytest.approx(PACKAGE_W * held_s, rel=0.02)
     assert dram == pytest.approx(DRAM_W * held_s, rel=0.02)
-    for r, d in zip(runs, node):
-        assert r["energy_j"]["cpu"] == pytest.approx(PACKAGE_W * d["measured_s"], rel=0.02, abs=0.5)
+    for r, d in zip(runs, node):  # each share: its held time, give or take ~40 ms of a
+        # loaded machine's scheduling between a read and the clock read beside it
+        assert r["energy_j"]["cpu"] == pytest.approx(PACKAGE_W * d["measured_s"], rel=0.02, abs=1.5)
     assert not any(r["warnings"] for r in runs if "ended without handing over" in str(r))
     assert not list((tmp_path / "jobs").glob("*/")), "the last rank removes the node directory"
 
