@@ -130,9 +130,7 @@ Examples:
   greenmeter report ci-artifacts/ --group-by tag:model,region --format markdown
   greenmeter report --group-by run --filter group=3f2a9c1b7d4e --format json -o runs.json
   greenmeter report greenmeter-runs/ --group-by phase    # phases from the JSON reports
-
-\b
-  greenmeter report --group-by job,node                # cluster jobs, a row per node
+  greenmeter report --group-by job,node             # cluster jobs, a row per node
   greenmeter report --job 4242                        # one job: its nodes and total
 
 \b
