@@ -125,13 +125,13 @@ def selection_options(f):
 
 REPORT_EPILOG = """\b
 Examples:
-  greenmeter report                                   # ./greenmeter-runs/
+  greenmeter report                                      # ./greenmeter-runs/
   greenmeter report runs.csv --group-by branch --since 7d
   greenmeter report ci-artifacts/ --group-by tag:model,region --format markdown
   greenmeter report --group-by run --filter group=3f2a9c1b7d4e --format json -o runs.json
   greenmeter report greenmeter-runs/ --group-by phase    # phases from the JSON reports
-  greenmeter report --group-by job,node             # cluster jobs, a row per node
-  greenmeter report --job 4242                        # one job: its nodes and total
+  greenmeter report --group-by job,node                  # cluster jobs, a row per node
+  greenmeter report --job 4242                           # one job: its nodes and total
 
 \b
 Group and filter keys: command, tag:<key>, region, zone, host, branch, commit,
