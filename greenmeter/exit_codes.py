@@ -21,3 +21,6 @@ BUDGET_EXCEEDED = 121
 (a command that failed exits with its own code instead)."""
 REGRESSION = 122
 """``compare --max-increase``: the candidate is significantly worse than the baseline."""
+ADVICE = 119
+"""``run --fail-on idle-gpu,...``: the command succeeded but the run has a finding named
+there (a command that failed exits with its own code; an exceeded budget, 121, wins)."""

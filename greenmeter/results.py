@@ -30,6 +30,37 @@ None = not read yet)."""
 
 
 @dataclass(frozen=True)
+class ActivityChannel:
+    """A gauge of the timeline (``greenmeter.sensors.base.Gauge``): what it reads, and
+    for which component (an index into ``RunResult.components``; None: the process tree).
+    Its values in ``RunResult.activity`` are running integrals over time (unit x s)."""
+
+    quantity: str
+    component: int | None
+
+
+HEURISTIC = "heuristic"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Where a run's energy went to waste, and what to try (``greenmeter.findings``)."""
+
+    id: str
+    """``idle-gpu``, ``unused-gpu``, ``input-bound``, ``small-batch``, ``power-capped``,
+    ``thermal``, ``cpu-only``, ``regression``."""
+    summary: str
+    """One line, figures included."""
+    evidence: dict
+    """The figures behind it, by name with their unit (``idle_j``, ``idle_share_pct``...)."""
+    energy_at_stake_j: float
+    co2_at_stake_g: float
+    """``energy_at_stake_j`` at the run's own intensity and PUE."""
+    what_to_try: str
+    label: str = HEURISTIC
+
+
+@dataclass(frozen=True)
 class RunLabels:
     """What a run is and what it is about, known before it starts and carried unchanged
     into its result: the JSON report's identity, tags, CI job and repetition fields."""
@@ -199,6 +230,11 @@ class RunResult:
     job: dict | None = None
     """The job this run is a rank of and what it measured of its node
     (greenmeter/run/jobs/node_meter.py); None outside a job."""
+    channels: list[ActivityChannel] = field(default_factory=list)
+    activity: list[Point] = field(default_factory=list, repr=False)
+    """At the times of ``timeline``: the running integral of each of ``channels``."""
+    findings: list[Finding] = field(default_factory=list)
+    """Heuristic advice, largest energy at stake first (none for a checkpoint)."""
     schema_version: int = SCHEMA_VERSION
     greenmeter_version: str = __version__
 

@@ -132,6 +132,7 @@ Examples:
   greenmeter report greenmeter-runs/ --group-by phase    # phases from the JSON reports
   greenmeter report --group-by job,node                  # cluster jobs, a row per node
   greenmeter report --job 4242                           # one job: its nodes and total
+  greenmeter report --rate --group-by tag:model --by tag:task --reference published.csv
 
 \b
 Group and filter keys: command, tag:<key>, region, zone, host, branch, commit,
@@ -174,7 +175,29 @@ figure and grouped apart by source.
     metavar="FILE",
     help="Also draw the JSON reports among PATHS as one HTML page (as 'greenmeter html' does).",
 )
-def report_command(paths, keys, job_id, selections, since, until, fmt, out, html_path) -> int:
+@click.option(
+    "--rate",
+    is_flag=True,
+    help="Rate each group (--group-by; default: command) 1-5 stars by energy per unit, "
+    "relative to the runs compared (docs/advice.md).",
+)
+@click.option(
+    "--by",
+    "rate_by",
+    callback=lambda ctx, param, value: _keys(ctx, param, (value,))[0] if value else None,
+    metavar="KEY",
+    help="With --rate: rate within each value of KEY, e.g. tag:task.",
+)
+@click.option(
+    "--reference",
+    "reference",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="With --rate: published figures to rate against (CSV: name, J per unit, source).",
+)
+def report_command(
+    paths, keys, job_id, selections, since, until, fmt, out, html_path, rate, rate_by, reference
+) -> int:
     """Read run history (CSV histories, JSON reports, directories of both) and give runs,
     duration, energy, CO2e and energy per unit per group.
 
@@ -192,6 +215,10 @@ def report_command(paths, keys, job_id, selections, since, until, fmt, out, html
     if job_id is not None and keys:
         raise click.UsageError("--job shows one job by node: give it without --group-by")
     paths = _paths_or_default(paths)
+    if (rate_by or reference) and not rate:
+        raise click.UsageError("--by and --reference go with --rate")
+    if rate:
+        return _rate(paths, keys, selections, since, until, fmt, out, html_path, rate_by, reference)
     if html_path is not None:
         _write_html(paths, html_path)
     needed = set(AGGREGATE_INPUTS) | JOB_COLUMNS
@@ -242,14 +269,60 @@ def report_command(paths, keys, job_id, selections, since, until, fmt, out, html
     return 0
 
 
-def _write_html(paths: list[Path], out: Path) -> None:
+def _rate(paths, keys, selections, since, until, fmt, out, html_path, by, reference) -> int:
+    """``report --rate``: stars per member by J per unit (``greenmeter.history.rating``)."""
+    from greenmeter.history import output
+    from greenmeter.history.aggregate import AGGREGATE_INPUTS
+    from greenmeter.history.load import load_history
+    from greenmeter.history.rating import load_references, rate
+    from greenmeter.history.select import key_columns, select
+
+    references = []
+    if reference is not None:
+        try:
+            references = load_references(reference)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--reference'") from None
+    members = list(keys) or ["command"]
+    needed = set(AGGREGATE_INPUTS) | {"unit_name"}
+    for key in [*members, *([by] if by else []), *(s.key for s in selections)]:
+        needed |= key_columns(key)
+    frame = select(load_history(paths, _warn, needed), selections, since, until)
+    frame = frame[~frame["partial"]]
+    rating = rate(frame, members, by, references)
+    if not rating["stars"].notna().any():
+        _warn("no run counted units of work (--units): nothing to rate by energy per unit")
+    if html_path is not None:
+        from greenmeter.reports.html.page import table_section
+
+        headers, rows = output.rating_display(rating)
+        _write_html(paths, html_path, table_section(output.rating_title(rating, by), headers, rows))
+    if fmt is None:
+        suffix = out.suffix.lower() if out is not None else ""
+        fmt = {".csv": "csv", ".json": "json", ".md": "markdown"}.get(suffix)
+        if fmt is None:
+            fmt = "table" if out is not None or sys.stdout.isatty() else "csv"
+    if fmt == "table" and out is None:
+        output.rating_table_text(rating, by, sys.stdout, colour=sys.stdout.isatty())
+        return 0
+    text = {
+        "table": lambda: output.rating_table_text(rating, by),
+        "csv": lambda: rating.to_csv(index=False, lineterminator="\n"),
+        "json": lambda: output.rating_to_json(rating, by),
+        "markdown": lambda: output.rating_markdown(rating, by),
+    }[fmt]()
+    _emit(text, out)
+    return 0
+
+
+def _write_html(paths: list[Path], out: Path, before: str = "") -> None:
     from greenmeter.history.html_pages import ReportsNotReadable, write_html_report
 
     reports = [p for p in paths if p.is_dir() or p.suffix.lower() == ".json"]
     try:
         if not reports:
             raise ReportsNotReadable("no JSON reports or directories among PATHS to draw")
-        notes = write_html_report(reports, out)
+        notes = write_html_report(reports, out, before)
     except ReportsNotReadable as exc:
         raise click.BadParameter(str(exc), param_hint="'--html'") from None
     for note in notes:

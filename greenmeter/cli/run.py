@@ -36,8 +36,9 @@ Exit status: the command's own; 128+N if a signal N killed it; 127 if it was
 not found, 126 if it could not be executed; 125 if greenmeter itself failed
 (bad option, config, region or output path; or a report that could not be
 written after the command succeeded); 121 if the command succeeded but a run
-went over --max-energy or --max-co2. With --repeat: the first failing
-repetition's code, else 125/121/0 as above.
+went over --max-energy or --max-co2; 119 if the command succeeded but the run
+has a finding named by --fail-on. With --repeat: the first failing
+repetition's code, else 125/121/119/0 as above.
 """
 
 
@@ -69,6 +70,20 @@ def _load_intensity_file(ctx: click.Context, param: click.Parameter, value: str 
         return load_intensity_file(value)
     except IntensityFileError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def _finding_ids(ctx: click.Context, param: click.Parameter, value: str | None) -> frozenset:
+    if not value:
+        return frozenset()
+    from greenmeter.findings.analyse import FINDING_IDS
+
+    ids = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [i for i in ids if i not in FINDING_IDS]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown finding {', '.join(map(repr, unknown))} (known: {', '.join(FINDING_IDS)})"
+        )
+    return frozenset(ids)
 
 
 def _default_output_dir(directory: Path) -> None:
@@ -423,6 +438,31 @@ def _carbon_options(grid, pue: float | None, series, provider: str | None):
     envvar="GREENMETER_NO_JOB",
     help="Ignore launchers: measure every device this run sees, as if alone on the node.",
 )
+@click.option(
+    "--no-advice",
+    "no_advice",
+    is_flag=True,
+    envvar="GREENMETER_NO_ADVICE",
+    help="No findings (where energy went to waste) in the summaries; the report keeps them.",
+)
+@click.option(
+    "--fail-on",
+    "fail_on",
+    callback=_finding_ids,
+    metavar="FINDING[,FINDING...]",
+    envvar="GREENMETER_FAIL_ON",
+    help="Exit 119 when the command succeeded but the run has one of these findings, "
+    "e.g. idle-gpu,unused-gpu (docs/advice.md).",
+)
+@click.option(
+    "--advice-threshold",
+    "advice_thresholds",
+    type=TAG,
+    multiple=True,
+    metavar="NAME=VALUE",
+    envvar="GREENMETER_ADVICE_THRESHOLD",
+    help="Change a finding's threshold, e.g. idle_util_pct=5 (repeatable; docs/advice.md).",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_command(
     region,
@@ -455,6 +495,9 @@ def run_command(
     job_id: str | None,
     node_name: str | None,
     no_job: bool,
+    no_advice: bool,
+    fail_on: frozenset,
+    advice_thresholds: tuple[tuple[str, str], ...],
     command: tuple[str, ...],
 ) -> int:
     """Run COMMAND unchanged and measure the energy it used.
@@ -472,13 +515,21 @@ def run_command(
     from greenmeter.results import DEFAULT_UNIT_NAME, Budget, RunLabels, UnitCount, new_run_id
     from greenmeter.run.ci_context import ci_context
     from greenmeter.run.jobs.launcher import detect_job
-    from greenmeter.run.options import Outputs, RunOptions
+    from greenmeter.run.options import AdviceOptions, Outputs, RunOptions
     from greenmeter.run.redaction import redacted
     from greenmeter.run.repeat import run_repeated
     from greenmeter.sensors.gpu_selection import GpuSelectionError
 
     estimate = _estimate_settings(cpu_tdp, cpu_host_threads, cpu_watts_per_vcpu, static_share)
     carbon = _carbon_options(region, pue, intensity_file, carbon_provider)
+    thresholds = None
+    if advice_thresholds:
+        from greenmeter.findings.thresholds import with_overrides
+
+        try:
+            thresholds = with_overrides(list(advice_thresholds))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--advice-threshold'") from None
     if cross_check is not None:
         from greenmeter.run.crosscheck import CrossCheckUnavailable, prepare
 
@@ -525,6 +576,7 @@ def run_command(
         job=None
         if no_job
         else detect_job(os.environ, socket.gethostname(), job=job_id, node=node_name),
+        advice=AdviceOptions(thresholds=thresholds, fail_on=fail_on, show=not no_advice),
     )
     try:
         return run_repeated(

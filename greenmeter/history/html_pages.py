@@ -39,13 +39,17 @@ def load_run(path: Path) -> RunView:
     except (OSError, UnicodeDecodeError, TimelineUnreadable) as exc:
         run.timeline_note = f"The timeline {csv_path.name} could not be read: {exc}"
         return run
-    if len(columns) != len(data["components"]) + 1:
+    energy_columns = len(data["components"]) + 1
+    gauges = ref.get("activity_columns") or []
+    if len(columns) != energy_columns + len(gauges):
         run.timeline_note = (
-            f"The timeline {csv_path.name} has {len(columns) - 1} components, "
+            f"The timeline {csv_path.name} has {len(columns) - 1 - len(gauges)} components, "
             f"the report {len(data['components'])}."
         )
         return run
-    run.points = points
+    run.points = [(t, values[: energy_columns - 1]) for t, values in points]
+    if gauges:
+        run.activity = [(t, values[energy_columns - 1 :]) for t, values in points]
     return run
 
 
@@ -71,17 +75,18 @@ def collect_runs(paths: list[Path]) -> tuple[list[RunView], list[str]]:
     return runs, skipped
 
 
-def html_page(report_paths: list[Path]) -> tuple[str, list[str]]:
+def html_page(report_paths: list[Path], before: str = "") -> tuple[str, list[str]]:
     """One HTML page for the reports in ``report_paths`` (JSON files or directories of
     them), and notes on skipped files (say them to the user). Raises
-    :class:`ReportsNotReadable` when there is nothing to draw."""
+    :class:`ReportsNotReadable` when there is nothing to draw. ``before``: a section
+    (HTML) put before the runs, e.g. the rating of ``report --rate``."""
     runs, skipped = collect_runs(report_paths)
     groups = group_comparison([r.report for r in runs]) if len(runs) > 1 else None
-    return render_html(runs, groups), skipped
+    return render_html(runs, groups, before=before), skipped
 
 
-def write_html_report(report_paths: list[Path], out: Path) -> list[str]:
+def write_html_report(report_paths: list[Path], out: Path, before: str = "") -> list[str]:
     """:func:`html_page` written to ``out``, atomically; returns the notes."""
-    page, skipped = html_page(report_paths)
+    page, skipped = html_page(report_paths, before)
     write_text_atomic(out, page)
     return skipped

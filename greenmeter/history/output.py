@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from greenmeter.history.aggregate import AGGREGATE_COLUMNS
+from greenmeter.history.rating import LABEL, RATING_COLUMNS, star_text
 from greenmeter.quantities import (
     ENERGY_STEPS,
     MASS_STEPS,
@@ -170,3 +171,64 @@ def table_text(frame: pd.DataFrame, title: str) -> str:
     buffer = io.StringIO()
     render_table(frame, buffer, colour=False, title=title)
     return buffer.getvalue()
+
+
+def rating_display(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """``report --rate`` for people: the keys, runs (or a reference's source), J per unit,
+    the stars and the band they stand for (``greenmeter.history.rating``)."""
+    keys = [c for c in frame.columns if c not in RATING_COLUMNS]
+    headers = [*keys, "runs", "J per unit", "rating", "band"]
+    rows = []
+    for r in frame.to_dict(orient="records"):
+        value = r["energy_j_per_unit"]
+        unit = singular(r["unit_name"] or "units")
+        per_unit = "-" if pd.isna(value) else f"{format_energy(value)}/{unit}"
+        band = (
+            "-"
+            if pd.isna(r["band_low_j_per_unit"])
+            else f"{format_energy(r['band_low_j_per_unit'])} \u2013 "
+            f"{format_energy(r['band_high_j_per_unit'])}"
+        )
+        runs = str(r["runs"]) if r["source"] == "runs" else f"reference: {r['source']}"
+        rows.append([*(_key_text(r[k]) for k in keys), runs, per_unit, star_text(r["stars"]), band])
+    return headers, rows
+
+
+def rating_title(frame: pd.DataFrame, by: str | None) -> str:
+    sets = f", rated within each {by}" if by else ""
+    return f"greenmeter rating: {len(frame)} members{sets} ({LABEL})"
+
+
+def rating_markdown(frame: pd.DataFrame, by: str | None) -> str:
+    return f"**{rating_title(frame, by)}**\n\n" + markdown.table(*rating_display(frame))
+
+
+def rating_table_text(frame: pd.DataFrame, by: str | None, file=None, colour: bool = False) -> str:
+    """The rating as a terminal table: printed to ``file`` if given, else returned."""
+    headers, rows = rating_display(frame)
+    keys = len([c for c in frame.columns if c not in RATING_COLUMNS])
+    buffer = io.StringIO() if file is None else file
+    print_table(
+        headers,
+        rows,
+        rating_title(frame, by),
+        buffer,
+        colour,
+        name_columns=keys,
+        left=("rating", "band", "runs"),
+    )
+    return buffer.getvalue() if file is None else ""
+
+
+def rating_to_json(frame: pd.DataFrame, by: str | None) -> str:
+    records = [
+        {k: (None if not isinstance(v, str) and pd.isna(v) else v) for k, v in r.items()}
+        for r in frame.astype(object).to_dict(orient="records")
+    ]
+    for r in records:
+        if r["stars"] is not None:
+            r["stars"] = int(r["stars"])
+        r["runs"] = int(r["runs"])
+    return (
+        json.dumps({"label": LABEL, "by": by, "members": records}, indent=2, allow_nan=False) + "\n"
+    )

@@ -62,6 +62,8 @@ def result_to_dict(result: RunResult, timeline: dict | None = None) -> dict:
         "cross_check": result.cross_check,
         "phases": phases_to_dict(result.phases),
         "job": result.job,
+        "activity_channels": [asdict(c) for c in result.channels],
+        "findings": [asdict(f) for f in result.findings],
     }
 
 

@@ -44,7 +44,9 @@ def write_report(result: RunResult, json_path: Path) -> str | None:
     problem = timeline = None
     try:
         if not is_special(json_path):  # the timeline goes beside a report file only
-            timeline = write_timeline(json_path, result.components, result.timeline)
+            timeline = write_timeline(
+                json_path, result.components, result.timeline, result.channels, result.activity
+            )
     except OSError as exc:
         timeline = None
         problem = f"timeline not written: {exc}"

@@ -79,9 +79,11 @@ def _run_rows(result: RunResult) -> list[tuple[str, str]]:
     return rows
 
 
-def summary_markdown(results: list[RunResult], stats: RepeatStats | None) -> str:
+def summary_markdown(
+    results: list[RunResult], stats: RepeatStats | None, advice: bool = True
+) -> str:
     """One section: the command, then a table of the run (or of each repetition and their
-    statistics)."""
+    statistics), then (``advice``) the findings of the last run."""
     first = results[0]
     lines = [f"### greenmeter: {_code(shlex.join(first.labels.command))}", ""]
     if len(results) == 1:
@@ -118,6 +120,10 @@ def summary_markdown(results: list[RunResult], stats: RepeatStats | None) -> str
             )
         if any(r.budget is not None and r.budget.exceeded for r in results):
             lines.append("**Budget exceeded** by at least one repetition.")
+    if advice and results[-1].findings:
+        from greenmeter.reports.advice import advice_lines
+
+        lines += ["", *(f"- {markdown.cell(line)}" for line in advice_lines(results[-1].findings))]
     return "\n".join(lines).rstrip("\n") + "\n\n"
 
 

@@ -36,9 +36,11 @@ from greenmeter.results import (
 BLOCKS = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"  # one eighth to full height
 
 
-def print_summary(result: RunResult, file=None, already_said: Collection[str] = ()) -> None:
+def print_summary(
+    result: RunResult, file=None, already_said: Collection[str] = (), advice: bool = True
+) -> None:
     """``already_said``: warnings said on stderr before the command ran (sensor gaps and
-    their fixes), not repeated here."""
+    their fixes), not repeated here. ``advice``: the findings' lines (``--no-advice``)."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -122,6 +124,11 @@ def print_summary(result: RunResult, file=None, already_said: Collection[str] = 
         _print_cross_check(console, result.cross_check)
     if result.job is not None:
         console.print(Text(job_line(result.job)))
+    if advice:
+        from greenmeter.reports.advice import advice_lines
+
+        for line in advice_lines(result.findings):
+            console.print(Text(line, style="cyan"))
     for warning in result.warnings:
         if warning in already_said:
             continue

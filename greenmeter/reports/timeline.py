@@ -8,6 +8,10 @@ only merges intervals, so each merged interval's mean power is exact and the run
 is the last row. Power for charts is derived here, from consecutive rows; charts draw
 fewer steps than the file holds (:func:`downsample`).
 
+The gauges (GPU utilisation, memory, throttling; the process tree's busy cores and
+memory) follow the energy columns, as running integrals of their quantity over time
+(``unit x s``) for the same reason: a span's mean is one subtraction over its length.
+
 Everything but :func:`write_timeline` is a pure function.
 """
 
@@ -52,6 +56,16 @@ def column_names(components) -> list[str]:
             name, n = f"{base}~{n}_j", n + 1
         names.append(name)
     return names
+
+
+def activity_column_names(components, channels) -> list[str]:
+    """``<component column without _j>:<quantity>_s`` per gauge (``process tree:...``
+    for the command's processes): the running integral of the quantity over time."""
+    bases = [name[: -len("_j")] for name in column_names(components)[1:]]
+    return [
+        f"{'process tree' if c.component is None else bases[c.component]}:{c.quantity}_s"
+        for c in channels
+    ]
 
 
 def downsample(points: list[Point], max_points: int) -> list[Point]:
@@ -135,10 +149,19 @@ def read_timeline(path: Path) -> tuple[list[str], list[Point]]:
     return from_csv(path.read_text(encoding="utf-8"))
 
 
-def write_timeline(json_path: Path, components, points: list[Point]) -> dict:
-    """Write the timeline atomically beside ``json_path``; return the report's
-    ``timeline`` field (file name relative to the report, point count, columns)."""
+def write_timeline(
+    json_path: Path, components, points: list[Point], channels=(), activity: list[Point] = ()
+) -> dict:
+    """Write the timeline atomically beside ``json_path``, the gauges' ``activity`` (at the
+    same times) in columns after the energy; return the report's ``timeline`` field (file
+    name relative to the report, point count, columns)."""
     path = timeline_path(json_path)
     columns = column_names(components)
+    ref = {"file": path.name, "points": len(points), "columns": columns, "values": "cumulative_j"}
+    if channels and len(activity) == len(points):
+        gauges = activity_column_names(components, channels)
+        rows = [(t, [*e, *a[1]]) for (t, e), a in zip(points, activity)]
+        write_text_atomic(path, to_csv(rows, [*columns, *gauges]))
+        return {**ref, "activity_columns": gauges, "activity_values": "integral_unit_s"}
     write_text_atomic(path, to_csv(points, columns))
-    return {"file": path.name, "points": len(points), "columns": columns, "values": "cumulative_j"}
+    return ref

@@ -12,6 +12,7 @@ from greenmeter.carbon.footprint import CarbonOptions
 from greenmeter.reports.atomic_write import write_text_atomic
 from greenmeter.reports.run_files import write_report, write_run_files
 from greenmeter.results import RunResult
+from greenmeter.run.advice import failing
 from greenmeter.run.idle_baseline import measure_idle
 from greenmeter.run.messages import print_summary_safely, say
 from greenmeter.run.options import RunOptions
@@ -280,16 +281,22 @@ def _export(
             failures.append(f"HTML report not written: {exc}")
             say(failures[-1])
     exceeded = result.budget is not None and result.budget.exceeded
+    failed_advice = failing(result, options)
     if not options.quiet:
-        print_summary_safely(result, already_said=notes)
+        print_summary_safely(result, already_said=notes, advice=options.advice.show)
         if reports_written:
             say(f"report: {options.outputs.json_path}; history: {options.outputs.csv_path}")
         if html_written:
             say(f"HTML report: {html_path}")
     elif exceeded:
         say(result.budget.describe())
+    if failed_advice and result.exit_code == 0:
+        ids = ", ".join(dict.fromkeys(f.id for f in failed_advice))
+        say(f"--fail-on: the run has {ids} (exit {exit_codes.ADVICE})")
     if failures:
         return own_failure
     if result.exit_code == 0 and exceeded:
         return exit_codes.BUDGET_EXCEEDED
+    if result.exit_code == 0 and failed_advice:
+        return exit_codes.ADVICE
     return result.exit_code

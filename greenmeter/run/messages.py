@@ -51,8 +51,13 @@ def print_rich_safely(render: Callable[[], None], what: str) -> None:
         say(f"{what} not printed: {type(exc).__name__}: {exc}")
 
 
-def print_summary_safely(result: RunResult, already_said: Collection[str]) -> None:
-    """The end-of-run summary (greenmeter/reports/summary.py) on stderr."""
+def print_summary_safely(
+    result: RunResult, already_said: Collection[str], advice: bool = True
+) -> None:
+    """The end-of-run summary (greenmeter/reports/summary.py) on stderr; ``advice``
+    False (``--no-advice``): without the findings' lines."""
     from greenmeter.reports.summary import print_summary
 
-    print_rich_safely(lambda: print_summary(result, already_said=already_said), "summary")
+    print_rich_safely(
+        lambda: print_summary(result, already_said=already_said, advice=advice), "summary"
+    )

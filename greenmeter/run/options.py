@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # kept out of the CLI's start-up: only the types are named here
     from greenmeter.carbon.footprint import CarbonOptions
+    from greenmeter.findings.thresholds import Thresholds
     from greenmeter.results import Budget, RunLabels, UnitCount
     from greenmeter.run.crosscheck import CodeCarbonCrossCheck
     from greenmeter.run.jobs.launcher import JobIdentity
@@ -24,6 +25,18 @@ class Outputs:
     json_path: Path
     csv_path: Path
     html_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class AdviceOptions:
+    """The findings: ``--advice-threshold``, ``--fail-on``, ``--no-advice``."""
+
+    thresholds: Thresholds | None = None
+    """None: the defaults (``greenmeter.findings.thresholds``)."""
+    fail_on: frozenset[str] = frozenset()
+    """Finding ids that fail a successful run with ``exit_codes.ADVICE``."""
+    show: bool = True
+    """False (``--no-advice``): no advice lines in the terminal and CI summaries."""
 
 
 @dataclass(frozen=True)
@@ -53,3 +66,4 @@ class RunOptions:
     job: JobIdentity | None = None
     """The job, step, node and rank this run belongs to (greenmeter/run/jobs/); None
     outside a launcher or with --no-job."""
+    advice: AdviceOptions = AdviceOptions()

@@ -8,7 +8,8 @@ summary and, with ``--html``, on one page for the group (no page per repetition:
 group's page shows each of them in detail).
 
 Exit code: the first repetition whose command failed gives its code; otherwise 125 if a
-report could not be written, 121 if a repetition went over a budget, else 0. A repetition
+report could not be written, 121 if a repetition went over a budget, 119 if one has a
+finding named by ``--fail-on``, else 0. A repetition
 that was interrupted (SIGINT, SIGTERM, SIGHUP) ends the loop.
 """
 
@@ -56,13 +57,14 @@ def warm_up(command: list[str], count: int) -> int | None:
 
 
 def exit_code_of(outcomes: list[RunOutcome]) -> int:
-    """The first failing command's code; else 125 (report not written), 121 (budget), 0."""
+    """The first failing command's code; else 125 (report not written), 121 (budget),
+    119 (``--fail-on``), 0."""
     for outcome in outcomes:
         command_code = outcome.exit_code if outcome.result is None else outcome.result.exit_code
         if command_code != 0:
             return command_code
     codes = {o.exit_code for o in outcomes}
-    for code in (exit_codes.GREENMETER_ERROR, exit_codes.BUDGET_EXCEEDED):
+    for code in (exit_codes.GREENMETER_ERROR, exit_codes.BUDGET_EXCEEDED, exit_codes.ADVICE):
         if code in codes:
             return code
     return 0
@@ -126,7 +128,7 @@ def run_repeated(
     results = [o.result for o in outcomes if o.result is not None]
     stats = RepeatStats.of(results, warmup) if group and len(results) > 1 else None
     if results:
-        _report(results, stats, base.quiet, summary_paths)
+        _report(results, stats, base.quiet, summary_paths, base.advice.show)
     code = exit_code_of(outcomes)
     if group is not None and base.outputs.html_path is not None and results:
         if not _write_group_page(base.outputs.html_path, results, stats, base.quiet) and code == 0:
@@ -157,7 +159,11 @@ def _write_group_page(
 
 
 def _report(
-    results: list[RunResult], stats: RepeatStats | None, quiet: bool, summary_paths: list[Path]
+    results: list[RunResult],
+    stats: RepeatStats | None,
+    quiet: bool,
+    summary_paths: list[Path],
+    advice: bool,
 ) -> None:
     from greenmeter.reports.step_summary import append_summary, summary_markdown
 
@@ -174,7 +180,7 @@ def _report(
         for warning in said.values():
             say(f"warning: {warning}")
     if summary_paths:
-        text = summary_markdown(results, stats)
+        text = summary_markdown(results, stats, advice)
         for path in summary_paths:
             try:
                 append_summary(path, text)

@@ -4,6 +4,7 @@ ended, and what the run was asked to be (:class:`~greenmeter.run.options.RunOpti
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import platform
@@ -110,7 +111,7 @@ def build_result(
             carbon_figure.co2_g / total_j if total_j else None,
         )  # fmt: skip
         warnings.extend(phase_warnings(phases, phase_figures))
-    return RunResult(
+    result = RunResult(
         labels=options.labels,
         exit_code=None if outcome is None else outcome.exit_code,
         interrupted=outcome is not None and outcome.interrupted,
@@ -134,7 +135,14 @@ def build_result(
         else cross_check.as_dict(energy_by_kind(components), carbon_figure.co2_g),
         phases=phase_figures,
         job=job.summary() if job is not None else None,
+        channels=measurement.channels,
+        activity=measurement.activity,
     )
+    if outcome is None:
+        return result  # a checkpoint: advice is for a finished run
+    from greenmeter.run.advice import findings_of
+
+    return dataclasses.replace(result, findings=findings_of(result, options))
 
 
 def estimate_warning(components: list[ComponentResult]) -> str | None:

@@ -3,7 +3,8 @@
 The figure for each component is its last read minus its first read, both taken on the
 main thread at the command's exact start and end. The background thread in between only
 keeps counters from wrapping unseen, feeds sensors that integrate power, and draws the
-timeline: one point of cumulative joules per component every ``interval_s``.
+timeline: one point of cumulative joules per component every ``interval_s``, and beside
+it the sensors' gauges (utilisation, memory, busy cores), running integrals too.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from greenmeter.results import Point
+from greenmeter.results import ActivityChannel, Point
 from greenmeter.sensors.base import Component, Sensor
 
 MAX_TIMELINE_POINTS = 1000
@@ -22,7 +23,8 @@ MAX_TIMELINE_POINTS = 1000
 this, every other point is dropped and points are kept twice as far apart from then on,
 so the timeline stays evenly spread over the whole run (a 24 h run keeps one point every
 1.5-3 min, not its last minutes in detail) in 500 to 1,000 points, ~70 kB on disk with
-four components. Points hold cumulative joules, so dropping points never loses energy."""
+four components. Points hold cumulative joules, so dropping points never loses energy;
+the gauges beside them are running integrals for the same reason."""
 
 
 @dataclass
@@ -69,6 +71,10 @@ class Measurement:
     traces: list[ComponentTrace]
     timeline: list[Point]
     sensor_errors: list[str] = field(default_factory=list)
+    channels: list[ActivityChannel] = field(default_factory=list)
+    """The sensors' gauges, their ``component`` an index into ``traces``."""
+    activity: list[Point] = field(default_factory=list)
+    """At the times of ``timeline``: the running integral of each of ``channels``."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,9 @@ class Sampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._traces = [[ComponentTrace(c) for c in s.components] for s in sensors]
+        self._channels = _channels(sensors)
         self._timeline: list[Point] = []
+        """Each point's values: cumulative joules per component, then the gauges' integrals."""
         self._point_spacing_s = 0.0
         """Minimum time between kept points; doubles each time the timeline is thinned."""
         self._errors: dict[str, str] = {}
@@ -189,11 +197,15 @@ class Sampler:
 
     def _measurement(self, now: float) -> Measurement:
         assert self._started is not None
+        traces = [t for traces in self._traces for t in traces]
+        n = len(traces)
         return Measurement(
             duration_s=now - self._started,
-            traces=[t for traces in self._traces for t in traces],
-            timeline=list(self._timeline),
+            traces=traces,
+            timeline=[(t, values[:n]) for t, values in self._timeline],
             sensor_errors=[f"{name}: {err}" for name, err in self._errors.items()],
+            channels=list(self._channels),
+            activity=[(t, values[n:]) for t, values in self._timeline] if self._channels else [],
         )
 
     def _sensor_interval_s(self, sensor: Sensor) -> float:
@@ -225,6 +237,9 @@ class Sampler:
     def _add_point(self, now: float) -> None:
         assert self._started is not None
         cumulative = self._cumulative()
+        for sensor in self.sensors:
+            if sensor.gauges:
+                cumulative.extend(self._activity(sensor))
         timeline = self._timeline
         # The newest point always ends the timeline (checkpoints and the final read show
         # it); it stays for good only once it is far enough from the one before.
@@ -240,6 +255,15 @@ class Sampler:
 
     def _cumulative(self) -> list[float | None]:
         return [trace.energy_j for traces in self._traces for trace in traces]
+
+    def _activity(self, sensor: Sensor) -> list[float | None]:
+        try:
+            values = list(sensor.read_activity())
+            if len(values) == len(sensor.gauges):
+                return values
+        except Exception:  # a gauge's bug costs its timeline, never the energy
+            pass
+        return [None] * len(sensor.gauges)
 
     def _loop(self) -> None:
         assert self._started is not None
@@ -264,3 +288,14 @@ class Sampler:
             if self._on_tick is not None and now >= next_tick:
                 next_tick = now + self._tick_every_s
                 self._on_tick(self)
+
+
+def _channels(sensors: list[Sensor]) -> list[ActivityChannel]:
+    """Every sensor's gauges, their component numbered across all sensors (the traces' order)."""
+    channels, offset = [], 0
+    for sensor in sensors:
+        for gauge in sensor.gauges:
+            index = None if gauge.component is None else offset + gauge.component
+            channels.append(ActivityChannel(gauge.quantity, index))
+        offset += len(sensor.components)
+    return channels

@@ -5,6 +5,10 @@ reports. It exposes a fixed list of :class:`Component` s and, on every read, the
 each one has accumulated since the sensor was opened. Counter wraparounds are unwrapped
 and sampled power is integrated *inside* the backend, so the consumer (``sampler.py``)
 only ever subtracts cumulative figures: ``energy = last read - first read``.
+
+Beside energy a backend may offer :class:`Gauge` s (utilisation, memory, throttling,
+busy CPU cores), kept the same way: as running integrals over time, so the timeline's
+one thinning rule loses nothing of them either.
 """
 
 from __future__ import annotations
@@ -36,6 +40,29 @@ class Component:
     inside their package, psys is the whole platform. Adding them would count twice."""
 
 
+GAUGE_QUANTITIES = {
+    "gpu_util_pct": "percent of the time a kernel ran (NVML utilisation)",
+    "gpu_memory_used_mib": "device memory in use, MiB",
+    "gpu_power_capped": "1 while clocks are held down by the power limit, else 0",
+    "gpu_thermal": "1 while clocks are held down for temperature, else 0",
+    "gpu_idle_clocks": "1 while clocks are lowered because the GPU is idle, else 0",
+    "cpu_busy_cores": "CPU cores the command's process tree keeps busy",
+    "rss_mib": "resident memory of the command's process tree, MiB",
+}
+"""Every quantity a gauge may report, whatever the backend (NVML, AMD SMI, /proc): a
+backend for other hardware reports what it can under these names."""
+
+
+@dataclass(frozen=True)
+class Gauge:
+    """One reading over time beside energy, e.g. the utilisation of ``gpu 1``."""
+
+    quantity: str
+    """A key of :data:`GAUGE_QUANTITIES`."""
+    component: int | None
+    """Index into the sensor's ``components``; None for the command's process tree."""
+
+
 class SensorUnavailable(Exception):
     """A backend cannot measure here. ``reason`` says why; ``fix`` what a user can do."""
 
@@ -53,12 +80,21 @@ class Sensor(abc.ABC):
     """
 
     components: tuple[Component, ...] = ()
+    gauges: tuple[Gauge, ...] = ()
 
     @abc.abstractmethod
     def read_energy_j(self) -> list[float | None]:
         """Joules accumulated per component since the sensor was opened, in the order of
         ``components``. ``None`` for a component that could not be read this time: the
         sampler keeps its last good value and reports the component as partial."""
+
+    def read_activity(self) -> list[float | None]:
+        """Per gauge, in the order of ``gauges``: the running integral of its quantity over
+        time (``unit x s``) since the sensor was opened, as of the last
+        :meth:`read_energy_j` (no new hardware read). Each reading stands for the span since
+        the read before it, so a span's mean is one subtraction divided by its length.
+        ``None`` for a gauge that could not be read."""
+        return []
 
     def max_interval_s(self) -> float | None:
         """The longest gap between reads that keeps this sensor exact (a counter must not

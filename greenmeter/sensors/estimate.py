@@ -311,6 +311,8 @@ class EstimateSensor(Sensor):
         self._peak_rss_b = 0
 
     def read_energy_j(self) -> list[float | None]:
+        if not self.components:
+            return []  # hardware measures both kinds: nothing to walk the tree for
         now = self._clock()
         cpu_s, rss_b = self._tree.usage()  # one walk of the tree for both
         values: list[float | None] = []

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from greenmeter.sensors.base import SensorSet, SensorUnavailable
 from greenmeter.sensors.gpu_selection import NoGpuHere, refuse_unknown
-from greenmeter.sensors.process_tree import ProcessTree
+from greenmeter.sensors.process_tree import ProcessTree, ProcessTreeActivity
 
 if TYPE_CHECKING:
     from greenmeter.sensors.estimate import EstimateSettings
@@ -82,4 +82,5 @@ def open_sensors(
             "already includes its idle power"
         )
     found.sensors.append(estimate.open_estimate(tree, {"cpu", "dram"} - measured_kinds, settings))
+    found.sensors.append(ProcessTreeActivity(tree))  # busy cores and memory for the timeline
     return found

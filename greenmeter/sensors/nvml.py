@@ -19,7 +19,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from greenmeter.sensors.base import MEASURED, Component, Sensor, SensorUnavailable
+from greenmeter.sensors.base import MEASURED, Component, Gauge, Sensor, SensorUnavailable
 from greenmeter.sensors.gpu_power import PowerIntegral, counter_disagreement
 from greenmeter.sensors.gpu_selection import GpuSelectionError, NoGpuHere, parse_gpu_selection
 from greenmeter.sensors.process_tree import ProcessTree
@@ -30,6 +30,18 @@ SHARED_CHECK_INTERVAL_S = 2.0
 """Listing a GPU's processes is slow on a busy driver; other tenants rarely come and go
 faster than this."""
 MIB = 1024 * 1024
+THROTTLE_POWER = 0x4 | 0x80
+"""NVML clock-throttle (event) reasons: SW power cap, HW power brake."""
+THROTTLE_THERMAL = 0x20 | 0x40
+"""SW and HW thermal slowdown. (HW slowdown, 0x8, is either; its two causes say which.)"""
+THROTTLE_IDLE = 0x1
+GPU_GAUGES = (
+    "gpu_util_pct",
+    "gpu_memory_used_mib",
+    "gpu_power_capped",
+    "gpu_thermal",
+    "gpu_idle_clocks",
+)
 
 
 def open_nvml(
@@ -212,12 +224,16 @@ class NvmlSensor(Sensor):
             )
             for gpu in gpus
         )
+        self.gauges = tuple(Gauge(quantity, i) for i in range(len(gpus)) for quantity in GPU_GAUGES)
 
     def read_energy_j(self) -> list[float | None]:
         joules = [gpu.read(self._nvml) for gpu in self._gpus]
         if time.monotonic() >= self._next_shared_check_s:
             self._check_shared()
         return joules
+
+    def read_activity(self) -> list[float | None]:
+        return [value for gpu in self._gpus for value in gpu.activity()]
 
     def max_interval_s(self) -> float | None:
         if all(gpu.has_counter for gpu in self._gpus):
@@ -264,6 +280,7 @@ class _Gpu:
     has_utilization: bool = True
     has_memory: bool = True
     has_process_list: bool = True
+    has_throttle: bool = True
     first_counter_mj: int | None = None
     last_counter_mj: int | None = None
     first_read_s: float | None = None
@@ -272,6 +289,16 @@ class _Gpu:
     utilization_sum_pct: float = 0.0
     utilization_samples: int = 0
     peak_memory_used_b: int | None = None
+    memory_total_b: int | None = None
+    last_extras_s: float | None = None
+    util_pct_s: float = 0.0
+    """Running integrals of the gauges (``read_activity``): % x s, MiB x s, seconds."""
+    memory_mib_s: float = 0.0
+    throttled_s: dict[int, float] = field(
+        default_factory=lambda: dict.fromkeys(
+            (THROTTLE_POWER, THROTTLE_THERMAL, THROTTLE_IDLE), 0.0
+        )
+    )
     shared_checked: bool = False
     other_pids: set[int] = field(default_factory=set)
     error: str | None = None
@@ -314,7 +341,7 @@ class _Gpu:
                 self.first_counter_mj = counter_mj
             self.last_counter_mj = counter_mj
         self.last_good_read_s = now
-        self._read_extras(nvml)
+        self._read_extras(nvml, now)
         return self.energy_j()
 
     def energy_j(self) -> float:
@@ -322,20 +349,49 @@ class _Gpu:
             return (self.last_counter_mj - self.first_counter_mj) / 1000.0
         return self.power.energy_j
 
-    def _read_extras(self, nvml) -> None:
-        """Utilisation and memory for the report: extras, so any failure only stops them."""
+    def _read_extras(self, nvml, now: float) -> None:
+        """Utilisation, memory and throttle reasons for the report and the timeline:
+        extras, so any failure only stops them. Each reading stands for the span since the
+        previous one (NVML's utilisation is itself a mean over its last sample period)."""
+        span_s = 0.0 if self.last_extras_s is None else now - self.last_extras_s
+        self.last_extras_s = now
         if self.has_utilization:
             try:
-                self.utilization_sum_pct += nvml.nvmlDeviceGetUtilizationRates(self.handle).gpu
+                util = nvml.nvmlDeviceGetUtilizationRates(self.handle).gpu
+                self.utilization_sum_pct += util
                 self.utilization_samples += 1
+                self.util_pct_s += util * span_s
             except Exception:
                 self.has_utilization = False
         if self.has_memory:
             try:
-                used = nvml.nvmlDeviceGetMemoryInfo(self.handle).used
-                self.peak_memory_used_b = max(used, self.peak_memory_used_b or 0)
+                memory = nvml.nvmlDeviceGetMemoryInfo(self.handle)
+                self.peak_memory_used_b = max(memory.used, self.peak_memory_used_b or 0)
+                self.memory_total_b = memory.total
+                self.memory_mib_s += memory.used / MIB * span_s
             except Exception:
                 self.has_memory = False
+        if self.has_throttle:
+            try:
+                reasons = _throttle_reasons(nvml, self.handle)
+                for mask in self.throttled_s:
+                    if reasons & mask:
+                        self.throttled_s[mask] += span_s
+            except Exception:
+                self.has_throttle = False
+
+    def activity(self) -> list[float | None]:
+        """The integrals of :data:`GPU_GAUGES`, in that order (None: not readable here)."""
+        if self.error is not None:
+            return [None] * len(GPU_GAUGES)
+        throttle = self.has_throttle
+        return [
+            self.util_pct_s if self.has_utilization else None,
+            self.memory_mib_s if self.has_memory else None,
+            self.throttled_s[THROTTLE_POWER] if throttle else None,
+            self.throttled_s[THROTTLE_THERMAL] if throttle else None,
+            self.throttled_s[THROTTLE_IDLE] if throttle else None,
+        ]
 
     def compute_pids(self, nvml) -> set[int] | None:
         if self.error is not None or not self.has_process_list:
@@ -362,6 +418,9 @@ class _Gpu:
             ),
             "peak_memory_used_mib": _rounded(
                 None if self.peak_memory_used_b is None else self.peak_memory_used_b / MIB
+            ),
+            "memory_total_mib": _rounded(
+                None if self.memory_total_b is None else self.memory_total_b / MIB
             ),
             "shared_gpu": bool(self.other_pids) if self.shared_checked else None,
         }
@@ -444,6 +503,15 @@ def _start_nvml():
             f"NVML failed to start: {exc}", "check that nvidia-smi works"
         ) from None
     return pynvml
+
+
+def _throttle_reasons(nvml, handle) -> int:
+    """The clock-throttle reasons bitmask (renamed "clocks event reasons" in CUDA 12.2's
+    NVML; drivers export both names)."""
+    try:
+        return nvml.nvmlDeviceGetCurrentClocksThrottleReasons(handle)
+    except nvml.NVMLError_FunctionNotFound:
+        return nvml.nvmlDeviceGetCurrentClocksEventReasons(handle)
 
 
 def _stop_nvml(nvml) -> None:

@@ -18,9 +18,15 @@ without CONFIG_PROC_CHILDREN) get psutil's walk instead.
 from __future__ import annotations
 
 import os
+import time
+
+from greenmeter.sensors.base import Gauge, Sensor
 
 PROC = "/proc"
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+REUSE_S = 0.01
+"""A walk this recent stands for now: the estimate and the gauges read the tree at the
+same moment of each sample, and one walk serves both."""
 _PAGE_B = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -77,6 +83,8 @@ class ProcessTree:
         self._final_cpu_s: float | None = None
         self._max_cpu_s = 0.0
         self._children_files = True
+        self._last_usage: tuple[float, tuple[float, int]] | None = None
+        """(monotonic time, usage) of the last walk."""
 
     def attach(self, pid: int) -> None:
         """Called right after the command is spawned."""
@@ -112,6 +120,9 @@ class ProcessTree:
         """(:meth:`cpu_seconds`, :meth:`rss_bytes`) from a single walk of the tree."""
         if self._final_cpu_s is not None:
             return self.cpu_seconds(), 0
+        now = time.monotonic()
+        if self._last_usage is not None and now - self._last_usage[0] < REUSE_S:
+            return self._last_usage[1]
         ticks = pages = 0
         for pid in self._walk():
             fields = _stat_fields(pid)
@@ -120,7 +131,8 @@ class ProcessTree:
             ticks += sum(int(fields[i]) for i in (_UTIME, _STIME, _CUTIME, _CSTIME))
             pages += int(fields[_RSS])
         self._max_cpu_s = max(self._max_cpu_s, ticks / _TICKS_PER_S)
-        return self._max_cpu_s, pages * _PAGE_B
+        self._last_usage = (now, (self._max_cpu_s, pages * _PAGE_B))
+        return self._last_usage[1]
 
     def cpu_seconds(self) -> float:
         """CPU seconds (user + system) used by the tree so far, never decreasing.
@@ -135,3 +147,28 @@ class ProcessTree:
     def rss_bytes(self) -> int:
         """Resident memory of the live tree now (0 once it has ended)."""
         return self.usage()[1]
+
+
+class ProcessTreeActivity(Sensor):
+    """No energy of its own: the tree's busy CPU cores and resident memory over time, as
+    gauges for the timeline (its CPU seconds are the integral of its busy cores)."""
+
+    gauges = (Gauge("cpu_busy_cores", None), Gauge("rss_mib", None))
+
+    def __init__(self, tree: ProcessTree, clock=time.monotonic):
+        self._tree = tree
+        self._clock = clock
+        self._cpu_s = 0.0
+        self._rss_mib_s = 0.0
+        self._last_s: float | None = None
+
+    def read_energy_j(self) -> list[float | None]:
+        now = self._clock()
+        self._cpu_s, rss_b = self._tree.usage()
+        if self._last_s is not None:  # this reading stands for the span since the last one
+            self._rss_mib_s += rss_b / (1024 * 1024) * (now - self._last_s)
+        self._last_s = now
+        return []
+
+    def read_activity(self) -> list[float | None]:
+        return [self._cpu_s, self._rss_mib_s]

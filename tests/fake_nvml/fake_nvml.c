@@ -29,6 +29,15 @@
  *   FAKE_NVML_GPU<i>_UTIL=<pct>     GPU utilisation (default 50)
  *   FAKE_NVML_GPU<i>_MEM_USED_MIB   memory used (default 1024)
  *   FAKE_NVML_GPU<i>_POWER_LIMIT_W  power management limit (default 400)
+ *   FAKE_NVML_GPU<i>_MEM_TOTAL_MIB  memory size (default 81920)
+ *   FAKE_NVML_GPU<i>_THROTTLE=<mask> clock-throttle reasons bitmask (default 0)
+ *   FAKE_NVML_GPU<i>_PHASES         a workload over time, overriding PROFILE, UTIL,
+ *                                   MEM_USED_MIB and THROTTLE: phases separated by ',',
+ *                                   each SECONDS:WATTS:UTIL_PCT:MEM_MIB:THROTTLE_MASK,
+ *                                   from FAKE_NVML_EPOCH (a CLOCK_MONOTONIC time; default:
+ *                                   the process's first nvmlInit); the first phase holds
+ *                                   before it, the last one after the end. The counter is
+ *                                   the exact integral of the phases' power since t = 0.
  */
 #include <fcntl.h>
 #include <math.h>
@@ -50,6 +59,14 @@
 #define MAX_GPUS 8
 #define MAX_MIG 7
 #define MAX_PROCS 64
+#define MAX_PHASES 32
+
+struct phase {
+    double seconds, watts;
+    unsigned util_pct;
+    unsigned long long mem_used_b;
+    unsigned long long throttle;
+};
 
 enum profile_kind { PROFILE_CONST, PROFILE_SQUARE, PROFILE_RAMP };
 
@@ -73,7 +90,11 @@ struct fake_gpu {
     double lost_after_s;
     unsigned util_pct;
     unsigned long long mem_used_b;
+    unsigned long long mem_total_b;
+    unsigned long long throttle;
     unsigned power_limit_mw;
+    struct phase phases[MAX_PHASES];
+    int phase_count;
 };
 
 static struct fake_gpu gpus[MAX_GPUS];
@@ -84,6 +105,7 @@ static double init_time_s;
 static int init_error;
 static char driver_version[80] = "550.54.15";
 static int log_fd = -1;
+static double epoch_s = -1.0;
 static const char *pids_file;
 
 static double now_s(void)
@@ -121,6 +143,24 @@ static void parse_profile(struct fake_gpu *g, const char *spec)
         g->high_w = g->low_w;
 }
 
+static void parse_phases(struct fake_gpu *g, const char *spec)
+{
+    const char *p = spec;
+    g->phase_count = 0;
+    while (p && *p && g->phase_count < MAX_PHASES) {
+        struct phase *ph = &g->phases[g->phase_count];
+        double mem_mib;
+        if (sscanf(p, "%lf:%lf:%u:%lf:%llu", &ph->seconds, &ph->watts, &ph->util_pct, &mem_mib,
+                   &ph->throttle) != 5)
+            break;
+        ph->mem_used_b = (unsigned long long)(mem_mib * 1048576.0);
+        g->phase_count++;
+        p = strchr(p, ',');
+        if (p)
+            p++;
+    }
+}
+
 static void configure(void)
 {
     const char *v;
@@ -140,6 +180,9 @@ static void configure(void)
     if (v && *v)
         log_fd = open(v, O_WRONLY | O_APPEND | O_CREAT, 0644);
     pids_file = getenv("FAKE_NVML_PIDS_FILE");
+    v = getenv("FAKE_NVML_EPOCH");
+    if (v && *v)
+        epoch_s = atof(v);
 
     for (int i = 0; i < gpu_count; i++) {
         struct fake_gpu *g = &gpus[i];
@@ -162,6 +205,9 @@ static void configure(void)
         g->util_pct = (unsigned)gpu_env_double(i, "UTIL", 50);
         g->mem_used_b = (unsigned long long)(gpu_env_double(i, "MEM_USED_MIB", 1024) * 1048576.0);
         g->power_limit_mw = (unsigned)(gpu_env_double(i, "POWER_LIMIT_W", 400) * 1000.0);
+        g->mem_total_b = (unsigned long long)(gpu_env_double(i, "MEM_TOTAL_MIB", 81920) * 1048576.0);
+        g->throttle = (unsigned long long)gpu_env_double(i, "THROTTLE", 0);
+        parse_phases(g, gpu_env(i, "PHASES"));
         g->mig_count = (int)gpu_env_double(i, "MIG", 0);
         if (g->mig_count > MAX_MIG)
             g->mig_count = MAX_MIG;
@@ -175,10 +221,41 @@ static void configure(void)
     }
 }
 
+/* The phase in force at time t (the first before the epoch, the last after the end). */
+static const struct phase *phase_at(const struct fake_gpu *g, double t)
+{
+    double start = epoch_s;
+    for (int k = 0; k < g->phase_count; k++) {
+        start += g->phases[k].seconds;
+        if (t < start)
+            return &g->phases[k];
+    }
+    return &g->phases[g->phase_count - 1];
+}
+
+/* Exact integral of the phases' power from 0 to t. */
+static double phases_energy_j(const struct fake_gpu *g, double t)
+{
+    double start = epoch_s, joules;
+    if (t <= epoch_s)
+        return g->phases[0].watts * t;
+    joules = g->phases[0].watts * epoch_s;
+    for (int k = 0; k < g->phase_count; k++) {
+        double end = start + g->phases[k].seconds;
+        if (k == g->phase_count - 1 || t < end)
+            return joules + g->phases[k].watts * (t - start);
+        joules += g->phases[k].watts * g->phases[k].seconds;
+        start = end;
+    }
+    return joules;
+}
+
 /* Power in watts at time t. */
 static double power_w(const struct fake_gpu *g, double t)
 {
     double phase = fmod(t, g->period_s);
+    if (g->phase_count)
+        return phase_at(g, t)->watts;
     switch (g->kind) {
     case PROFILE_SQUARE:
         return phase < g->period_s / 2 ? g->high_w : g->low_w;
@@ -192,6 +269,8 @@ static double power_w(const struct fake_gpu *g, double t)
 /* Exact integral of power_w from 0 to t, in joules. */
 static double energy_j(const struct fake_gpu *g, double t)
 {
+    if (g->phase_count)
+        return phases_energy_j(g, t);
     double periods = floor(t / g->period_s);
     double phase = t - periods * g->period_s;
     double half = g->period_s / 2;
@@ -249,6 +328,8 @@ int nvmlInitWithFlags(unsigned flags)
         return init_error;
     if (!init_count++)
         init_time_s = now_s();
+    if (epoch_s < 0)
+        epoch_s = init_time_s;
     return NVML_SUCCESS;
 }
 
@@ -432,15 +513,13 @@ int nvmlDeviceGetUtilizationRates(void *handle, struct nvml_utilization *util)
     int ret = lookup(handle, &g);
     if (ret)
         return ret;
-    util->gpu = g->util_pct;
-    util->memory = g->util_pct / 2;
+    util->gpu = g->phase_count ? phase_at(g, now_s())->util_pct : g->util_pct;
+    util->memory = util->gpu / 2;
     return NVML_SUCCESS;
 }
 
 struct nvml_memory { unsigned long long total, free, used; };
 struct nvml_memory_v2 { unsigned version; unsigned long long total, reserved, free, used; };
-
-#define FAKE_MEMORY_TOTAL_B (81920ULL * 1048576ULL)
 
 int nvmlDeviceGetMemoryInfo(void *handle, struct nvml_memory *mem)
 {
@@ -448,8 +527,8 @@ int nvmlDeviceGetMemoryInfo(void *handle, struct nvml_memory *mem)
     int ret = lookup(handle, &g);
     if (ret)
         return ret;
-    mem->total = FAKE_MEMORY_TOTAL_B;
-    mem->used = g->mem_used_b;
+    mem->total = g->mem_total_b;
+    mem->used = g->phase_count ? phase_at(g, now_s())->mem_used_b : g->mem_used_b;
     mem->free = mem->total - mem->used;
     return NVML_SUCCESS;
 }
@@ -460,11 +539,26 @@ int nvmlDeviceGetMemoryInfo_v2(void *handle, struct nvml_memory_v2 *mem)
     int ret = lookup(handle, &g);
     if (ret)
         return ret;
-    mem->total = FAKE_MEMORY_TOTAL_B;
+    mem->total = g->mem_total_b;
     mem->reserved = 0;
-    mem->used = g->mem_used_b;
+    mem->used = g->phase_count ? phase_at(g, now_s())->mem_used_b : g->mem_used_b;
     mem->free = mem->total - mem->used;
     return NVML_SUCCESS;
+}
+
+int nvmlDeviceGetCurrentClocksThrottleReasons(void *handle, unsigned long long *reasons)
+{
+    struct fake_gpu *g;
+    int ret = lookup(handle, &g);
+    if (ret)
+        return ret;
+    *reasons = g->phase_count ? phase_at(g, now_s())->throttle : g->throttle;
+    return NVML_SUCCESS;
+}
+
+int nvmlDeviceGetCurrentClocksEventReasons(void *handle, unsigned long long *reasons)
+{
+    return nvmlDeviceGetCurrentClocksThrottleReasons(handle, reasons);
 }
 
 /* nvmlProcessInfo_v2_t, which NVML's _v3 entry point also fills. */

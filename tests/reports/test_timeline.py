@@ -128,11 +128,24 @@ def test_run_stores_the_timeline_and_references_it(greenmeter, tmp_path):
     ref = report["timeline"]
     assert ref["file"] == "r.timeline.csv"
     columns, stored = read_timeline(tmp_path / ref["file"])
-    assert columns == ref["columns"] == ["t_s", "cpu:process tree_j", "dram:process tree_j"]
+    assert ref["columns"] == ["t_s", "cpu:process tree_j", "dram:process tree_j"]
+    # The process tree's gauges follow the energy: busy cores (integral: CPU seconds) and
+    # resident memory (integral: MiB x s).
+    assert ref["activity_columns"] == ["process tree:cpu_busy_cores_s", "process tree:rss_mib_s"]
+    assert columns == ref["columns"] + ref["activity_columns"]
+    assert report["activity_channels"] == [
+        {"quantity": "cpu_busy_cores", "component": None},
+        {"quantity": "rss_mib", "component": None},
+    ]
     assert len(stored) == ref["points"] >= 5
     assert stored[-1][0] == pytest.approx(report["duration_s"], abs=1e-6)
     for comp, last in zip(report["components"], stored[-1][1]):
         assert last == pytest.approx(comp["energy_j"], rel=5e-3)
+    cpu_s = report["components"][0]["details"]["cpu_s"]
+    assert cpu_s >= 0.6
+    assert stored[-1][1][2] == pytest.approx(cpu_s, rel=1e-3)  # the tree's exact CPU time
+    # A Python interpreter is resident for the whole run: some MiB x s, under 1 GiB.
+    assert 1 < stored[-1][1][3] / report["duration_s"] < 1024
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes left no temporary file
 
 
@@ -174,6 +187,7 @@ def test_checkpoints_write_the_timeline_too(tmp_path, gm_env):
     assert checkpoint["timeline"]["points"] >= 5
     # (A newer checkpoint may land between the two copies, so the counts may differ.)
     columns, stored = read_timeline(tmp_path / "cp.timeline.csv")
-    assert columns == checkpoint["timeline"]["columns"] and len(stored) >= 5
+    ref = checkpoint["timeline"]
+    assert columns == ref["columns"] + ref["activity_columns"] and len(stored) >= 5
     assert stored[-1][0] > 0.4
     assert read_report(tmp_path / "r.json")["partial"] is False

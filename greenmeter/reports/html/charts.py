@@ -350,3 +350,85 @@ def hbar_chart(
         f'text-anchor="middle">{html_text(axis_label)} ({unit})</text></g></svg>'
     )
     return "".join(out)
+
+
+def step_line_chart(
+    uid: str,
+    title: str,
+    times_s: list[float],
+    series: list[tuple[str, str, list[float | None]]],
+    y_label: str,
+    y_top: float | None = None,
+) -> str:
+    """Step lines over time, one per (label, colour, value per span); ``times_s`` holds the
+    spans' edges (one more than the values). A None value leaves a gap. ``y_top``: a fixed
+    top of the scale (100 for percentages), else the highest value's nice tick."""
+    if len(times_s) < 2 or not series:
+        return ""
+    t0, t1 = times_s[0], times_s[-1]
+    span = max(t1 - t0, 1e-9)
+    known = [v for _, _, values in series for v in values if v is not None]
+    y_ticks = nice_ticks(y_top if y_top is not None else max(known, default=0.0))
+    top = y_ticks[-1] or 1.0
+    height = 220
+    plot_w, plot_h = CHART_W - MARGIN_L - MARGIN_R, height - MARGIN_T - MARGIN_B
+    base = MARGIN_T + plot_h
+
+    def x(t: float) -> str:
+        return f"{MARGIN_L + (t - t0) / span * plot_w:.1f}"
+
+    def y(v: float) -> str:
+        return f"{base - min(v, top) / top * plot_h:.1f}"
+
+    unit_s, unit = unit_for(span, DURATION_STEPS)
+    desc = f"Step chart of {y_label} over {format_duration(span)}: " + "; ".join(
+        f"{label} from {min((v for v in values if v is not None), default=0):.3g} to "
+        f"{max((v for v in values if v is not None), default=0):.3g}"
+        for label, _, values in series
+    )
+    out = [_svg_open("gauge-chart", uid, CHART_W, height, title, desc), '<g class="grid">']
+    for tick in y_ticks:
+        out.append(
+            f'<line x1="{MARGIN_L}" x2="{CHART_W - MARGIN_R}" y1="{y(tick)}" y2="{y(tick)}"/>'
+        )
+    out.append("</g>")
+    for label, colour, values in series:
+        parts, last_y = [], None
+        for k, v in enumerate(values):
+            if v is None:
+                last_y = None
+                continue
+            if last_y is None:
+                parts.append(f"M{x(times_s[k])},{y(v)}")
+            elif y(v) != last_y:
+                parts.append(f"V{y(v)}")
+            parts.append(f"H{x(times_s[k + 1])}")
+            last_y = y(v)
+        if parts:
+            out.append(
+                f'<path class="gauge" data-series="{html_text(label)}" fill="none" '
+                f'stroke="{colour}" stroke-width="2" d="{"".join(parts)}">'
+                f"<title>{html_text(label)}</title></path>"
+            )
+    out.append(
+        f'<g class="axis"><line x1="{MARGIN_L}" x2="{CHART_W - MARGIN_R}" y1="{base}" '
+        f'y2="{base}"/><line x1="{MARGIN_L}" x2="{MARGIN_L}" y1="{MARGIN_T}" y2="{base}"/>'
+    )
+    for tick in y_ticks:
+        out.append(
+            f'<text x="{MARGIN_L - 6}" y="{y(tick)}" text-anchor="end" '
+            f'dominant-baseline="middle">{_tick_label(tick)}</text>'
+        )
+    for tick in nice_ticks(span / unit_s, 8):
+        if tick * unit_s <= span * 1.0001:
+            out.append(
+                f'<text x="{x(t0 + tick * unit_s)}" y="{base + 18}" '
+                f'text-anchor="middle">{_tick_label(tick)}</text>'
+            )
+    out.append(
+        f'<text class="label" x="{MARGIN_L + plot_w / 2:.0f}" y="{height - 6}" '
+        f'text-anchor="middle">Time since start ({unit})</text>'
+        f'<text class="label" transform="translate(16 {MARGIN_T + plot_h / 2:.0f}) '
+        f'rotate(-90)" text-anchor="middle">{html_text(y_label)}</text></g></svg>'
+    )
+    return "".join(out)

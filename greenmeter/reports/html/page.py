@@ -31,6 +31,7 @@ from greenmeter.quantities import (
 from greenmeter.reports.command_labels import command_text, label_commands, one_line
 from greenmeter.reports.figures import headline_basis
 from greenmeter.reports.html import run_details
+from greenmeter.reports.html.activity import activity_section, activity_table, findings_section
 from greenmeter.reports.html.charts import (
     KIND_COLOURS,
     component_label,
@@ -62,10 +63,12 @@ class RunView:
     timeline_note: str | None = None
     """Why there is no timeline, when there is none."""
     source: str | None = None
+    activity: list[Point] = field(default_factory=list)
+    """The gauges' running integrals at the times of ``points`` (``activity_channels``)."""
 
 
 def _view(result: RunResult) -> RunView:
-    return RunView(report=result_to_dict(result), points=result.timeline)
+    return RunView(report=result_to_dict(result), points=result.timeline, activity=result.activity)
 
 
 def run_page(result: RunResult) -> str:
@@ -319,10 +322,20 @@ def _run_section(n: int, count: int, run: RunView, hover: dict) -> str:
             "the energy.</figcaption></figure>"
         )
         out.append(_power_table(report, run.points, unit_s, unit))
+        gauges = activity_section(uid, report, run.activity)
+        if gauges:
+            caption, head, rows = activity_table(report, run.activity)
+            out += [
+                gauges,
+                "<details><summary>Activity over time as a table</summary>"
+                + html_table(caption, head, rows)
+                + "</details>",
+            ]
     else:
         out.append(f"<p>{html_text(run.timeline_note or 'No timeline points to draw.')}</p>")
     out += [
         _phases_section(report),
+        findings_section(report),
         _energy_section(f"{uid}-energy", report),
         run_details.gpu_section(report),
         run_details.work_section(report),
@@ -589,15 +602,27 @@ document.querySelectorAll("svg.power-chart").forEach(function(svg){
 """
 
 
+def table_section(heading: str, head: list[str], rows: list[list[str]]) -> str:
+    """A section of its own with one table of text cells (e.g. ``report --rate``)."""
+    cells = [[html_text(c) for c in row] for row in rows]
+    return (
+        f'<section id="rating" aria-labelledby="rating-h"><h2 id="rating-h">'
+        f"{html_text(heading)}</h2>"
+        + html_table(heading, head, cells, text_cols=tuple(range(1, len(head))))
+        + "</section>"
+    )
+
+
 def render_html(
     runs: list[RunView],
     groups: GroupComparison | None = None,
     repeat: RepeatStats | None = None,
     basis: str | None = None,
+    before: str = "",
 ) -> str:
     """The whole page: a comparison when there are several runs (with ``groups``, the
     significance test between groups; with ``repeat``, a repeat group's statistics first),
-    then each run."""
+    then each run; ``before``: a section first (e.g. a rating)."""
     hover: dict[str, dict] = {}
     if len(runs) == 1:
         report = runs[0].report
@@ -617,7 +642,8 @@ def render_html(
             f"{len(runs)} runs, from {runs[0].report.get('started_at')} "
             f"to {runs[-1].report.get('started_at')}."
         )
-    body = [repeat_section(repeat, basis)] if repeat is not None else []
+    body = [before] if before else []
+    body += [repeat_section(repeat, basis)] if repeat is not None else []
     body += [_comparison_section(runs)] if len(runs) > 1 else []
     body += [groups_section(groups)] if groups is not None else []
     first_detailed = _first_detailed(len(runs))
