@@ -145,20 +145,20 @@ def _busy_cores_over(span: Span, cpu: list[Span]) -> float | None:
 
 
 def input_bound(gpu: GpuTimeline, cpu: list[Span], t: Thresholds) -> Draft | None:
-    """Between its first and last busy span, the GPU starved while the CPU was busy."""
+    """Between its first and last busy span, the GPU starved (under the input-bound
+    utilisation) for a good share of the time while the CPU was busy. Busy cores are
+    compared on their mean over the starved spans: over one short span, CPU time read in
+    clock ticks is too coarse to judge."""
     active = _active(gpu, t)
     if not active or not cpu:
         return None
-    starved = [
-        s
-        for s in active
-        if _util(s) < t.input_bound_util_pct
-        and (_busy_cores_over(s, cpu) or 0.0) >= t.cpu_busy_cores
-    ]
+    starved = [s for s in active if _util(s) < t.input_bound_util_pct]
     share = _sum_s(starved) / _sum_s(active) * 100
     if not starved or share < t.input_bound_min_share_pct:
         return None
     cores = sum((_busy_cores_over(s, cpu) or 0.0) * s.duration_s for s in starved) / _sum_s(starved)
+    if cores < t.cpu_busy_cores:
+        return None
     energy = _sum_j(starved)
     return Draft(
         "input-bound",

@@ -50,6 +50,8 @@ def run(args: dict) -> dict:
         "reads": reads + 1,
         "max_interval_s": sensor.max_interval_s(),
         "details": sensor.details(),
+        "gauges": [g.__dict__ for g in sensor.gauges],
+        "activity": sensor.read_activity(),
         "warnings": sensor.warnings(),
     }
     sensor.close()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from greenmeter.results import ComponentResult, energy_by_kind
+from greenmeter.results import ActivityChannel, ComponentResult, energy_by_kind
 from greenmeter.run import sampler as sampler_mod
 from greenmeter.run.result import component_results
 from greenmeter.run.sampler import Sampler
-from greenmeter.sensors.base import MEASURED, Component, Sensor
+from greenmeter.sensors.base import MEASURED, Component, Gauge, Sensor
 
 from conftest import FakeClock
 
@@ -98,6 +98,31 @@ def test_timeline_is_bounded_and_keeps_energy(monkeypatch):
     assert m.timeline[0] == (0.0, [0.0])
     t_last, (j_last,) = m.timeline[-1]
     assert t_last == pytest.approx(100.0) and j_last == pytest.approx(4000.0)
+
+
+class Busy(ConstantPower):
+    """Also a gauge, utilisation ``t mod 10`` per cent, kept as its running integral."""
+
+    gauges = (Gauge("gpu_util_pct", 0),)
+
+    def read_activity(self):
+        elapsed = self.clock() - self.t0
+        whole, part = divmod(elapsed, 10.0)
+        return [whole * 45.0 + part * part / 2]  # the integral of (t mod 10) dt
+
+
+def test_gauges_are_thinned_with_the_energy_and_stay_exact(monkeypatch):
+    monkeypatch.setattr(sampler_mod, "MAX_TIMELINE_POINTS", 64)
+    clock = FakeClock(100.0)
+    sensors = [ConstantPower(clock, 5.0, kind="dram"), Busy(clock, 40.0, kind="gpu")]
+    m = _drive(Sampler(sensors, 0.1, clock=clock), clock, 100.0, 0.1)
+    assert m.channels == [ActivityChannel("gpu_util_pct", 1)]  # numbered across sensors
+    assert [t for t, _ in m.activity] == [t for t, _ in m.timeline]
+    assert len(m.activity) <= 64
+    for t, (value,) in m.activity:
+        whole, part = divmod(t, 10.0)
+        assert value == pytest.approx(whole * 45.0 + part * part / 2)
+    assert m.activity[-1][0] == pytest.approx(100.0)  # the newest point ends both
 
 
 class FastPoll(ConstantPower):

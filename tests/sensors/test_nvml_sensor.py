@@ -71,6 +71,45 @@ def test_counter_and_polling_paths_match_the_truth(fake_lib, tmp_path):
     assert out["warnings"] == []
 
 
+def test_gauges_integrate_utilisation_memory_and_throttle_reasons(fake_lib):
+    """Constant readings: each gauge's integral is its value times the time covered, the
+    same time for all of them (a reading stands for the span since the previous one)."""
+    out = drive(
+        fake_lib,
+        "run",
+        {"seconds": 1},
+        FAKE_NVML_GPUS=2,
+        FAKE_NVML_GPU0_UTIL=40,
+        FAKE_NVML_GPU0_MEM_USED_MIB=2048,
+        FAKE_NVML_GPU0_MEM_TOTAL_MIB=16384,
+        FAKE_NVML_GPU0_THROTTLE=0x4 | 0x40,  # power cap and HW thermal slowdown
+        FAKE_NVML_GPU1_THROTTLE=0x1,  # idle clocks
+        FAKE_NVML_GPU1_NO_ENERGY=1,  # polled at 10 Hz: many short spans, same integrals
+    )
+    assert [(g["quantity"], g["component"]) for g in out["gauges"]] == [
+        (q, i)
+        for i in (0, 1)
+        for q in (
+            "gpu_util_pct",
+            "gpu_memory_used_mib",
+            "gpu_power_capped",
+            "gpu_thermal",
+            "gpu_idle_clocks",
+        )
+    ]
+    util, memory, capped, thermal, idle = out["activity"][:5]
+    assert capped > 0.9  # seconds covered: the whole `sleep 1`
+    assert util == pytest.approx(40 * capped, rel=1e-9)
+    assert memory == pytest.approx(2048 * capped, rel=1e-9)
+    assert thermal == pytest.approx(capped, rel=1e-9) and idle == 0
+    util1, memory1, capped1, thermal1, idle1 = out["activity"][5:]
+    assert util1 == pytest.approx(50 * idle1, rel=1e-9)  # the fake's default utilisation
+    assert memory1 == pytest.approx(1024 * idle1, rel=1e-9)
+    assert capped1 == thermal1 == 0 and idle1 > 0.9
+    assert out["details"][0]["memory_total_mib"] == 16384
+    assert out["details"][1]["memory_total_mib"] == 81920
+
+
 def test_counter_only_needs_no_fast_poll(fake_lib, tmp_path):
     log = tmp_path / "reads.log"
     out = drive(
