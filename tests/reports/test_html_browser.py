@@ -239,3 +239,55 @@ def test_the_screenshot_shows_the_failed_run_and_the_tags(sweep_page, tmp_path):
     assert near(counts, "#fdeceb", 2) > 20_000, near(counts, "#fdeceb", 2)
     # Eighteen tag chips (two per run), each some 60 x 16 px.
     assert near(counts, "#e8eef6", 2) > 8_000, near(counts, "#e8eef6", 2)
+
+
+def test_a_gpu_run_page_draws_utilisation_memory_and_busy_cores_under_the_power_chart(
+    greenmeter, gm_env, fake_lib, tmp_path
+):
+    """A real run over the fake NVML (GPU 0 busy then idle, GPU 1 never used): the page
+    draws each gauge in Chromium under the power chart, with the findings."""
+    env = {k: v for k, v in gm_env.items() if not k.startswith(("FAKE_NVML_", "CUDA_"))}
+    env.update(
+        LD_LIBRARY_PATH=str(fake_lib),
+        FAKE_NVML_GPUS="2",
+        FAKE_NVML_GPU0_PHASES="1.5:300:95:60000:0,30:70:0:60000:1",
+        FAKE_NVML_GPU1_PHASES="60:55:0:500:1",
+    )
+    proc = greenmeter(
+        "run", "-q", "--interval", "0.1", "--json", "r.json", "--html", "run.html",
+        "--", "sleep", "3", env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    probe = (
+        "<script>document.querySelectorAll('path.gauge').forEach(function(p){"
+        "var b=p.getBBox(),s=p.ownerSVGElement.viewBox.baseVal;"
+        "p.setAttribute('data-box',[b.x,b.y,b.width,b.height,s.width,s.height].join(' '));"
+        "});</script>"
+    )
+    page = tmp_path / "probe.html"
+    page.write_text((tmp_path / "run.html").read_text().replace("</body>", probe + "</body>"))
+    done = chromium(tmp_path, "--dump-dom", page.as_uri())
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    dom = done.stdout.decode()
+    charts = re.findall(r'<svg class="(power-chart|gauge-chart)" id="([^"]+)"', dom)
+    assert [c for c, _ in charts] == ["power-chart", "gauge-chart", "gauge-chart", "gauge-chart"]
+    assert [uid.rsplit("-", 1)[1] for _, uid in charts[1:]] == [
+        "gpu_util_pct",
+        "gpu_memory_used_mib",
+        "cpu_busy_cores",
+    ]
+    boxes = {}  # (chart, series) -> the path's box as drawn, and its chart's size
+    for piece in dom.split('<svg class="gauge-chart" id="run1-')[1:]:
+        chart, body = piece.split('"', 1)[0], piece.split("</svg>", 1)[0]
+        for name, box in re.findall(r'data-series="([^"]+)"[^>]*data-box="([^"]+)"', body):
+            boxes[(chart, name)] = [float(v) for v in box.split()]
+    assert ("gpu_util_pct", "gpu Fake GPU 0 #0") in boxes, sorted(boxes)
+    _, y, width, height, svg_w, svg_h = boxes[("gpu_util_pct", "gpu Fake GPU 0 #0")]
+    assert width > 0.7 * svg_w  # drawn across the whole run (the plot is 92 % of the width)
+    assert height > 0.5 * svg_h  # from 95 % down to 0 % (the plot is 73 % of the height)
+    # GPU 1 stayed at 0 %: a flat line along the bottom of the plot.
+    _, y1, width1, height1, _, _ = boxes[("gpu_util_pct", "gpu Fake GPU 1 #1")]
+    assert height1 == 0 and width1 > 0.7 * svg_w and y1 > y
+    assert ("cpu_busy_cores", "process tree") in boxes
+    assert 'data-finding="unused-gpu"' in dom and 'data-finding="idle-gpu"' in dom
+    assert dom.index("power-chart") < dom.index("gauge-chart") < dom.index("data-finding=")
