@@ -130,11 +130,13 @@ def test_idle_gpu_splits_start_up_stalls_and_tail_as_the_timeline_shows(run, tmp
     assert len(advice_lines(proc)) == 1
 
 
-def test_unused_gpu_and_at_most_three_advice_lines(run):
+def test_unused_gpu_and_at_most_three_advice_lines(run, tmp_path):
     """GPU 1 idles all along; GPU 0 is busy half the time, with a small batch, at its
     power limit: four findings, three lines, the last saying there is one more."""
     gpu0 = "1.5:80:0:1000:1,30:250:30:4000:4"
     proc, report = run(
+        "--summary-md",
+        "summary.md",
         "--",
         "sleep",
         "4",
@@ -162,14 +164,29 @@ def test_unused_gpu_and_at_most_three_advice_lines(run):
     lines = advice_lines(proc)
     assert len(lines) == 3
     assert "[+1 more in the report]" in proc.stderr.decode().replace("\n", " ")
+    # The CI step summary has the same three lines, as a list.
+    summary = (tmp_path / "summary.md").read_text().splitlines()
+    bullets = [line for line in summary if line.startswith("- advice: ")]
+    assert [b.split()[2] for b in bullets] == ids(report)[:3]
+    assert bullets[-1].endswith("[+1 more in the report]")
 
 
-def test_no_advice_silences_the_summary_but_the_report_keeps_them(run):
-    proc, report = run("--no-advice", "--", "sleep", "1.5", FAKE_NVML_GPU0_PHASES="60:55:0:0:1")
+def test_no_advice_silences_the_summaries_but_the_report_keeps_them(run, tmp_path):
+    proc, report = run(
+        "--no-advice",
+        "--summary-md",
+        "summary.md",
+        "--",
+        "sleep",
+        "1.5",
+        FAKE_NVML_GPU0_PHASES="60:55:0:0:1",
+    )
     assert proc.returncode == 0, proc.stderr
     assert ids(report) == ["unused-gpu"]
     assert advice_lines(proc) == []
     assert b"unused-gpu" not in proc.stderr
+    summary = (tmp_path / "summary.md").read_text()
+    assert "greenmeter" in summary and "advice" not in summary
 
 
 def test_thermal(run):
