@@ -136,14 +136,6 @@ def idle_gpu(gpu: GpuTimeline, t: Thresholds) -> Draft | None:
     )
 
 
-def _busy_cores_over(span: Span, cpu: list[Span]) -> float | None:
-    """The process tree's mean busy cores over ``span`` (the spans share their times)."""
-    for c in cpu:
-        if c.start_s == span.start_s and c.end_s == span.end_s:
-            return c.means.get("cpu_busy_cores")
-    return None
-
-
 def input_bound(gpu: GpuTimeline, cpu: list[Span], t: Thresholds) -> Draft | None:
     """Between its first and last busy span, the GPU starved (under the input-bound
     utilisation) for a good share of the time while the CPU was busy. Busy cores are
@@ -156,7 +148,11 @@ def input_bound(gpu: GpuTimeline, cpu: list[Span], t: Thresholds) -> Draft | Non
     share = _sum_s(starved) / _sum_s(active) * 100
     if not starved or share < t.input_bound_min_share_pct:
         return None
-    cores = sum((_busy_cores_over(s, cpu) or 0.0) * s.duration_s for s in starved) / _sum_s(starved)
+    # The GPU's spans and the CPU's come from the same points: the same (start, end).
+    busy = {(c.start_s, c.end_s): c.means.get("cpu_busy_cores") or 0.0 for c in cpu}
+    cores = sum(busy.get((s.start_s, s.end_s), 0.0) * s.duration_s for s in starved) / _sum_s(
+        starved
+    )
     if cores < t.cpu_busy_cores:
         return None
     energy = _sum_j(starved)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from greenmeter.sensors.base import GAUGE_QUANTITIES
+
 import fake_nvml
 from conftest import REPO
 from fake_nvml import truth_j
@@ -97,6 +99,7 @@ def test_gauges_integrate_utilisation_memory_and_throttle_reasons(fake_lib):
             "gpu_idle_clocks",
         )
     ]
+    assert {g["quantity"] for g in out["gauges"]} <= set(GAUGE_QUANTITIES)  # the vocabulary
     util, memory, capped, thermal, idle = out["activity"][:5]
     assert capped > 0.9  # seconds covered: the whole `sleep 1`
     assert util == pytest.approx(40 * capped, rel=1e-9)

@@ -14,6 +14,7 @@ from greenmeter.reports.html.charts import (
     PALETTE,
     component_label,
     html_text,
+    power_series,
     step_line_chart,
 )
 from greenmeter.reports.timeline import downsample, intervals
@@ -37,18 +38,21 @@ TABLE_COLUMNS = (
 """(quantity, column heading, factor: 100 turns a 0-1 share into per cent)."""
 
 
-def _channels(report: dict) -> list[tuple[str, str]]:
-    """(quantity, whose: ``gpu NAME #0`` or ``process tree``) per gauge, report order."""
+def _channels(report: dict) -> list[tuple[str, str, str]]:
+    """(quantity, whose: ``gpu NAME #0`` or ``process tree``, colour) per gauge, in report
+    order; a GPU in its colour of the power chart, the process tree in one that chart
+    does not use."""
     comps = report.get("components") or []
+    colours = {i: s.colour for s in power_series(report) for i in s.columns}
+    tree_colour = next((c for c in PALETTE if c not in colours.values()), PALETTE[-1])
     out = []
     for channel in report.get("activity_channels") or []:
         index = channel.get("component")
-        whose = (
-            component_label(comps[index])
-            if isinstance(index, int) and 0 <= index < len(comps)
-            else "process tree"
-        )
-        out.append((str(channel.get("quantity")), whose))
+        if isinstance(index, int) and 0 <= index < len(comps):
+            whose, colour = component_label(comps[index]), colours.get(index, PALETTE[-1])
+        else:
+            whose, colour = "process tree", tree_colour
+        out.append((str(channel.get("quantity")), whose, colour))
     return out
 
 
@@ -60,13 +64,10 @@ def activity_section(uid: str, report: dict, activity: list[Point]) -> str:
     times = [s.start_s for s in steps] + [steps[-1].end_s]
     figures = []
     for quantity, title, axis in CHARTS:
-        picked = [(i, whose) for i, (q, whose) in enumerate(channels) if q == quantity]
-        if not picked or all(steps[0].power_w[i] is None for i, _ in picked):
+        picked = [(i, whose, c) for i, (q, whose, c) in enumerate(channels) if q == quantity]
+        if not picked or all(steps[0].power_w[i] is None for i, _, _ in picked):
             continue
-        series = [
-            (whose, PALETTE[n % len(PALETTE)], [s.power_w[i] for s in steps])
-            for n, (i, whose) in enumerate(picked)
-        ]
+        series = [(whose, colour, [s.power_w[i] for s in steps]) for i, whose, colour in picked]
         top = 100.0 if quantity == "gpu_util_pct" else None
         legend = "".join(
             f'<li><span class="swatch" style="background:{colour}"></span>{html_text(label)}</li>'
@@ -90,7 +91,7 @@ def activity_table(report: dict, activity: list[Point]) -> tuple[str, list[str],
     columns = [
         (i, f"{whose} {heading}", factor)
         for quantity, heading, factor in TABLE_COLUMNS
-        for i, (q, whose) in enumerate(channels)
+        for i, (q, whose, _) in enumerate(channels)
         if q == quantity
     ]
     rows = []
