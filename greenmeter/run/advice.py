@@ -16,7 +16,9 @@ def findings_of(result: RunResult, options: RunOptions) -> list[Finding]:
     if result.energy_j_per_unit is not None:
         from greenmeter.run.own_history import prior_j_per_unit
 
-        prior = prior_j_per_unit(options.outputs.csv_path, result.labels, result.unit_name)
+        prior = prior_j_per_unit(
+            options.outputs.csv_path, result.labels, result.unit_name, thresholds.regression_runs
+        )
     try:
         return analyse(result, thresholds, prior)
     except Exception:  # advice is a heuristic extra: the run's figures stand without it
