@@ -48,6 +48,13 @@ def _keys(ctx, param, values: tuple[str, ...]) -> list[str]:
         raise click.BadParameter(str(exc)) from None
 
 
+def _key(ctx, param, value: str | None) -> str | None:
+    keys = _keys(ctx, param, (value,)) if value else []
+    if len(keys) > 1:
+        raise click.BadParameter(f"one key, not {len(keys)} ({value})")
+    return keys[0] if keys else None
+
+
 def _selections(ctx, param, values: tuple[str, ...]):
     from greenmeter.history.select import Selection
 
@@ -184,7 +191,7 @@ figure and grouped apart by source.
 @click.option(
     "--by",
     "rate_by",
-    callback=lambda ctx, param, value: _keys(ctx, param, (value,))[0] if value else None,
+    callback=_key,
     metavar="KEY",
     help="With --rate: rate within each value of KEY, e.g. tag:task.",
 )
@@ -296,7 +303,8 @@ def _rate(paths, keys, selections, since, until, fmt, out, html_path, by, refere
         from greenmeter.reports.html.page import table_section
 
         headers, rows = output.rating_display(rating)
-        _write_html(paths, html_path, table_section(output.rating_title(rating, by), headers, rows))
+        section = table_section("rating", output.rating_title(rating, by), headers, rows)
+        _write_html(paths, html_path, section)
     if fmt is None:
         suffix = out.suffix.lower() if out is not None else ""
         fmt = {".csv": "csv", ".json": "json", ".md": "markdown"}.get(suffix)

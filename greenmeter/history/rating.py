@@ -87,7 +87,9 @@ def rate(
     """One row per member (``members`` keys, within each ``by`` value and unit): runs, J
     per unit, stars and its band; reference figures as rows of their own."""
     keys = [*([by] if by else []), *members, "unit"]
-    table = aggregate(frame, keys).rename(columns={"unit": "unit_name"})
+    # The "unit" key keeps units apart; its value is the unit's name (aggregate's own
+    # unit_name column lists the names a group mixed, here always one).
+    table = aggregate(frame, keys).drop(columns="unit_name").rename(columns={"unit": "unit_name"})
     table["source"] = "runs"
     rows = table[[*keys[:-1], "runs", "unit_name", "energy_j_per_unit", "source"]]
     rows = rows.astype({"unit_name": "str"})

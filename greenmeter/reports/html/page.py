@@ -602,11 +602,11 @@ document.querySelectorAll("svg.power-chart").forEach(function(svg){
 """
 
 
-def table_section(heading: str, head: list[str], rows: list[list[str]]) -> str:
-    """A section of its own with one table of text cells (e.g. ``report --rate``)."""
+def table_section(uid: str, heading: str, head: list[str], rows: list[list[str]]) -> str:
+    """A section of its own with one table of text cells (``report --rate``'s rating)."""
     cells = [[html_text(c) for c in row] for row in rows]
     return (
-        f'<section id="rating" aria-labelledby="rating-h"><h2 id="rating-h">'
+        f'<section id="{uid}" aria-labelledby="{uid}-h"><h2 id="{uid}-h">'
         f"{html_text(heading)}</h2>"
         + html_table(heading, head, cells, text_cols=tuple(range(1, len(head))))
         + "</section>"
