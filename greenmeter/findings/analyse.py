@@ -5,7 +5,7 @@ energy per unit of the command's earlier runs. Largest energy at stake first, th
 from __future__ import annotations
 
 from greenmeter.findings import gpu as gpu_findings
-from greenmeter.findings.gpu import Draft
+from greenmeter.findings.draft import Draft
 from greenmeter.findings.regression import regression
 from greenmeter.findings.spans import busy_cores, gpu_timelines
 from greenmeter.findings.thresholds import DEFAULT_THRESHOLDS, Thresholds

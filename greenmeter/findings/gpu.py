@@ -8,22 +8,10 @@ says that a GPU waited, never how well its kernels used it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from greenmeter.findings.draft import Draft
 from greenmeter.findings.spans import GpuTimeline, Span
 from greenmeter.findings.thresholds import Thresholds
 from greenmeter.quantities import format_duration, format_energy
-
-
-@dataclass(frozen=True)
-class Draft:
-    """A finding before its CO2e: id, one line, figures, joules at stake, what to try."""
-
-    id: str
-    summary: str
-    evidence: dict
-    energy_at_stake_j: float
-    what_to_try: str
 
 
 def _util(span: Span) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 
-from greenmeter.findings.gpu import Draft
+from greenmeter.findings.draft import Draft
 from greenmeter.findings.thresholds import Thresholds
 from greenmeter.quantities import format_energy
 from greenmeter.results import RunResult, singular

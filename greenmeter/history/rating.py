@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def stars(value: float, low: float, high: float) -> tuple[int, float, float]:
 
 
 def rate(
-    frame: pd.DataFrame, members: list[str], by: str | None, references: list[Reference] = ()
+    frame: pd.DataFrame, members: list[str], by: str | None, references: Sequence[Reference] = ()
 ) -> pd.DataFrame:
     """One row per member (``members`` keys, within each ``by`` value and unit): runs, J
     per unit, stars and its band; reference figures as rows of their own."""
