@@ -155,7 +155,7 @@ def test_several_runs_are_compared(tmp_path):
     comparison = html[html.index('id="comparison"') : html.index('class="run"')]
     change = (b["energy_j"]["total"] - a["energy_j"]["total"]) / a["energy_j"]["total"] * 100
     assert f"{change:+.1f} %" in comparison
-    assert "12.5 J/samples" in comparison
+    assert "12.5 J per sample" in comparison
     assert f"{b['carbon']['co2_g']:.2f} g" in comparison
     assert "60.0 min" in comparison and "30.0 min" in comparison
     for axis in ("Energy (kJ)", "CO\u2082e (g)", "Duration (min)", "Energy per unit (J)"):

@@ -233,6 +233,20 @@ def _energy_section(uid: str, report: dict) -> str:
     return f"<h3>Energy per component</h3><figure>{chart}</figure>{table}{left_out}"
 
 
+def _approx(report: dict) -> str:
+    """``≈`` before a figure of a report whose energy is (partly) estimated."""
+    basis = (report.get("energy_basis") or {}).get("total")
+    return "≈" if basis in ("estimated", "mixed") else ""
+
+
+def _spans(report: dict) -> dict[str, tuple[float, float] | None]:
+    """The report's ``energy_range_j`` per kind as spans (empty for an older report)."""
+    ranges = report.get("energy_range_j")
+    return (
+        {k: run_details.span_of(v) for k, v in ranges.items()} if isinstance(ranges, dict) else {}
+    )
+
+
 def _carbon_section(report: dict) -> str:
     c = report.get("carbon") or {}
     if not c:
@@ -242,9 +256,13 @@ def _carbon_section(report: dict) -> str:
     pue = c.get("pue", 1.0)
     co2 = c.get("co2_g")
     kwh = c.get("energy_kwh") or 0.0
+    co2_text = format_figure(co2, run_details.span_of(report.get("co2_range_g")), MASS_STEPS)
+    energy_text = format_figure(
+        kwh * J_PER_KWH, _spans(report).get("total"), ENERGY_STEPS, with_range=False
+    )
     line = (
-        f"<strong>{html_text(format_mass(co2))} CO\u2082e</strong> = "
-        f"{html_text(format_energy(kwh * J_PER_KWH))} ({kwh:.3g} kWh) &times; PUE {pue:g} &times; "
+        f"<strong>{html_text(co2_text)} CO\u2082e</strong> = "
+        f"{html_text(energy_text)} ({kwh:.3g} kWh) &times; PUE {pue:g} &times; "
         f"{c.get('intensity_g_per_kwh', 0):g} gCO\u2082e/kWh"
     )
     source = (
@@ -407,6 +425,8 @@ def _comparison_section(runs: list[RunView]) -> str:
     one_region = regions[0] if len(set(regions)) == 1 else None  # said once, in the caption
     rows = []
     first_detailed = _first_detailed(len(runs))
+    # One unit, and the digits that tell the runs apart (estimates marked ≈, as everywhere).
+    per_unit_cell = figures_formatter([pu[0] for pu in per_unit if pu], ENERGY_STEPS)
     for n, (r, e, g, d, pu) in enumerate(zip(runs, energies, co2, durations, per_unit), start=1):
         total = e.get("total")
         delta = (
@@ -426,11 +446,21 @@ def _comparison_section(runs: list[RunView]) -> str:
                 ),
                 run_details.status_cell(r.report),
                 html_text(format_duration(d)),
-                html_text(format_energy(total)),
-                *(html_text(format_energy(e.get(k))) for k in kinds),
-                html_text(format_mass(g)),
+                *(
+                    html_text(format_figure(e.get(k), spans.get(k), ENERGY_STEPS, False))
+                    for k, spans in ((k, _spans(r.report)) for k in ("total", *kinds))
+                ),
+                html_text(
+                    format_figure(
+                        g, run_details.span_of(r.report.get("co2_range_g")), MASS_STEPS, False
+                    )
+                ),
                 *([] if one_region else [html_text(regions[n - 1])]),
-                html_text(f"{pu[0]:.4g} J/{pu[1]}" if pu else "-"),
+                html_text(
+                    f"{_approx(r.report)}{per_unit_cell(pu[0])} per {singular(pu[1])}"
+                    if pu
+                    else "-"
+                ),
                 delta,
             ]
         )
