@@ -238,6 +238,23 @@ def parse_mass_g(text: str) -> float:
     return value
 
 
+DURATION_UNITS_S = {"s": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration_s(text: str) -> float:
+    """``"3h"``, ``"90min"``, ``"1.5 h"``, ``"2d"`` -> seconds. A bare number is seconds."""
+    value, unit = _split(text)
+    if unit:
+        key = unit.lower()
+        if key not in DURATION_UNITS_S:
+            raise ValueError(
+                f"unknown duration unit {unit!r} in {text!r}; use one of "
+                f"{', '.join(DURATION_UNITS_S)}"
+            )
+        value *= DURATION_UNITS_S[key]
+    return value
+
+
 def parse_fraction(text: str) -> float:
     """``"5%"`` -> 0.05. A bare number is a percentage too: ``"5"`` -> 0.05."""
     value, unit = _split(text)

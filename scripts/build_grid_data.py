@@ -21,8 +21,10 @@ import csv
 import hashlib
 import io
 import json
+import statistics
 import sys
 import zipfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -301,6 +303,31 @@ PRECEDENCE = [
 ]
 
 
+# Hourly Electricity Maps history (Data Portal exports) behind the `greenmeter when` profiles:
+# Electricity Maps zone -> raw files. DE, FR, GB, PL have 2022 only; the rest 2021-2023.
+HOURLY_HISTORY = {
+    zone: [f"electricitymaps-hourly-2022/{zone}_2022_hourly.csv"]
+    for zone in ("DE", "FR", "GB", "PL")
+} | {
+    zone: [f"electricitymaps-hourly/{zone}_{year}_hourly.csv" for year in (2021, 2022, 2023)]
+    for zone in ("BR", "ES", "NO", "US-CAL-CISO")
+}
+HOURLY_LCA_COLUMN = "Carbon Intensity gCO₂eq/kWh (LCA)"
+PROFILE_FILE = "profiles_hourly_electricitymaps.csv"
+PROFILE_FIELDS = [
+    "zone_id",
+    "month",
+    "hour_utc",
+    "mean_g_per_kwh",
+    "p10_g_per_kwh",
+    "p90_g_per_kwh",
+    "std_g_per_kwh",
+    "hours",
+    "years",
+    "basis",
+]
+
+
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -484,6 +511,66 @@ def nordic_rows(inputs: Inputs) -> list[dict]:
     return rows
 
 
+def read_hourly(data: bytes) -> list[tuple[datetime, float]]:
+    """(UTC hour, life-cycle gCO2e/kWh) rows of an Electricity Maps hourly export."""
+    out = []
+    for item in csv.DictReader(io.StringIO(data.decode("utf-8-sig"))):
+        moment = datetime.fromisoformat(item["Datetime (UTC)"]).replace(tzinfo=timezone.utc)
+        out.append((moment, float(item[HOURLY_LCA_COLUMN])))
+    return out
+
+
+def hourly_profile(
+    points: list[tuple[datetime, float]], *, split_weekend: bool = False
+) -> dict[tuple, list[float]]:
+    """Values grouped by (month, UTC hour) -- and weekday/weekend with ``split_weekend``:
+    the cells of a profile. ``benchmarks/when_policy.py`` builds its training profiles here too."""
+    cells: dict[tuple, list[float]] = {}
+    for moment, value in points:
+        key = (moment.month, moment.hour)
+        if split_weekend:
+            key += (moment.weekday() >= 5,)
+        cells.setdefault(key, []).append(value)
+    return cells
+
+
+def profile_stats(values: list[float]) -> dict[str, float]:
+    """Mean, 10th and 90th percentile (inclusive method: deterministic, within the data) and
+    the population standard deviation of one cell."""
+    deciles = statistics.quantiles(values, n=10, method="inclusive")
+    return {
+        "mean_g_per_kwh": statistics.fmean(values),
+        "p10_g_per_kwh": deciles[0],
+        "p90_g_per_kwh": deciles[-1],
+        "std_g_per_kwh": statistics.pstdev(values),
+    }
+
+
+def profile_rows(inputs: Inputs, iso2_to_iso3: dict[str, str]) -> list[dict]:
+    """Mean and spread per zone x month x UTC hour of day, over every year of hourly history.
+    Weekdays and weekends share a cell: splitting them did not predict a held-out year better
+    (benchmarks/when_policy.py, docs/when.md)."""
+    rows = []
+    for em_zone, files in HOURLY_HISTORY.items():
+        points = [p for name in files for p in read_hourly(inputs.read("hourly-profiles", name))]
+        years = sorted({moment.year for moment, _ in points})
+        zone_id = iso2_to_iso3.get(em_zone, em_zone)  # DE -> DEU; US-CAL-CISO unchanged
+        for (month, hour), values in sorted(hourly_profile(points).items()):
+            stats = profile_stats(values)
+            rows.append(
+                {
+                    "zone_id": zone_id,
+                    "month": month,
+                    "hour_utc": hour,
+                    **{k: f"{v:.2f}" for k, v in stats.items()},
+                    "hours": len(values),
+                    "years": f"{years[0]}-{years[-1]}" if len(years) > 1 else str(years[0]),
+                    "basis": "lifecycle",
+                }
+            )
+    return rows
+
+
 def write_csv(path: Path, fields: list[str], rows: list[dict]) -> None:
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields, lineterminator="\n")
@@ -614,6 +701,22 @@ def main(argv: list[str] | None = None) -> int:
             "precedence": "",
         }
     )
+    profiles = profile_rows(inputs, iso2_to_iso3)
+    write_csv(args.out / PROFILE_FILE, PROFILE_FIELDS, profiles)
+    manifest.append(
+        {
+            "source_id": "hourly-profiles",
+            "file": PROFILE_FILE,
+            "title": "Mean and spread per zone x month x UTC hour, from Electricity Maps hourly "
+            "history (DE, FR, GB, PL 2022; BR, ES, NO, US-CAL-CISO 2021-2023)",
+            "url": "https://www.electricitymaps.com/data-portal",
+            "licence": "ODbL-1.0 (Electricity Maps); kept in its own file",
+            "retrieved": RETRIEVED,
+            "raw_sha256": " ".join(inputs.hashes["hourly-profiles"]),
+            "rows": len(profiles),
+            "precedence": "",
+        }
+    )
     manifest.append(
         {
             "source_id": "pue",
@@ -650,7 +753,8 @@ def main(argv: list[str] | None = None) -> int:
     clouds = [a for a in aliases if a["kind"] == "cloud_region"]
     print(
         f"wrote {args.out}: {len(countries)} countries, {len(subregions)} sub-national zones, "
-        f"{len(clouds)} cloud regions, {len(aliases)} aliases; {cpu_rows} CPU models -> {args.cpu_power_out}"
+        f"{len(clouds)} cloud regions, {len(aliases)} aliases, "
+        f"{len(profiles)} hourly profile cells; {cpu_rows} CPU models -> {args.cpu_power_out}"
     )
     return 0
 

@@ -6,6 +6,10 @@
 - ``ukgrid``: the UK Carbon Intensity API (National Energy System Operator; no auth;
   ``/intensity/{from}/{to}``, half-hourly, Great Britain only).
 
+``fetch_forecast`` asks the same providers for the hours ahead (``greenmeter when``):
+``ukgrid`` ``/intensity/{from}/fw48h`` (48 h, half-hourly), ``electricitymaps``
+``/carbon-intensity/forecast`` (needs a token whose plan includes forecasts).
+
 Base URLs are overridable (``GREENMETER_ELECTRICITYMAPS_URL``, ``GREENMETER_UKGRID_URL``), which is how
 the tests point the clients at a local server. Requests use urllib (no extra dependency) with short
 timeouts; responses are cached under ``GREENMETER_CACHE_DIR`` (default ``$XDG_CACHE_HOME/greenmeter`` or
@@ -96,6 +100,46 @@ def fetch_intensity(
     return _ukgrid(client, start_s, end_s)
 
 
+def fetch_forecast(
+    provider: str,
+    zone_id: str,
+    from_s: float,
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout_s: float = TIMEOUT_S,
+) -> LiveIntensity:
+    """The provider's forecast from ``from_s`` (epoch seconds) on, for a greenmeter zone."""
+    env = os.environ if env is None else env
+    try:
+        check_provider(provider, zone_id, env)
+    except ValueError as exc:
+        raise ProviderError(str(exc)) from None
+    client = _Client(provider, env, timeout_s)
+    if provider == "ukgrid":
+        half_hour = math.floor(from_s / 1800) * 1800
+        body, cached = client.get_json(
+            f"/intensity/{_iso(half_hour, '%Y-%m-%dT%H:%MZ')}/fw48h", settled=None
+        )
+        points = {}
+        for item in _items(body, "data", client.provider):
+            intensity = item.get("intensity")
+            if not isinstance(intensity, dict):
+                raise ProviderError(f"{client.provider}: unexpected response shape")
+            points[_time(item.get("from"), client.provider)] = _number(
+                intensity.get("forecast"), client.provider
+            )
+        return _live(points, client.provider, "GB", cached)
+    zone = _electricitymaps_zone(zone_id)
+    query = urllib.parse.urlencode({"zone": zone})
+    body, cached = client.get_json(f"/carbon-intensity/forecast?{query}", settled=None)
+    points = {}
+    for item in _items(body, "forecast", client.provider):
+        points[_time(item.get("datetime"), client.provider)] = _number(
+            item.get("carbonIntensity"), client.provider
+        )
+    return _live(points, client.provider, zone, cached)
+
+
 def _electricitymaps_zone(zone_id: str) -> str:
     """greenmeter zone -> Electricity Maps zone: countries by ISO alpha-2, sub-national ids unchanged."""
     from greenmeter.carbon.regions import country_iso2
@@ -154,7 +198,7 @@ def _ukgrid(client: _Client, start_s: float, end_s: float) -> LiveIntensity:
 
 def _live(points: dict[float, float], provider: str, zone: str, cached: bool) -> LiveIntensity:
     if not points:
-        raise ProviderError(f"{provider}: no intensity data for zone {zone} over the run")
+        raise ProviderError(f"{provider}: no intensity data for zone {zone} over the hours asked")
     times = sorted(points)
     series = IntensitySeries(
         times, [points[t] for t in times], source=provider, basis=BASES[provider]

@@ -19,6 +19,7 @@ COMMANDS = {
     "regions": ("greenmeter.cli.regions", "regions_command"),
     "doctor": ("greenmeter.cli.doctor", "doctor_command"),
     "mark": ("greenmeter.cli.mark", "mark_command"),
+    "when": ("greenmeter.cli.when", "when_command"),
 }
 """Command name -> (module, attribute): a command's module is imported only when that
 command runs (or the group's help lists them), so ``greenmeter run`` loads no other."""

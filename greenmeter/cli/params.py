@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from greenmeter.quantities import parse_energy_j, parse_fraction, parse_mass_g
+from greenmeter.quantities import parse_duration_s, parse_energy_j, parse_fraction, parse_mass_g
 from greenmeter.reports.atomic_write import is_special
 
 
@@ -52,6 +52,13 @@ class MassType(_QuantityType):
     parse = staticmethod(parse_mass_g)
 
 
+class DurationType(_QuantityType):
+    """A duration in seconds: ``3h``, ``90min``, ``2d``, ``30`` (s)."""
+
+    name = "duration"
+    parse = staticmethod(parse_duration_s)
+
+
 class PercentType(_QuantityType):
     """A non-negative fraction written as a percentage: ``5%`` -> 0.05."""
 
@@ -67,6 +74,7 @@ class PercentType(_QuantityType):
 
 ENERGY = EnergyType()
 MASS = MassType()
+DURATION = DurationType()
 PERCENT = PercentType()
 
 _TAG_KEY = re.compile(r"^[A-Za-z0-9_.-]+$")
