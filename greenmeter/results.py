@@ -235,6 +235,8 @@ class RunResult:
     """At the times of ``timeline``: the running integral of each of ``channels``."""
     findings: list[Finding] = field(default_factory=list)
     """Heuristic advice, largest energy at stake first (none for a checkpoint)."""
+    scheduled_start: dict | None = None
+    """``run --start-within``: the planned start, the wait, the expected and actual intensity."""
     schema_version: int = SCHEMA_VERSION
     greenmeter_version: str = __version__
 

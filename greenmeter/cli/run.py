@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 
 from greenmeter.cli.params import (
+    DURATION,
     ENERGY,
     MASS,
     REGEX,
@@ -30,6 +32,7 @@ Examples:
   GREENMETER_REGION=FR greenmeter run --quiet -- make test
   greenmeter run --tag model=resnet50 --units 50000 --unit-name images -- python infer.py
   greenmeter run --repeat 5 --warmup 1 --max-energy 50kJ --max-co2 10g -- pytest -q
+  greenmeter run --region ES --start-within 8h --expected-duration 2h -- python train.py
 
 \b
 Exit status: the command's own; 128+N if a signal N killed it; 127 if it was
@@ -179,6 +182,22 @@ def _carbon_options(grid, pue: float | None, series, provider: str | None):
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--carbon-provider") from None
     return CarbonOptions.for_grid(grid, pue, series=series, provider=provider)
+
+
+def _start_plan(carbon, start_within: float | None, expected_duration: float):
+    """``--start-within``: the plan, made before launch (one-line errors)."""
+    if start_within is None:
+        return None
+    if carbon.grid.fallback:
+        raise click.BadParameter("--start-within needs --region", param_hint="--start-within")
+    from greenmeter.carbon.when.profiles import NoHourlyHistory
+    from greenmeter.carbon.when.window import WindowError
+    from greenmeter.run.start_time import plan_run_start
+
+    try:
+        return plan_run_start(carbon, start_within, expected_duration)
+    except (WindowError, NoHourlyHistory) as exc:
+        raise click.BadParameter(str(exc), param_hint="--start-within") from None
 
 
 @click.command(
@@ -463,6 +482,23 @@ def _carbon_options(grid, pue: float | None, series, provider: str | None):
     envvar="GREENMETER_ADVICE_THRESHOLD",
     help="Change a finding's threshold, e.g. idle_util_pct=5 (repeatable; docs/advice.md).",
 )
+@click.option(
+    "--start-within",
+    "start_within",
+    type=DURATION,
+    envvar="GREENMETER_START_WITHIN",
+    help="Wait (interruptibly) for the greenest start in the next DURATION (8h), then run; "
+    "see 'greenmeter when'. Never waits without it.",
+)
+@click.option(
+    "--expected-duration",
+    "expected_duration",
+    type=DURATION,
+    default="1h",
+    show_default=True,
+    envvar="GREENMETER_EXPECTED_DURATION",
+    help="How long the command is expected to run, for --start-within.",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_command(
     region,
@@ -498,6 +534,8 @@ def run_command(
     no_advice: bool,
     fail_on: frozenset,
     advice_thresholds: tuple[tuple[str, str], ...],
+    start_within: float | None,
+    expected_duration: float,
     command: tuple[str, ...],
 ) -> int:
     """Run COMMAND unchanged and measure the energy it used.
@@ -530,6 +568,7 @@ def run_command(
             thresholds = with_overrides(list(advice_thresholds))
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="'--advice-threshold'") from None
+    start_plan = _start_plan(carbon, start_within, expected_duration)
     if cross_check is not None:
         from greenmeter.run.crosscheck import CrossCheckUnavailable, prepare
 
@@ -578,6 +617,13 @@ def run_command(
         else detect_job(os.environ, socket.gethostname(), job=job_id, node=node_name),
         advice=AdviceOptions(thresholds=thresholds, fail_on=fail_on, show=not no_advice),
     )
+    if start_plan is not None:
+        from greenmeter.run.start_time import wait_for_start
+
+        record = wait_for_start(start_plan, quiet=quiet)
+        if isinstance(record, int):  # a signal: the command was not started
+            return record
+        options = replace(options, scheduled_start=record)
     try:
         return run_repeated(
             options, repeat, warmup, json_path is not None, summary_targets(summary_md)

@@ -64,6 +64,7 @@ def result_to_dict(result: RunResult, timeline: dict | None = None) -> dict:
         "job": result.job,
         "activity_channels": [asdict(c) for c in result.channels],
         "findings": [asdict(f) for f in result.findings],
+        "scheduled_start": result.scheduled_start,
     }
 
 

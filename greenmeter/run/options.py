@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # kept out of the CLI's start-up: only the types are named here
     from greenmeter.carbon.footprint import CarbonOptions
+    from greenmeter.carbon.when.plan import StartRecord
     from greenmeter.findings.thresholds import Thresholds
     from greenmeter.results import Budget, RunLabels, UnitCount
     from greenmeter.run.crosscheck import CodeCarbonCrossCheck
@@ -67,3 +68,5 @@ class RunOptions:
     """The job, step, node and rank this run belongs to (greenmeter/run/jobs/); None
     outside a launcher or with --no-job."""
     advice: AdviceOptions = AdviceOptions()
+    scheduled_start: StartRecord | None = None
+    """``--start-within``: the plan the run waited for, and how long it waited."""

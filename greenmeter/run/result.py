@@ -137,6 +137,12 @@ def build_result(
         job=job.summary() if job is not None else None,
         channels=measurement.channels,
         activity=measurement.activity,
+        scheduled_start=None
+        if options.scheduled_start is None
+        else options.scheduled_start.as_dict(
+            carbon_figure.intensity_g_per_kwh if carbon_figure.time_resolved else None,
+            carbon_figure.intensity_source if carbon_figure.time_resolved else None,
+        ),
     )
     if outcome is None:
         return result  # a checkpoint: advice is for a finished run
