@@ -38,10 +38,8 @@ def local_minute(t_s: float) -> datetime:
 
 def ambiguity(t_s: float) -> str | None:
     """Why a local wall-clock time is not enough for this start, or None."""
-    moment = local_minute(t_s)
-    naive = moment.replace(tzinfo=None)
-    other = naive.replace(fold=1 - moment.fold).astimezone()
-    if other.utcoffset() != moment.utcoffset():
+    naive = datetime.fromtimestamp(math.ceil(t_s / 60) * 60)  # local, naive: fold says which
+    if naive.replace(fold=0).timestamp() != naive.replace(fold=1).timestamp():
         return (
             f"local time {naive:%Y-%m-%d %H:%M} happens twice (a DST change): "
             f"at and cron may start the job at the first one"
