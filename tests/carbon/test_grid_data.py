@@ -2,6 +2,7 @@
 
 import csv
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -60,7 +61,7 @@ def test_share_alike_data_stays_in_its_own_file():
     by_file = {m["file"]: m["licence"] for m in manifest()}
     odbl = [f for f, lic in by_file.items() if "ODbL" in lic]
     sa = [f for f, lic in by_file.items() if "SA" in lic]
-    assert odbl == ["intensity_electricitymaps.csv"]
+    assert odbl == ["intensity_electricitymaps.csv", "profiles_hourly_electricitymaps.csv"]
     assert sa == ["intensity_ember.csv"]
 
 
@@ -139,12 +140,39 @@ def test_cpu_power_table_is_bundled_with_its_licence():
     assert "MIT License" in (data / "cpu_power.LICENSE").read_text()
 
 
+def test_hourly_profiles_cover_every_month_and_hour_with_a_spread():
+    rows = read("profiles_hourly_electricitymaps.csv")
+    by_zone = {}
+    for row in rows:
+        by_zone.setdefault(row["zone_id"], []).append(row)
+    assert sorted(by_zone) == ["BRA", "DEU", "ESP", "FRA", "GBR", "NOR", "POL", "US-CAL-CISO"]
+    for zone, cells in by_zone.items():
+        assert {(int(r["month"]), int(r["hour_utc"])) for r in cells} == {
+            (m, h) for m in range(1, 13) for h in range(24)
+        }, zone
+        years = 1 if zone in ("DEU", "FRA", "GBR", "POL") else 3
+        assert {r["years"] for r in cells} == {"2022" if years == 1 else "2021-2023"}
+        for r in cells:
+            low, mean, high = (
+                float(r[k]) for k in ("p10_g_per_kwh", "mean_g_per_kwh", "p90_g_per_kwh")
+            )
+            assert 0 < low <= mean <= high < 1500, r
+            assert 28 * years <= int(r["hours"]) <= 31 * years and r["basis"] == "lifecycle"
+    mean_of = {z: sum(float(r["mean_g_per_kwh"]) for r in c) / len(c) for z, c in by_zone.items()}
+    # The figure: Germany's 2022 life-cycle intensity ran 167-757, mostly 239-674
+    assert 350 < mean_of["DEU"] < 550 and mean_of["FRA"] < 120 and mean_of["POL"] > 550
+    # hourly history and the yearly figure of another source agree within reason
+    assert mean_of["ESP"] == pytest.approx(value("ESP", "ember"), rel=0.35)
+
+
 WHEEL = Path("/tmp/cc/codecarbon-3.3.2-py3-none-any.whl")
-SOURCES = REPO.parent / "shared" / "grid-sources"
+# A worktree's ../shared may not be the project's: GREENMETER_GRID_SOURCES names the folder.
+SOURCES = Path(os.environ.get("GREENMETER_GRID_SOURCES") or REPO.parent / "shared" / "grid-sources")
 
 
 @pytest.mark.skipif(
-    not (WHEEL.exists() and SOURCES.is_dir()), reason="raw sources not on this machine"
+    not (WHEEL.exists() and SOURCES.is_dir()),
+    reason=f"raw sources ({SOURCES}) or the CodeCarbon wheel ({WHEEL}) not on this machine",
 )
 def test_build_script_reproduces_the_shipped_files(tmp_path):
     subprocess.run(
