@@ -123,9 +123,12 @@ def outlook(
         if name == "file" and forecast is not None:
             if covers(forecast, earliest_s, duration_s):
                 return Outlook(
-                    forecast, "forecast", forecast.source, f"forecast from {forecast.source}",
+                    forecast,
+                    "forecast",
+                    forecast.source,
+                    f"forecast from {forecast.source}",
                     warnings=warnings,
-                )  # fmt: skip
+                )
             warnings.append(
                 f"the forecast file ({forecast.source}) does not cover a job starting now; not used"
             )
@@ -144,9 +147,12 @@ def outlook(
                 warnings.append(f"{name}: the forecast does not cover a job starting now")
                 continue
             return Outlook(
-                live.series, "forecast", name, f"forecast from {PROVIDER_NAMES[name]} ({name})",
+                live.series,
+                "forecast",
+                name,
+                f"forecast from {PROVIDER_NAMES[name]} ({name})",
                 warnings=warnings,
-            )  # fmt: skip
+            )
         elif name == "profile":
             profile = profile_for(zone_id)
             mean, low, high = profile.series(earliest_s, deadline_s)
