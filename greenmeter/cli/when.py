@@ -149,6 +149,15 @@ def when_command(
         raise click.UsageError("give either --duration or --like RUN.json")
     if source == "file" and forecast is None:
         raise click.BadParameter("--source file needs --forecast FILE", param_hint="--source")
+    if source in ("ukgrid", "electricitymaps"):
+        from greenmeter.carbon.providers import check_provider
+
+        if offline:
+            raise click.BadParameter(f"--source {source} asks the network; --offline forbids it")
+        try:
+            check_provider(source, zone_id)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--source") from None
     notes: list[str] = []
     if like is not None:
         from greenmeter.history.job_profile import RunFileError, job_like

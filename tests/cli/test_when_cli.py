@@ -260,6 +260,11 @@ def test_like_a_past_run_uses_its_power_profile_and_energy(greenmeter, env, tmp_
         (["--region", "DE", "--duration", "3 fortnights"], "unknown duration unit"),
         (["--region", "DE", "--duration", "3h", "--from", "soon"], "not an ISO 8601 time"),
         (["--region", "DE", "--duration", "3h", "--source", "file"], "needs --forecast"),
+        (["--region", "DE", "--duration", "3h", "--source", "ukgrid"], "Great Britain only"),
+        (
+            ["--region", "GB", "--duration", "3h", "--source", "ukgrid", "--offline"],
+            "--offline forbids it",
+        ),
     ],
 )
 def test_refusals_are_one_line_exit_125(greenmeter, env, tmp_path, args, needle):

@@ -97,8 +97,8 @@ def _carbon_aware_sdk(path: Path) -> IntensitySeries:
 
 
 def covers(series: IntensitySeries, earliest_s: float, duration_s: float) -> bool:
-    """The series holds at least one whole job starting at ``earliest_s`` (a step's slack at
-    the start: a forecast begins at the current half hour or hour)."""
+    """The series holds at least one whole job starting at ``earliest_s`` (a forecast begins
+    at the current half hour or hour, so it holds ``earliest_s`` itself)."""
     return series.start_s <= earliest_s and series.end_s >= earliest_s + duration_s
 
 
