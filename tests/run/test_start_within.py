@@ -2,6 +2,7 @@
 and the expected and actual intensity; a signal during the wait means the command never starts."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -30,22 +31,43 @@ def intensity_file(tmp_path, green_in_s: float):
     return path, now + green_in_s
 
 
-def test_waits_for_the_green_step_then_runs_and_records_it(greenmeter, tmp_path):
-    path, green_s = intensity_file(tmp_path, 3)
-    proc = greenmeter(
-        "run", "--region", "DE", "--intensity-file", str(path), "--start-within", "30s",
+def run_on_a_terminal(tmp_path, gm_env, *args) -> tuple[int, str]:
+    """greenmeter run with stderr on a pseudo-terminal: (exit code, what the terminal showed)."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "greenmeter", "run", *args],
+        cwd=tmp_path, env=gm_env, stderr=slave, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: every writer has closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    return proc.wait(timeout=60), seen.decode(errors="replace").replace("\x1b[2K", "")
+
+
+def test_waits_for_the_green_step_with_a_countdown_then_runs_and_records_it(tmp_path, gm_env):
+    # 10 s ahead: room for greenmeter's start-up on a loaded machine
+    path, green_s = intensity_file(tmp_path, 10)
+    code, shown = run_on_a_terminal(
+        tmp_path, gm_env, "--region", "DE", "--intensity-file", str(path), "--start-within", "60s",
         "--expected-duration", "2s", "--json", "r.json", "--csv", "r.csv", "--", *MARKER_CHILD,
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    assert code == 0, shown
     assert (tmp_path / "child-ran").exists()
-    assert (
-        "waiting until" in proc.stderr.decode() and "Ctrl-C: do not start" in proc.stderr.decode()
-    )
+    assert "waiting until" in shown and "Ctrl-C: do not start" in shown
+    assert "\rgreenmeter: starting in 0:00:0" in shown  # the countdown, one line rewritten
     report = json.loads((tmp_path / "r.json").read_text())
     start = report["scheduled_start"]
     assert parse_timestamp(start["planned_start"]) == green_s
     assert parse_timestamp(report["started_at"]) >= green_s
-    assert start["waited_s"] > 0 and start["within_s"] == 30 and start["expected_duration_s"] == 2
+    assert start["waited_s"] > 0 and start["within_s"] == 60 and start["expected_duration_s"] == 2
     assert start["rests_on"] == "forecast from file:forecast.csv" and start["kind"] == "forecast"
     assert start["expected_intensity_g_per_kwh"] == 100 and start["expected_saving_pct"] > 50
     # the run's own intensity, from the same file over the hours it really ran
