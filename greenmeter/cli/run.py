@@ -617,14 +617,15 @@ def run_command(
         else detect_job(os.environ, socket.gethostname(), job=job_id, node=node_name),
         advice=AdviceOptions(thresholds=thresholds, fail_on=fail_on, show=not no_advice),
     )
-    if start_plan is not None:
-        from greenmeter.run.start_time import wait_for_start
-
-        record = wait_for_start(start_plan, quiet=quiet)
-        if isinstance(record, int):  # a signal: the command was not started
-            return record
-        options = replace(options, scheduled_start=record)
     try:
+        if start_plan is not None:
+            from greenmeter.run.start_time import check_sensors, wait_for_start
+
+            check_sensors(options)  # --gpus refused now, not after the wait
+            record = wait_for_start(start_plan, quiet=quiet)
+            if isinstance(record, int):  # a signal: the command was not started
+                return record
+            options = replace(options, scheduled_start=record)
         return run_repeated(
             options, repeat, warmup, json_path is not None, summary_targets(summary_md)
         )

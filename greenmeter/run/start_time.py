@@ -22,6 +22,9 @@ from greenmeter.carbon.footprint import CarbonOptions
 from greenmeter.carbon.when.plan import Plan, StartRecord, plan_start
 from greenmeter.carbon.when.window import JobShape
 from greenmeter.run.messages import say, stderr_usable
+from greenmeter.run.options import RunOptions
+from greenmeter.sensors.machine import open_sensors
+from greenmeter.sensors.process_tree import ProcessTree
 
 WAIT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 QUIET_STEP_S = 30.0
@@ -42,6 +45,14 @@ def plan_run_start(carbon: CarbonOptions, within_s: float, duration_s: float) ->
         source=source,
         alternatives=0,
     )
+
+
+def check_sensors(options: RunOptions) -> None:
+    """Open and close the sensors the run will open, so that what is refused when they open
+    (a ``--gpus`` selection the driver does not have) is refused before the wait."""
+    found = open_sensors(ProcessTree(), tdp_w=options.cpu_tdp_w, gpus=options.gpus)
+    for sensor in found.sensors:
+        sensor.close()
 
 
 class _Interrupted(Exception):

@@ -141,6 +141,13 @@ def test_bad_gpus_refused_before_launch(gpu_run, tmp_path, value, needle):
     assert report is None
 
 
+def test_bad_gpus_refused_before_a_start_within_wait(gpu_run, tmp_path):
+    args = ["--region", "ES", "--start-within", "8h", "--gpus", "5"]
+    proc, report = gpu_run(*args, "--", *MARKER_CHILD, FAKE_NVML_GPUS=2)
+    assert_refused(proc, tmp_path, "--gpus", "5: no such GPU")
+    assert b"waiting" not in proc.stderr and report is None
+
+
 def test_bad_gpus_in_config_names_file_and_line(gpu_run, tmp_path):
     (tmp_path / "greenmeter.toml").write_text('pue = 1.1\ngpus = "first"\n')
     proc, _ = gpu_run("--", *MARKER_CHILD)
