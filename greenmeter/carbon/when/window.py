@@ -116,7 +116,12 @@ def best_starts(
             if first <= s <= last:
                 candidates.add(s)
     integral = _Integral(series)
-    scored = sorted((integral.job_mean(s, job), s) for s in candidates)
+    # Rounded to a nano-g/kWh for the order only: on a flat stretch, float noise must not
+    # beat the earlier start.
+    scored = sorted(
+        ((integral.job_mean(s, job), s) for s in candidates),
+        key=lambda pair: (round(pair[0], 9), pair[1]),
+    )
     bands = [_Integral(b) if b is not None else None for b in (low, high)]
 
     def start(s: float, mean: float | None = None) -> Start:
