@@ -16,13 +16,13 @@ next source is asked. A zone with no profile and no forecast has no outlook (``N
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from greenmeter.carbon.intensity_series import (
+    MAX_INTENSITY_G_PER_KWH,
     IntensityFileError,
     IntensitySeries,
     load_intensity_file,
@@ -86,8 +86,11 @@ def _carbon_aware_sdk(path: Path) -> IntensitySeries:
                 raise IntensityFileError(
                     f"{path}: forecastData entry without a timestamp and a number value: {item!r}"
                 ) from None
-            if not math.isfinite(value) or value < 0:
-                raise IntensityFileError(f"{path}: intensity must be >= 0, got {value!r}")
+            if not 0 <= value <= MAX_INTENSITY_G_PER_KWH:  # also refuses nan
+                raise IntensityFileError(
+                    f"{path}: intensity must be between 0 and "
+                    f"{MAX_INTENSITY_G_PER_KWH:g} gCO2e/kWh, got {value!r}"
+                )
             points[t_s] = value
     if not points:
         raise IntensityFileError(f"{path}: no forecastData points")
