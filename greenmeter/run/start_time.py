@@ -50,7 +50,7 @@ def plan_run_start(carbon: CarbonOptions, within_s: float, duration_s: float) ->
 def check_sensors(options: RunOptions) -> None:
     """Open and close the sensors the run will open, so that what is refused when they open
     (a ``--gpus`` selection the driver does not have) is refused before the wait."""
-    found = open_sensors(ProcessTree(), tdp_w=options.cpu_tdp_w, gpus=options.gpus)
+    found = open_sensors(ProcessTree(), settings=options.estimate, gpus=options.gpus)
     for sensor in found.sensors:
         sensor.close()
 
