@@ -11,6 +11,11 @@ Two figures per configuration:
   (``sleep``, which uses about a millisecond), start-up and report included.
 
     python benchmarks/sampler_cost.py [--seconds 30] [--codecarbon-venv DIR | --no-codecarbon]
+                                      [--prometheus]
+
+``--prometheus`` adds a run serving live metrics (``--prometheus-port 0``: the endpoint's
+refresh after each timeline point, no scraper) and one writing the textfile at a
+checkpoint every second.
 
 Target (issue 8): well under 1 % of one core at the default interval.
 """
@@ -69,6 +74,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="how long the command sleeps")
     parser.add_argument("--codecarbon-venv", type=Path, help="reuse (or create) this venv")
     parser.add_argument("--no-codecarbon", action="store_true")
+    parser.add_argument("--prometheus", action="store_true", help="also the Prometheus options")
     args = parser.parse_args()
 
     print(describe())
@@ -93,6 +99,16 @@ def main() -> None:
             s,
         ],
     }
+    if args.prometheus:
+        configs[f"greenmeter run -q --prometheus-port 0 -- sleep {s}"] = [
+            *GREENMETER, "run", "-q", "--prometheus-port", "0", "--", "sleep", s,
+        ]  # fmt: skip
+        configs[
+            f"greenmeter run -q --prometheus-textfile m.prom --checkpoint-interval 1 -- sleep {s}"
+        ] = [
+            *GREENMETER, "run", "-q", "--prometheus-textfile", "m.prom",
+            "--checkpoint-interval", "1", "--", "sleep", s,
+        ]  # fmt: skip
     if not args.no_codecarbon:
         bin_dir = codecarbon_venv(args.codecarbon_venv)
         if bin_dir is not None:

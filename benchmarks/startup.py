@@ -6,11 +6,13 @@ so a machine that gets busier or quieter during the benchmark shifts all of them
 Medians over the rounds; two warm-up rounds first (bytecode compiled, files cached).
 
     python benchmarks/startup.py [--runs 20] [--codecarbon-venv DIR | --no-codecarbon]
-                                 [--importtime] [--baseline REV]
+                                 [--importtime] [--baseline REV] [--prometheus]
 
 ``--baseline REV`` adds ``greenmeter run [-q] -- true`` from the commit REV of this
 repository (exported to a temporary directory) to the same interleaved rounds: a
-before/after comparison on one machine in one run, as a ratio.
+before/after comparison on one machine in one run, as a ratio. ``--prometheus`` adds
+``greenmeter run -q`` with a metrics endpoint on a free port and with a textfile (issue 15:
+prometheus_client is imported only then).
 
 Targets (issue 8): greenmeter at least 10x faster than CodeCarbon's wrapper, and within
 about 100 ms of bare Python.
@@ -32,12 +34,16 @@ from machine import GREENMETER, REPO, codecarbon_venv, describe, greenmeter_env
 PYTHON = "python -c pass"
 GM = "greenmeter run -- true"
 GM_QUIET = "greenmeter run -q -- true"
+GM_ENDPOINT = "greenmeter run -q --prometheus-port 0 -- true"
+GM_TEXTFILE = "greenmeter run -q --prometheus-textfile m.prom -- true"
 CODECARBON = "codecarbon monitor --offline --country-iso-code USA -- true"
 
 
-def time_once(argv: list[str], env: dict[str, str], cwd: str) -> float:
+def time_once(argv: list[str], env: dict[str, str], cwd: str) -> tuple[float, float]:
+    """(wall-clock seconds, CPU seconds): the CPU time (user + system, ``wait4``) is what
+    the start-up costs whatever else the machine is doing, the wall-clock what it feels."""
     started = time.perf_counter()
-    done = subprocess.run(
+    proc = subprocess.Popen(
         argv,
         env=env,
         cwd=cwd,
@@ -45,10 +51,12 @@ def time_once(argv: list[str], env: dict[str, str], cwd: str) -> float:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{argv} exited {done.returncode}")
-    return elapsed
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv} exited {proc.returncode}")
+    return elapsed, usage.ru_utime + usage.ru_stime
 
 
 def import_profile(env: dict[str, str], cwd: str, top: int = 15) -> str:
@@ -81,6 +89,9 @@ def main() -> None:
         "--importtime", action="store_true", help="also print greenmeter's slowest imports"
     )
     parser.add_argument("--baseline", metavar="REV", help="also time greenmeter at commit REV")
+    parser.add_argument(
+        "--prometheus", action="store_true", help="also time the Prometheus options"
+    )
     args = parser.parse_args()
 
     print(describe())
@@ -90,6 +101,11 @@ def main() -> None:
         GM: [*GREENMETER, "run", "--", "true"],
         GM_QUIET: [*GREENMETER, "run", "-q", "--", "true"],
     }
+    if args.prometheus:
+        commands[GM_ENDPOINT] = [*GREENMETER, "run", "-q", "--prometheus-port", "0", "--", "true"]
+        commands[GM_TEXTFILE] = [
+            *GREENMETER, "run", "-q", "--prometheus-textfile", "m.prom", "--", "true",
+        ]  # fmt: skip
     envs = dict.fromkeys(commands, env)
     baseline_dir = tempfile.TemporaryDirectory() if args.baseline else None
     if baseline_dir is not None:
@@ -117,6 +133,7 @@ def main() -> None:
 
     names = list(commands)
     times: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as work:
         cwds = {}
         for i, name in enumerate(names):  # each its own directory for the files it writes
@@ -127,13 +144,18 @@ def main() -> None:
                 time_once(commands[name], envs[name], cwds[name])
         for r in range(args.runs):
             for name in names[r % len(names) :] + names[: r % len(names)]:
-                times[name].append(time_once(commands[name], envs[name], cwds[name]))
+                wall_s, cpu_s = time_once(commands[name], envs[name], cwds[name])
+                times[name].append(wall_s)
+                cpu[name].append(cpu_s)
         profile = import_profile(env, cwds[GM_QUIET]) if args.importtime else None
 
     median = {name: statistics.median(ts) for name, ts in times.items()}
-    print(f"\n{args.runs} interleaved rounds, wall-clock seconds per command\n")
-    print("| command | median | min | max | minus `python -c pass` | CodeCarbon / this |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    cpu_median = {name: statistics.median(ts) for name, ts in cpu.items()}
+    print(f"\n{args.runs} interleaved rounds, seconds per command (wall-clock; CPU: user + sys)\n")
+    print(
+        "| command | median | min | max | CPU median | minus `python -c pass` | CodeCarbon / this |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name in names:
         ts = times[name]
         over = f"{(median[name] - median[PYTHON]) * 1000:+.0f} ms" if name != PYTHON else "-"
@@ -143,7 +165,8 @@ def main() -> None:
             else "-"
         )
         print(
-            f"| `{name}` | {median[name]:.3f} | {min(ts):.3f} | {max(ts):.3f} | {over} | {ratio} |"
+            f"| `{name}` | {median[name]:.3f} | {min(ts):.3f} | {max(ts):.3f} "
+            f"| {cpu_median[name]:.3f} | {over} | {ratio} |"
         )
     over_ms = (median[GM] - median[PYTHON]) * 1000
     print(
@@ -161,7 +184,15 @@ def main() -> None:
         if before is not None:
             print(
                 f"`{name}`: {median[name]:.3f} s now, {median[before]:.3f} s at "
-                f"{before.split(' @ ')[1]}: {median[name] / median[before]:.2f}x"
+                f"{before.split(' @ ')[1]}: {median[name] / median[before]:.2f}x "
+                f"(CPU {cpu_median[name] / cpu_median[before]:.2f}x)"
+            )
+    for name in (GM_ENDPOINT, GM_TEXTFILE):
+        if name in median:
+            print(
+                f"`{name}`: {(median[name] - median[GM_QUIET]) * 1000:+.0f} ms wall, "
+                f"{(cpu_median[name] - cpu_median[GM_QUIET]) * 1000:+.0f} ms CPU "
+                f"over `{GM_QUIET}`"
             )
     if baseline_dir is not None:
         baseline_dir.cleanup()

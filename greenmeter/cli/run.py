@@ -104,7 +104,7 @@ def _default_output_dir(directory: Path) -> None:
         ) from None
 
 
-def _distinct(outputs, summary_md: Path | None) -> None:
+def _distinct(outputs, summary_md: Path | None, prometheus_textfile: Path | None) -> None:
     """Refuse two outputs in one file (the second would destroy the first); a special
     file such as /dev/null may take several."""
     from greenmeter.reports.atomic_write import is_special
@@ -116,6 +116,7 @@ def _distinct(outputs, summary_md: Path | None) -> None:
         ("--csv", outputs.csv_path),
         ("--html", outputs.html_path),
         ("--summary-md", summary_md),
+        ("--prometheus-textfile", prometheus_textfile),
     ]
     seen: dict[str, str] = {}
     for option, path in named:
@@ -159,6 +160,40 @@ def _estimate_settings(
     except CpuEstimateSettingsError as exc:
         raise click.BadParameter(str(exc), param_hint="'--cpu-tdp'") from None
     return EstimateSettings(tdp_w, host_threads, watts_per_vcpu, static_w_per_vcpu or None)
+
+
+def _prometheus_options(
+    port: int | None, address: str, pushgateway: str | None, textfile: str | None
+):
+    """``--prometheus-*`` and ``--pushgateway`` checked before launch; None if none given."""
+    if port is None:
+        source = click.get_current_context().get_parameter_source("prometheus_address")
+        # Only when typed: a settings file or the environment may set it for the runs that
+        # give a port.
+        if source is click.core.ParameterSource.COMMANDLINE:
+            raise click.BadParameter(
+                "is where the endpoint listens: give --prometheus-port too",
+                param_hint="--prometheus-address",
+            )
+    if port is None and pushgateway is None and textfile is None:
+        return None
+    from greenmeter.run.live_export import PrometheusOptions, check_pushgateway_url
+
+    if pushgateway is not None:
+        try:
+            check_pushgateway_url(pushgateway)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--pushgateway") from None
+    path = None
+    if textfile is not None:
+        if not textfile.endswith(".prom"):
+            raise click.BadParameter(
+                f"{textfile} does not end in .prom (node_exporter's textfile collector reads "
+                f"only *.prom files)",
+                param_hint="--prometheus-textfile",
+            )
+        path = writable_file(textfile, "--prometheus-textfile")
+    return PrometheusOptions(port=port, address=address, pushgateway=pushgateway, textfile=path)
 
 
 def _carbon_options(grid, pue: float | None, series, provider: str | None):
@@ -499,6 +534,36 @@ def _start_plan(carbon, start_within: float | None, expected_duration: float):
     envvar="GREENMETER_EXPECTED_DURATION",
     help="How long the command is expected to run, for --start-within.",
 )
+@click.option(
+    "--prometheus-port",
+    type=click.IntRange(min=0, max=65535),
+    envvar="GREENMETER_PROMETHEUS_PORT",
+    metavar="PORT",
+    help="Serve live metrics at http://ADDRESS:PORT/metrics for Prometheus while the "
+    "command runs, until the report is written (0: a free port, said on stderr).",
+)
+@click.option(
+    "--prometheus-address",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="GREENMETER_PROMETHEUS_ADDRESS",
+    help="Address the metrics endpoint listens on (0.0.0.0 or :: lets other hosts scrape).",
+)
+@click.option(
+    "--pushgateway",
+    metavar="URL",
+    envvar="GREENMETER_PUSHGATEWAY",
+    help="Push the metrics to this Prometheus Pushgateway at each checkpoint and at the "
+    "end (http[s]://[user:password@]host:port; a gateway that is down never stops the run).",
+)
+@click.option(
+    "--prometheus-textfile",
+    type=click.Path(),  # kept as typed: a trailing '/' means a directory
+    envvar="GREENMETER_PROMETHEUS_TEXTFILE",
+    metavar="PATH.prom",
+    help="Write the metrics to PATH.prom for node_exporter's textfile collector at each "
+    "checkpoint and at the end (atomically).",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_command(
     region,
@@ -536,6 +601,10 @@ def run_command(
     advice_thresholds: tuple[tuple[str, str], ...],
     start_within: float | None,
     expected_duration: float,
+    prometheus_port: int | None,
+    prometheus_address: str,
+    pushgateway: str | None,
+    prometheus_textfile: str | None,
     command: tuple[str, ...],
 ) -> int:
     """Run COMMAND unchanged and measure the energy it used.
@@ -591,7 +660,10 @@ def run_command(
     )
     if summary_md is not None:
         summary_md = writable_file(summary_md, "--summary-md")
-    _distinct(outputs, summary_md)
+    prometheus = _prometheus_options(
+        prometheus_port, prometheus_address, pushgateway, prometheus_textfile
+    )
+    _distinct(outputs, summary_md, prometheus.textfile if prometheus else None)
     options = RunOptions(
         labels=RunLabels(
             run_id=run_id,
@@ -617,6 +689,13 @@ def run_command(
         else detect_job(os.environ, socket.gethostname(), job=job_id, node=node_name),
         advice=AdviceOptions(thresholds=thresholds, fail_on=fail_on, show=not no_advice),
     )
+    if prometheus is not None:  # last: the endpoint is bound once every other check passed
+        from greenmeter.run.live_export import LiveExportUnavailable, open_live_export
+
+        try:
+            options = replace(options, live_export=open_live_export(prometheus, quiet))
+        except LiveExportUnavailable as exc:
+            raise click.BadParameter(str(exc), param_hint="--prometheus-port") from None
     try:
         if start_plan is not None:
             from greenmeter.run.start_time import check_sensors, wait_for_start
@@ -631,3 +710,6 @@ def run_command(
         )
     except GpuSelectionError as exc:  # raised while opening the sensors, before launch
         raise click.BadParameter(str(exc), param_hint="'--gpus'") from None
+    finally:
+        if options.live_export is not None:
+            options.live_export.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -124,12 +124,22 @@ def measure_command(options: RunOptions) -> RunOutcome:
     json_path = options.outputs.json_path
     idle = None
     checkpoint_failed = False
+    live = options.live_export
+    units_path = create_units_file()
+
+    def partial_result(sampler: Sampler) -> RunResult:
+        """The run so far, from the sampler's latest reads (no sensor is read for it)."""
+        return window.result(
+            sampler.snapshot(), outcome=None, idle=idle, units=read_units_file(units_path)
+        )
 
     def checkpoint(sampler: Sampler) -> None:
         # A partial report that survives kill -9 of greenmeter; replaced atomically.
         nonlocal checkpoint_failed
         try:
-            partial = window.result(sampler.snapshot(), outcome=None, idle=idle)
+            partial = partial_result(sampler)
+            if live is not None:  # never raises: its problems are its own
+                live.checkpoint(partial)
             problem = write_report(partial, json_path)
         except OSError as exc:  # the run goes on; the final write will report it
             problem = (
@@ -141,7 +151,11 @@ def measure_command(options: RunOptions) -> RunOutcome:
             say(problem)
             checkpoint_failed = True
 
-    units_path = create_units_file()
+    def refresh_live(sampler: Sampler) -> None:
+        live.update(lambda: partial_result(sampler))
+
+    if live is not None:
+        live.begin_run(notes)
     try:
         with SignalForwarder() as forwarder:
             if options.idle_baseline_s:
@@ -168,6 +182,7 @@ def measure_command(options: RunOptions) -> RunOutcome:
                 options.interval_s,
                 on_tick=checkpoint,
                 tick_every_s=options.checkpoint_interval_s,
+                on_point=refresh_live if live is not None else None,
             )
             # CodeCarbon takes ~1.5 s to start: before greenmeter's first read, so both
             # windows are the command's.
@@ -203,6 +218,10 @@ def measure_command(options: RunOptions) -> RunOutcome:
                     units=read_units_file(units_path),
                     cross_check=tracked,
                 )
+                if live is not None:  # its final figures, before the report is written
+                    late = live.finish(result)
+                    if late:  # a problem of the last push or textfile write
+                        result = replace(result, warnings=[*result.warnings, *late])
             except Exception as exc:
                 say(f"internal error, no report: {type(exc).__name__}: {exc}")
                 return RunOutcome(own_failure, None)

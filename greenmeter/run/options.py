@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # kept out of the CLI's start-up: only the types are named he
     from greenmeter.results import Budget, RunLabels, UnitCount
     from greenmeter.run.crosscheck import CodeCarbonCrossCheck
     from greenmeter.run.jobs.launcher import JobIdentity
+    from greenmeter.run.live_export import LiveExport
     from greenmeter.sensors.estimate import EstimateSettings
 
 CHECKPOINT_INTERVAL_S = 10.0
@@ -70,3 +71,6 @@ class RunOptions:
     advice: AdviceOptions = AdviceOptions()
     scheduled_start: StartRecord | None = None
     """``--start-within``: the plan the run waited for, and how long it waited."""
+    live_export: LiveExport | None = None
+    """``--prometheus-port``, ``--pushgateway``, ``--prometheus-textfile``: bound before
+    launch, shared by the repetitions (greenmeter/run/live_export.py)."""

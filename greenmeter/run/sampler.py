@@ -110,7 +110,9 @@ class Sampler:
     ``interval_s`` from a thread (:meth:`start` / :meth:`stop`), or whenever its owner
     calls :meth:`sample` (tests on a fake ``clock``, the idle baseline).
 
-    ``on_tick(sampler)`` is called from the thread every ``tick_every_s`` (checkpoints)."""
+    ``on_tick(sampler)`` is called from the thread every ``tick_every_s`` (checkpoints),
+    ``on_point(sampler)`` after each timeline point it reads (live exporters: they see
+    the sampler's own reads, never reading a sensor themselves)."""
 
     def __init__(
         self,
@@ -119,6 +121,7 @@ class Sampler:
         clock: Callable[[], float] = time.monotonic,
         on_tick: Callable[[Sampler], None] | None = None,
         tick_every_s: float = math.inf,
+        on_point: Callable[[Sampler], None] | None = None,
     ):
         self.sensors = sensors
         self.interval_s = interval_s
@@ -136,6 +139,7 @@ class Sampler:
         self._started: float | None = None
         self._on_tick = on_tick
         self._tick_every_s = tick_every_s
+        self._on_point = on_point
 
     def begin(self) -> None:
         """The exact first read of every sensor: time 0 of the timeline."""
@@ -276,7 +280,8 @@ class Sampler:
                 return
             with self._lock:
                 now = self._clock()
-                if now >= next_point:
+                point = now >= next_point
+                if point:
                     self._read_all(now)
                     next_point = now + self.interval_s
                     next_read = [now + self._sensor_interval_s(s) for s in self.sensors]
@@ -285,6 +290,8 @@ class Sampler:
                         if now >= next_read[i]:
                             self._read(i, now)
                             next_read[i] = now + self._sensor_interval_s(sensor)
+            if point and self._on_point is not None:
+                self._on_point(self)
             if self._on_tick is not None and now >= next_tick:
                 next_tick = now + self._tick_every_s
                 self._on_tick(self)

@@ -165,3 +165,26 @@ def test_a_boundary_read_gives_the_counter_at_the_callers_earlier_instant():
     assert boundary.at(0.5) == pytest.approx([40.0, 5.0])  # before the previous read
     assert boundary.at(2.0) == pytest.approx([50.0, 6.25])  # after this read
     assert sampler.end().timeline[-2][0] == pytest.approx(1.25)  # the read is a point too
+
+
+def test_on_point_sees_each_timeline_point_of_the_thread_and_no_other_read():
+    import threading
+    import time
+
+    fast, slow = FastPoll(time.monotonic, 1.0), ConstantPower(time.monotonic, 1.0)
+    seen: list[tuple[int, int, int]] = []  # (timeline points, fast reads, slow reads)
+    two = threading.Event()
+
+    def on_point(sampler: Sampler) -> None:
+        m = sampler.snapshot()
+        seen.append((len(m.timeline), *(t.reads for t in m.traces)))
+        if len(seen) == 2:
+            two.set()
+
+    s = Sampler([fast, slow], 0.2, on_point=on_point)
+    s.start()
+    assert two.wait(timeout=30)
+    s.stop()
+    # Called after each point the thread reads (the slow sensor is read at points only:
+    # begin()'s read, then one per point), not for the fast sensor's reads in between.
+    assert [slow_reads for _, _, slow_reads in seen[:2]] == [2, 3]
