@@ -446,6 +446,12 @@ def test_gpus_are_labelled_with_their_uuid_and_units_show(greenmeter, gm_env, fa
         assert sample.labels["index"] == str(gpu["index"])
         assert (sample.labels["kind"], sample.labels["source"]) == ("gpu", gpu["source"])
         assert sample.value == pytest.approx(gpu["energy_j"], rel=1e-9)
+    for estimated in (c for c in report["components"] if c["method"] == "estimated"):
+        ends = [
+            metric_samples(text, f"greenmeter_energy_estimate_{end}_joules", kind=estimated["kind"])
+            for end in ("low", "high")
+        ]
+        assert [s.value for (s,) in ends] == pytest.approx(estimated["energy_range_j"], rel=1e-9)
     (units,) = metric_samples(text, "greenmeter_work_units_total")
     assert (units.value, units.labels["unit"]) == (42, "requests")
     assert "sh -c" not in text and str(tmp_path) not in text  # no command line, no path
