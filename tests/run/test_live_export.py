@@ -574,3 +574,34 @@ def test_summing_the_energy_counter_gives_the_total_never_a_detail_twice(
     assert sorted(s.labels["component"] for s in details) == ["package-0/core", "package-1/core"]
     check = promtool_check(text)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_units_added_from_inside_the_command_show_up_live(gm_env, tmp_path):
+    script = (
+        "import os, time, greenmeter\n"
+        "greenmeter.add_units(5, 'requests')\n"
+        f"deadline = time.monotonic() + {WAIT_S}\n"
+        "while not os.path.exists('release') and time.monotonic() < deadline:\n"
+        "    time.sleep(0.02)\n"
+        "greenmeter.add_units(3, 'requests')\n"
+    )
+    prom = tmp_path / "live.prom"
+    proc = subprocess.Popen(
+        [PY, "-m", "greenmeter", "run", "-q", "--json", "r.json", "--csv", "r.csv",
+         "--checkpoint-interval", "0.2", "--prometheus-textfile", str(prom), "--", PY, "-c", script],
+        cwd=tmp_path, env=gm_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+    def units() -> float | None:
+        found = metric_samples(prom.read_text(), "greenmeter_work_units_total", unit="requests")
+        return found[0].value if found else None
+
+    try:
+        assert wait_for("the command's first units, live", units) == 5
+        (tmp_path / "release").touch()
+        proc.communicate(timeout=WAIT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert units() == 8
