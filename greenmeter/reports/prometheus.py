@@ -28,7 +28,7 @@ COMPONENT_LABELS = ("kind", "component", "index", "source", "method", "gpu_uuid"
 DETAIL_ASIDE = " (inside or around a counted one: never add)"
 
 RANK_VARIABLES = ("RANK", "SLURM_PROCID")
-"""Where a rank of a distributed job finds its number (the first one set wins)."""
+"""Where a rank's number is found when the run has no ``job`` (``--no-job``)."""
 
 
 def component_labels(component: ComponentResult) -> list[str]:
@@ -174,14 +174,17 @@ def _run_metrics(result: RunResult) -> list[Metric]:
 
 
 def grouping_key(result: RunResult) -> dict[str, str]:
-    """The Pushgateway group of a run, besides ``job``: the node (SLURM's node name, else
-    the host name), and the rank when the run is one rank of a distributed job. Never the
-    run id: each run replaces the last one of its node (and rank), so groups stay as many
-    as nodes x ranks, not runs."""
+    """The Pushgateway group of a run, besides ``job``: its node (the job's ``node``:
+    ``--node``, else SLURM's node name, else the host name) and, for a rank of a job, its
+    rank. Never the run id: each run replaces the last one of its node (and rank), so
+    groups stay as many as nodes x ranks, not runs."""
+    job = result.job or {}
     scheduler = result.host.get("scheduler") or {}
-    node = scheduler.get("SLURMD_NODENAME") or result.host.get("hostname")
+    node = job.get("node") or scheduler.get("SLURMD_NODENAME") or result.host.get("hostname")
     key = {"instance": str(node or socket.gethostname())}
-    rank = next((scheduler[v] for v in RANK_VARIABLES if v in scheduler), None)
+    rank = job.get("rank")
+    if rank is None:
+        rank = next((scheduler[v] for v in RANK_VARIABLES if v in scheduler), None)
     if rank is not None:
         key["rank"] = str(rank)
     return key
