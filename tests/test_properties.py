@@ -16,7 +16,7 @@ from unittest import mock
 
 import click
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from greenmeter.carbon.footprint import CarbonOptions
@@ -482,7 +482,16 @@ OTHER_OPTIONS = [
 
 
 @settings(max_examples=400, deadline=None)
+def _checked_path_stub(path, param, suffixes=()):
+    """``writable_file`` without its probe (no files are made), refusing what it refuses
+    without one: an existing directory."""
+    if Path(path).is_dir():
+        raise click.BadParameter(f"{path} is a directory; give a file name", param_hint=param)
+    return Path(path)
+
+
 @given(option=st.sampled_from(FLOAT_OPTIONS + OTHER_OPTIONS), text=option_text)
+@example(option="--json", text="/")  # once a traceback from the timeline's name
 def test_any_option_value_runs_or_is_one_clear_line_before_launch(option, text):
     """``main`` answers every value with a run (the run itself is stubbed: parsing only)
     or exit 125 and exactly one line on stderr; nan and infinity are never accepted."""
@@ -496,7 +505,7 @@ def test_any_option_value_runs_or_is_one_clear_line_before_launch(option, text):
             "greenmeter.run.repeat.run_repeated",
             side_effect=lambda options, *args: launched.append(options) or 0,
         ),
-        mock.patch.object(cli_run, "writable_file", lambda path, param, suffixes=(): Path(path)),
+        mock.patch.object(cli_run, "writable_file", _checked_path_stub),
         contextlib.redirect_stderr(err),
         pytest.raises(SystemExit) as ended,
     ):
