@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from greenmeter.sensors.base import MEASURED, Component, Sensor, SensorUnavailable
+from greenmeter.sensors.base import MEASURED, Component, Gauge, Sensor, SensorUnavailable
 from greenmeter.sensors.gpu_power import PowerIntegral, counter_disagreement
 from greenmeter.sensors.gpu_selection import (
     GpuSelectionError,
@@ -53,7 +53,12 @@ COUNTER_MAX_INTERVAL_S = 10.0
 """A 32-bit accumulator of 15.3 uJ ticks wraps after 66 kJ, 87 s at 750 W: reads this
 often never miss a wrap."""
 EXTRAS_INTERVAL_S = 0.5
-"""Utilisation and memory are read at most this often (each is a sysfs read on ROCm)."""
+"""Utilisation and memory are read at most this often (each is a sysfs read on ROCm);
+between two readings the gauges hold the last one."""
+GPU_GAUGES = ("gpu_util_pct", "gpu_memory_used_mib")
+"""The gauges an AMD GPU fills. Throttling is left out: ``amdsmi_get_violation_status``
+waits 100 ms inside the library on every call (it reads gpu_metrics twice), which the
+sampler's thread cannot afford on every read of every GPU."""
 SHARED_CHECK_INTERVAL_S = 2.0
 MAX_PLAUSIBLE_POWER_W = 3000.0
 """A decrease of the accumulator that would mean more than this is a reset, not a wrap."""
@@ -380,12 +385,18 @@ class AmdSmiSensor(Sensor):
             )
             for device in devices
         )
+        self.gauges = tuple(
+            Gauge(quantity, i) for i in range(len(devices)) for quantity in GPU_GAUGES
+        )
 
     def read_energy_j(self) -> list[float | None]:
         joules = [device.read(self._amdsmi) for device in self._devices]
         if time.monotonic() >= self._next_shared_check_s:
             self._check_shared()
         return joules
+
+    def read_activity(self) -> list[float | None]:
+        return [value for device in self._devices for value in device.activity()]
 
     def max_interval_s(self) -> float | None:
         if all(device.has_counter for device in self._devices):
@@ -437,11 +448,19 @@ class _Device:
     last_good_read_s: float | None = None
     power: PowerIntegral = field(default_factory=PowerIntegral)
     next_extras_s: float = 0.0
+    last_gauge_read_s: float | None = None
     utilization_sum_pct: float = 0.0
     utilization_samples: int = 0
+    utilization_pct: float = 0.0
+    """The latest reading, held until the next one."""
     has_utilization: bool = True
     peak_memory_used_mib: float | None = None
+    memory_used_mib: float = 0.0
+    memory_total_mib: float | None = None
     has_memory: bool = True
+    util_pct_s: float = 0.0
+    """Running integrals of the gauges (``read_activity``): % x s and MiB x s."""
+    memory_mib_s: float = 0.0
     has_process_list: bool = True
     shared_checked: bool = False
     other_pids: set[int] = field(default_factory=set)
@@ -504,9 +523,14 @@ class _Device:
             self.resolution_uj = counter["counter_resolution"]
             self._advance(ticks, now)
         self.last_good_read_s = now
+        span_s = 0.0 if self.last_gauge_read_s is None else now - self.last_gauge_read_s
+        self.last_gauge_read_s = now
         if now >= self.next_extras_s:
             self._read_extras(amdsmi)
             self.next_extras_s = now + EXTRAS_INTERVAL_S
+        # A reading stands for the span since the read before it, as NVML's do.
+        self.util_pct_s += self.utilization_pct * span_s
+        self.memory_mib_s += self.memory_used_mib * span_s
         return self.energy_j()
 
     def _advance(self, ticks: int, now: float) -> None:
@@ -542,18 +566,31 @@ class _Device:
                 busy = [b for b in busy if isinstance(b, int) and b <= 100]
                 if not busy:
                     raise ValueError("gfx_activity is N/A")
-                self.utilization_sum_pct += sum(busy) / len(busy)
+                self.utilization_pct = sum(busy) / len(busy)
+                self.utilization_sum_pct += self.utilization_pct
                 self.utilization_samples += 1
             except Exception:
                 self.has_utilization = False
         if self.has_memory:
             try:
-                used_mib = float(
-                    amdsmi.amdsmi_get_gpu_vram_usage(self.logical[0].handle)["vram_used"]
+                vram = amdsmi.amdsmi_get_gpu_vram_usage(self.logical[0].handle)
+                self.memory_used_mib = float(vram["vram_used"])
+                total = vram.get("vram_total")
+                self.memory_total_mib = float(total) if isinstance(total, int) else None
+                self.peak_memory_used_mib = max(
+                    self.memory_used_mib, self.peak_memory_used_mib or 0.0
                 )
-                self.peak_memory_used_mib = max(used_mib, self.peak_memory_used_mib or 0.0)
             except Exception:
                 self.has_memory = False
+
+    def activity(self) -> list[float | None]:
+        """The integrals of :data:`GPU_GAUGES`, in that order (None: not readable here)."""
+        if self.error is not None:
+            return [None] * len(GPU_GAUGES)
+        return [
+            self.util_pct_s if self.has_utilization else None,
+            self.memory_mib_s if self.has_memory else None,
+        ]
 
     def gpu_pids(self, amdsmi) -> set[int] | None:
         """Processes on any logical GPU of the device: all of them share its energy."""
@@ -582,6 +619,7 @@ class _Device:
                 else None
             ),
             "peak_memory_used_mib": _rounded(self.peak_memory_used_mib),
+            "memory_total_mib": _rounded(self.memory_total_mib),
             "shared_gpu": bool(self.other_pids) if self.shared_checked else None,
         }
         if self.other_pids:

@@ -38,6 +38,13 @@
  *   FAKE_AMDSMI_GPU<i>_SECONDARY_DIE=1  the second die of an MI250X: 0 W and 0 J
  *   FAKE_AMDSMI_GPU<i>_UTIL=<pct>    gfx_activity (default 50)
  *   FAKE_AMDSMI_GPU<i>_VRAM_USED_MB  VRAM in use (default 2048)
+ *   FAKE_AMDSMI_GPU<i>_PHASES        a workload over time, overriding PROFILE, UTIL and
+ *                                    VRAM_USED_MB: phases separated by ',', each
+ *                                    SECONDS:WATTS:GFX_ACTIVITY_PCT:VRAM_USED_MB, from
+ *                                    FAKE_AMDSMI_EPOCH (a CLOCK_MONOTONIC time; default: the
+ *                                    process's first amdsmi_init); the first phase holds
+ *                                    before it, the last one after the end. The accumulator
+ *                                    is the exact integral of the phases' power since t = 0.
  * Secondary partitions report the socket's energy and power too (the worst case for
  * double counting); greenmeter must count the socket once.
  */
@@ -62,7 +69,15 @@
 #define COUNTER_RESOLUTION_UJ 15.3f
 #define NOT_AVAILABLE_16 0xFFFF
 
+#define MAX_PHASES 32
+
 enum profile_kind { PROFILE_CONST, PROFILE_SQUARE, PROFILE_RAMP };
+
+struct phase {
+    double seconds, watts;
+    unsigned util_pct;
+    unsigned vram_used_mb;
+};
 
 /* A processor handle points at one of these. */
 struct logical {
@@ -85,6 +100,8 @@ struct fake_gpu {
     int secondary_die;
     unsigned util_pct;
     unsigned vram_used_mb;
+    struct phase phases[MAX_PHASES];
+    int phase_count;
 };
 
 static struct fake_gpu gpus[MAX_GPUS];
@@ -94,6 +111,7 @@ static int initialised;
 static int init_error;
 static int log_fd = -1;
 static const char *pids_file;
+static double epoch_s = -1.0;
 
 static double now_s(void)
 {
@@ -130,6 +148,22 @@ static void parse_profile(struct fake_gpu *g, const char *spec)
         g->high_w = g->low_w;
 }
 
+static void parse_phases(struct fake_gpu *g, const char *spec)
+{
+    const char *p = spec;
+    g->phase_count = 0;
+    while (p && *p && g->phase_count < MAX_PHASES) {
+        struct phase *ph = &g->phases[g->phase_count];
+        if (sscanf(p, "%lf:%lf:%u:%u", &ph->seconds, &ph->watts, &ph->util_pct,
+                   &ph->vram_used_mb) != 4)
+            break;
+        g->phase_count++;
+        p = strchr(p, ',');
+        if (p)
+            p++;
+    }
+}
+
 static void configure(void)
 {
     const char *v;
@@ -147,6 +181,8 @@ static void configure(void)
     if (v && *v)
         log_fd = open(v, O_WRONLY | O_APPEND | O_CREAT, 0644);
     pids_file = getenv("FAKE_AMDSMI_PIDS_FILE");
+    v = getenv("FAKE_AMDSMI_EPOCH");
+    epoch_s = v && *v ? atof(v) : now_s();
     for (int i = 0; i < gpu_count; i++) {
         struct fake_gpu *g = &gpus[i];
         v = gpu_env(i, "NAME");
@@ -175,13 +211,45 @@ static void configure(void)
         g->secondary_die = (int)gpu_env_double(i, "SECONDARY_DIE", 0);
         g->util_pct = (unsigned)gpu_env_double(i, "UTIL", 50);
         g->vram_used_mb = (unsigned)gpu_env_double(i, "VRAM_USED_MB", 2048);
+        parse_phases(g, gpu_env(i, "PHASES"));
     }
+}
+
+/* The phase in force at time t (the first before the epoch, the last after the end). */
+static const struct phase *phase_at(const struct fake_gpu *g, double t)
+{
+    double start = epoch_s;
+    for (int k = 0; k < g->phase_count; k++) {
+        start += g->phases[k].seconds;
+        if (t < start)
+            return &g->phases[k];
+    }
+    return &g->phases[g->phase_count - 1];
+}
+
+/* Exact integral of the phases' power from 0 to t. */
+static double phases_energy_j(const struct fake_gpu *g, double t)
+{
+    double start = epoch_s, joules;
+    if (t <= epoch_s)
+        return g->phases[0].watts * t;
+    joules = g->phases[0].watts * epoch_s;
+    for (int k = 0; k < g->phase_count; k++) {
+        double end = start + g->phases[k].seconds;
+        if (k == g->phase_count - 1 || t < end)
+            return joules + g->phases[k].watts * (t - start);
+        joules += g->phases[k].watts * g->phases[k].seconds;
+        start = end;
+    }
+    return joules;
 }
 
 /* Power (W) at time t: HIGH in the first half of each square period; ramp LOW -> HIGH. */
 static double power_w(const struct fake_gpu *g, double t)
 {
     double phase = fmod(t, g->period_s);
+    if (g->phase_count)
+        return phase_at(g, t)->watts;
     if (g->kind == PROFILE_SQUARE)
         return phase < g->period_s / 2 ? g->high_w : g->low_w;
     if (g->kind == PROFILE_RAMP)
@@ -192,6 +260,8 @@ static double power_w(const struct fake_gpu *g, double t)
 /* Exact integral of power_w from 0 to t, in joules (fake_nvml.Profile.energy_j). */
 static double energy_j(const struct fake_gpu *g, double t)
 {
+    if (g->phase_count)
+        return phases_energy_j(g, t);
     double periods = floor(t / g->period_s);
     double phase = t - periods * g->period_s;
     double half = g->period_s / 2;
@@ -443,7 +513,9 @@ int amdsmi_get_gpu_activity(void *handle, void *usage)
 {
     CHECK_HANDLE(handle, lg)
     memset(usage, 0, SIZE_engine);
-    FIELD(usage, OFF_engine_gfx_activity, uint32_t) = gpus[lg->socket].util_pct;
+    const struct fake_gpu *g = &gpus[lg->socket];
+    FIELD(usage, OFF_engine_gfx_activity, uint32_t) =
+        g->phase_count ? phase_at(g, now_s())->util_pct : g->util_pct;
     FIELD(usage, OFF_engine_umc_activity, uint32_t) = 10;
     FIELD(usage, OFF_engine_mm_activity, uint32_t) = NOT_AVAILABLE_16;
     return AMDSMI_STATUS_SUCCESS;
@@ -454,7 +526,9 @@ int amdsmi_get_gpu_vram_usage(void *handle, void *usage)
     CHECK_HANDLE(handle, lg)
     memset(usage, 0, SIZE_vram);
     FIELD(usage, OFF_vram_vram_total, uint32_t) = 196592 / (uint32_t)gpus[lg->socket].partitions;
-    FIELD(usage, OFF_vram_vram_used, uint32_t) = gpus[lg->socket].vram_used_mb;
+    const struct fake_gpu *g = &gpus[lg->socket];
+    FIELD(usage, OFF_vram_vram_used, uint32_t) =
+        g->phase_count ? phase_at(g, now_s())->vram_used_mb : g->vram_used_mb;
     return AMDSMI_STATUS_SUCCESS;
 }
 

@@ -8,11 +8,14 @@ greenmeter's first and last read of each GPU.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
 
 import pytest
+
+from greenmeter.reports.timeline import read_timeline
 
 from conftest import MARKER_CHILD, assert_refused, read_report
 from fake_amdsmi import truth_j
@@ -378,3 +381,125 @@ def test_doctor_lists_amd_gpus_and_fixes(greenmeter, gm_env, fake_rocm, tmp_path
             in (found["amdsmi"]["reason"])
         )
         assert "ROCM_PATH" in found["amdsmi"]["fix"]
+
+
+# --- gauges and the findings built on them (FAKE_AMDSMI_GPU<i>_PHASES) ------------------
+
+BUSY = "300:95:40000"
+"""A well-fed AMD GPU: 300 W, gfx_activity 95 %, 40000 MiB of VRAM in use."""
+IDLE = "80:0:1024"
+
+
+def gauge_spans(report: dict, tmp_path: Path, gpu: int, quantity: str) -> list[float]:
+    """The mean of one GPU's gauge over each span of the stored timeline, but a short last
+    one: the timeline's times are the sampler's, a little off the sensor's own reads, which
+    shows over a few milliseconds."""
+    columns, points = read_timeline(tmp_path / report["timeline"]["file"])
+    name = next(c["name"] for c in report["components"] if c["index"] == gpu)
+    at = columns.index(f"gpu:{name}#{gpu}:{quantity}_s") - 1
+    return [
+        (b[at] - a[at]) / (t_b - t_a)
+        for (t_a, a), (t_b, b) in itertools.pairwise(points)
+        if t_b - t_a > 0.05
+    ]
+
+
+def finding_ids(report: dict) -> list[str]:
+    return [f["id"] for f in report["findings"]]
+
+
+def test_gauges_follow_the_phases_once_per_physical_gpu(amd_run, tmp_path):
+    """Physical GPU 1 has two partitions: one set of gauges for it, as for its energy.
+    Each reading is held until the next, so every span's mean is one phase's value."""
+    proc, report = amd_run(
+        "--interval",
+        "0.1",
+        "--",
+        "sleep",
+        "3",
+        FAKE_AMDSMI_GPUS=2,
+        FAKE_AMDSMI_GPU1_PARTITIONS=2,
+        FAKE_AMDSMI_GPU0_PHASES=f"1.5:{IDLE},60:{BUSY}",
+        FAKE_AMDSMI_GPU1_PHASES="60:200:40:8192",
+    )
+    assert proc.returncode == 0, proc.stderr
+    components = report["components"]
+    assert [
+        (components[c["component"]]["index"], c["quantity"])
+        for c in report["activity_channels"]
+        if c["component"] is not None and components[c["component"]]["kind"] == "gpu"
+    ] == [
+        (0, "gpu_util_pct"),
+        (0, "gpu_memory_used_mib"),
+        (1, "gpu_util_pct"),
+        (1, "gpu_memory_used_mib"),
+    ]
+    assert [c for c in report["timeline"]["activity_columns"] if c.startswith("gpu:")] == [
+        f"gpu:AMD Instinct MI300X#{i}:{q}_s"
+        for i in (0, 1)
+        for q in ("gpu_util_pct", "gpu_memory_used_mib")
+    ]
+    util0 = gauge_spans(report, tmp_path, 0, "gpu_util_pct")
+    memory0 = gauge_spans(report, tmp_path, 0, "gpu_memory_used_mib")
+    assert len(util0) >= 10
+    assert all(u == pytest.approx(0, abs=0.5) or u == pytest.approx(95, rel=0.05) for u in util0)
+    busy = [u > 50 for u in util0]
+    assert all(
+        m == pytest.approx(40000 if b else 1024, rel=0.05)
+        for m, b in zip(memory0, busy, strict=True)
+    )
+    # Idle first, busy after: the readings change once, at the phase boundary.
+    assert busy == sorted(busy) and busy[0] is False and busy[-1] is True
+    assert gauge_spans(report, tmp_path, 1, "gpu_util_pct") == pytest.approx(
+        [40] * len(util0), rel=0.05
+    )
+    assert gauge_spans(report, tmp_path, 1, "gpu_memory_used_mib") == pytest.approx(
+        [8192] * len(util0), rel=0.05
+    )
+    d0, d1 = (gpus_of(report)[i]["details"] for i in (0, 1))
+    assert d0["peak_memory_used_mib"] == 40000 and d1["peak_memory_used_mib"] == 8192
+    assert d0["memory_total_mib"] == 196592 and d1["memory_total_mib"] == 196592 / 2
+    assert 0 < d0["mean_utilization_pct"] < 95 and d1["mean_utilization_pct"] == 40
+
+
+def test_idle_and_unused_amd_gpus_are_found(amd_run, tmp_path):
+    """GPU 0 works between an idle start-up and an idle tail; GPU 1 (two partitions)
+    never works: idle-gpu for GPU 0, unused-gpu for GPU 1, and nothing else."""
+    proc, report = amd_run(
+        "--interval",
+        "0.1",
+        "--",
+        "sleep",
+        "4",
+        FAKE_AMDSMI_GPUS=2,
+        FAKE_AMDSMI_GPU1_PARTITIONS=2,
+        FAKE_AMDSMI_GPU0_PHASES=f"1.2:{IDLE},1.5:{BUSY},60:{IDLE}",
+        FAKE_AMDSMI_GPU1_PHASES="60:60:0:512",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(finding_ids(report)) == ["idle-gpu", "unused-gpu"]
+    [idle] = [f for f in report["findings"] if f["id"] == "idle-gpu"]
+    [unused] = [f for f in report["findings"] if f["id"] == "unused-gpu"]
+    assert idle["evidence"]["gpu"] == "GPU 0 (AMD Instinct MI300X)"
+    assert idle["evidence"]["startup_s"] > 0.4 and idle["evidence"]["tail_s"] > 0.4
+    # Idle at 80 W: the idle spans' energy is at least their length times 80 W.
+    util = gauge_spans(report, tmp_path, 0, "gpu_util_pct")
+    assert idle["evidence"]["idle_j"] >= 80 * 0.99 * (
+        idle["evidence"]["startup_s"] + idle["evidence"]["tail_s"]
+    )
+    assert 0 in {round(u) for u in util} and 95 in {round(u) for u in util}
+    assert unused["evidence"]["gpus"] == ["GPU 1 (AMD Instinct MI300X)"]
+    # Counted once: 60 W for the device, not 120 W for its two partitions.
+    assert unused["evidence"]["idle_power_w"] == [pytest.approx(60, rel=0.03)]
+    gpu1_j = gpus_of(report)[1]["energy_j"]
+    assert unused["energy_at_stake_j"] == pytest.approx(gpu1_j, abs=1e-2)
+
+
+def test_a_well_utilised_amd_gpu_gives_no_finding(amd_run):
+    proc, report = amd_run(
+        "--interval", "0.1", "--", "sleep", "2", FAKE_AMDSMI_GPU0_PHASES=f"60:{BUSY}"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert report["findings"] == []
+    details = gpus_of(report)[0]["details"]
+    assert details["mean_utilization_pct"] == 95 and details["peak_memory_used_mib"] == 40000
