@@ -55,10 +55,17 @@ often never miss a wrap."""
 EXTRAS_INTERVAL_S = 0.5
 """Utilisation and memory are read at most this often (each is a sysfs read on ROCm);
 between two readings the gauges hold the last one."""
-GPU_GAUGES = ("gpu_util_pct", "gpu_memory_used_mib")
-"""The gauges an AMD GPU fills. Throttling is left out: ``amdsmi_get_violation_status``
-waits 100 ms inside the library on every call (it reads gpu_metrics twice), which the
-sampler's thread cannot afford on every read of every GPU."""
+GPU_GAUGES = ("gpu_util_pct", "gpu_memory_used_mib", "gpu_power_capped", "gpu_thermal")
+"""The gauges an AMD GPU fills (it has no "idle clocks" reason like NVML's)."""
+VIOLATION_ACCUMULATORS = {
+    "gpu_power_capped": "ppt_residency_acc",
+    "gpu_thermal": "socket_thm_residency_acc",
+}
+"""gpu_metrics' firmware samples in violation (PVIOL, TVIOL on MI300 and newer) beside its
+sample count ``accumulation_counter``: the share of a span held down is their increase
+over the count's. ``amdsmi_get_violation_status`` returns the same accumulators but waits
+100 ms inside the library on every call (it reads gpu_metrics twice), which the sampler's
+thread cannot afford."""
 SHARED_CHECK_INTERVAL_S = 2.0
 MAX_PLAUSIBLE_POWER_W = 3000.0
 """A decrease of the accumulator that would mean more than this is a reset, not a wrap."""
@@ -458,9 +465,18 @@ class _Device:
     memory_used_mib: float = 0.0
     memory_total_mib: float | None = None
     has_memory: bool = True
+    has_throttle: bool = True
+    last_violations: dict[str, int] | None = None
+    """The accumulators at the last reading, ``accumulation_counter`` among them."""
+    throttled_share: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(VIOLATION_ACCUMULATORS, 0.0)
+    )
     util_pct_s: float = 0.0
-    """Running integrals of the gauges (``read_activity``): % x s and MiB x s."""
+    """Running integrals of the gauges (``read_activity``): % x s, MiB x s, seconds."""
     memory_mib_s: float = 0.0
+    throttled_s: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(VIOLATION_ACCUMULATORS, 0.0)
+    )
     has_process_list: bool = True
     shared_checked: bool = False
     other_pids: set[int] = field(default_factory=set)
@@ -531,6 +547,8 @@ class _Device:
         # A reading stands for the span since the read before it, as NVML's do.
         self.util_pct_s += self.utilization_pct * span_s
         self.memory_mib_s += self.memory_used_mib * span_s
+        for quantity, share in self.throttled_share.items():
+            self.throttled_s[quantity] += share * span_s
         return self.energy_j()
 
     def _advance(self, ticks: int, now: float) -> None:
@@ -582,14 +600,38 @@ class _Device:
                 )
             except Exception:
                 self.has_memory = False
+        if self.has_throttle:
+            try:
+                self._read_violations(amdsmi)
+            except Exception:  # not an MI300 (N/A), or older bindings
+                self.has_throttle = False
+
+    def _read_violations(self, amdsmi) -> None:
+        """The share of the time since the last reading that the device was held down by
+        its power limit and for temperature (read on the primary: the whole device's)."""
+        metrics = amdsmi.amdsmi_get_gpu_metrics_info(self.logical[0].handle)
+        now = {
+            key: metrics[key] for key in ("accumulation_counter", *VIOLATION_ACCUMULATORS.values())
+        }
+        if not all(isinstance(v, int) for v in now.values()):
+            raise ValueError("violation accumulators are N/A")
+        last, self.last_violations = self.last_violations, now
+        if last is None or now["accumulation_counter"] <= last["accumulation_counter"]:
+            return  # the first reading, or no firmware sample since: keep the last share
+        samples = now["accumulation_counter"] - last["accumulation_counter"]
+        for quantity, key in VIOLATION_ACCUMULATORS.items():
+            self.throttled_share[quantity] = min(max((now[key] - last[key]) / samples, 0.0), 1.0)
 
     def activity(self) -> list[float | None]:
         """The integrals of :data:`GPU_GAUGES`, in that order (None: not readable here)."""
         if self.error is not None:
             return [None] * len(GPU_GAUGES)
+        throttle = self.has_throttle
         return [
             self.util_pct_s if self.has_utilization else None,
             self.memory_mib_s if self.has_memory else None,
+            self.throttled_s["gpu_power_capped"] if throttle else None,
+            self.throttled_s["gpu_thermal"] if throttle else None,
         ]
 
     def gpu_pids(self, amdsmi) -> set[int] | None:

@@ -46,6 +46,8 @@ STRUCTURES = {
                     "hip_id", "hip_uuid"]),
     "kfd": ("amdsmi_kfd_info_t", ["kfd_id", "node_id", "current_partition_id"]),
     "driver": ("amdsmi_driver_info_t", ["driver_version", "driver_name"]),
+    "metrics": ("amdsmi_gpu_metrics_t", ["accumulation_counter", "ppt_residency_acc",
+                "socket_thm_residency_acc"]),
 }  # fmt: skip
 
 _LAYOUT_SCRIPT = """

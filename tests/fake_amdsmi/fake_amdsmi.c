@@ -40,11 +40,14 @@
  *   FAKE_AMDSMI_GPU<i>_VRAM_USED_MB  VRAM in use (default 2048)
  *   FAKE_AMDSMI_GPU<i>_PHASES        a workload over time, overriding PROFILE, UTIL and
  *                                    VRAM_USED_MB: phases separated by ',', each
- *                                    SECONDS:WATTS:GFX_ACTIVITY_PCT:VRAM_USED_MB, from
+ *                                    SECONDS:WATTS:GFX_ACTIVITY_PCT:VRAM_USED_MB[:VIOLATION]
+ *                                    (VIOLATION: 1 power (PPT), 2 socket thermal, 3 both), from
  *                                    FAKE_AMDSMI_EPOCH (a CLOCK_MONOTONIC time; default: the
  *                                    process's first amdsmi_init); the first phase holds
  *                                    before it, the last one after the end. The accumulator
  *                                    is the exact integral of the phases' power since t = 0.
+ * gpu_metrics (amdsmi_get_gpu_metrics_info) has the MI300 violation accumulators: the
+ * firmware's sample count at 1 kHz since t = 0, and the samples in PPT or thermal violation.
  * Secondary partitions report the socket's energy and power too (the worst case for
  * double counting); greenmeter must count the socket once.
  */
@@ -77,6 +80,7 @@ struct phase {
     double seconds, watts;
     unsigned util_pct;
     unsigned vram_used_mb;
+    unsigned violation;
 };
 
 /* A processor handle points at one of these. */
@@ -154,8 +158,9 @@ static void parse_phases(struct fake_gpu *g, const char *spec)
     g->phase_count = 0;
     while (p && *p && g->phase_count < MAX_PHASES) {
         struct phase *ph = &g->phases[g->phase_count];
-        if (sscanf(p, "%lf:%lf:%u:%u", &ph->seconds, &ph->watts, &ph->util_pct,
-                   &ph->vram_used_mb) != 4)
+        ph->violation = 0;
+        if (sscanf(p, "%lf:%lf:%u:%u:%u", &ph->seconds, &ph->watts, &ph->util_pct,
+                   &ph->vram_used_mb, &ph->violation) < 4)
             break;
         g->phase_count++;
         p = strchr(p, ',');
@@ -242,6 +247,26 @@ static double phases_energy_j(const struct fake_gpu *g, double t)
         start = end;
     }
     return joules;
+}
+
+/* Seconds from 0 to t spent in phases whose violation mask has `bit`. */
+static double violation_s(const struct fake_gpu *g, double t, unsigned bit)
+{
+    double start = epoch_s, seconds;
+    if (!g->phase_count)
+        return 0.0;
+    if (t <= epoch_s)
+        return g->phases[0].violation & bit ? t : 0.0;
+    seconds = g->phases[0].violation & bit ? epoch_s : 0.0;
+    for (int k = 0; k < g->phase_count; k++) {
+        double end = start + g->phases[k].seconds;
+        int in = (g->phases[k].violation & bit) != 0;
+        if (k == g->phase_count - 1 || t < end)
+            return seconds + (in ? t - start : 0.0);
+        seconds += in ? g->phases[k].seconds : 0.0;
+        start = end;
+    }
+    return seconds;
 }
 
 /* Power (W) at time t: HIGH in the first half of each square period; ramp LOW -> HIGH. */
@@ -558,5 +583,20 @@ int amdsmi_get_gpu_process_list(void *handle, uint32_t *max_processes, void *lis
     if (list && found > *max_processes)
         found = *max_processes;
     *max_processes = found;
+    return AMDSMI_STATUS_SUCCESS;
+}
+
+int amdsmi_get_gpu_metrics_info(void *handle, void *metrics)
+{
+    double t = now_s();
+    CHECK_HANDLE(handle, lg)
+    const struct fake_gpu *g = &gpus[lg->socket];
+    /* Other fields 0: the bindings read them as zeros, which greenmeter does not use. */
+    memset(metrics, 0, SIZE_metrics);
+    FIELD(metrics, OFF_metrics_accumulation_counter, uint64_t) = (uint64_t)floor(t * 1000);
+    FIELD(metrics, OFF_metrics_ppt_residency_acc, uint64_t) =
+        (uint64_t)floor(violation_s(g, t, 1) * 1000);
+    FIELD(metrics, OFF_metrics_socket_thm_residency_acc, uint64_t) =
+        (uint64_t)floor(violation_s(g, t, 2) * 1000);
     return AMDSMI_STATUS_SUCCESS;
 }

@@ -388,6 +388,7 @@ def test_doctor_lists_amd_gpus_and_fixes(greenmeter, gm_env, fake_rocm, tmp_path
 BUSY = "300:95:40000"
 """A well-fed AMD GPU: 300 W, gfx_activity 95 %, 40000 MiB of VRAM in use."""
 IDLE = "80:0:1024"
+GAUGES = ("gpu_util_pct", "gpu_memory_used_mib", "gpu_power_capped", "gpu_thermal")
 
 
 def gauge_spans(report: dict, tmp_path: Path, gpu: int, quantity: str) -> list[float]:
@@ -428,16 +429,9 @@ def test_gauges_follow_the_phases_once_per_physical_gpu(amd_run, tmp_path):
         (components[c["component"]]["index"], c["quantity"])
         for c in report["activity_channels"]
         if c["component"] is not None and components[c["component"]]["kind"] == "gpu"
-    ] == [
-        (0, "gpu_util_pct"),
-        (0, "gpu_memory_used_mib"),
-        (1, "gpu_util_pct"),
-        (1, "gpu_memory_used_mib"),
-    ]
+    ] == [(i, q) for i in (0, 1) for q in GAUGES]
     assert [c for c in report["timeline"]["activity_columns"] if c.startswith("gpu:")] == [
-        f"gpu:AMD Instinct MI300X#{i}:{q}_s"
-        for i in (0, 1)
-        for q in ("gpu_util_pct", "gpu_memory_used_mib")
+        f"gpu:AMD Instinct MI300X#{i}:{q}_s" for i in (0, 1) for q in GAUGES
     ]
     util0 = gauge_spans(report, tmp_path, 0, "gpu_util_pct")
     memory0 = gauge_spans(report, tmp_path, 0, "gpu_memory_used_mib")
@@ -456,6 +450,8 @@ def test_gauges_follow_the_phases_once_per_physical_gpu(amd_run, tmp_path):
     assert gauge_spans(report, tmp_path, 1, "gpu_memory_used_mib") == pytest.approx(
         [8192] * len(util0), rel=0.05
     )
+    for quantity in ("gpu_power_capped", "gpu_thermal"):
+        assert gauge_spans(report, tmp_path, 0, quantity) == [0.0] * len(util0)
     d0, d1 = (gpus_of(report)[i]["details"] for i in (0, 1))
     assert d0["peak_memory_used_mib"] == 40000 and d1["peak_memory_used_mib"] == 8192
     assert d0["memory_total_mib"] == 196592 and d1["memory_total_mib"] == 196592 / 2
@@ -503,3 +499,28 @@ def test_a_well_utilised_amd_gpu_gives_no_finding(amd_run):
     assert report["findings"] == []
     details = gpus_of(report)[0]["details"]
     assert details["mean_utilization_pct"] == 95 and details["peak_memory_used_mib"] == 40000
+
+
+def test_power_capped_and_thermal_from_the_violation_accumulators(amd_run, tmp_path):
+    """Busy throughout, held at its power limit (PPT) for the first 1.5 s and for
+    temperature after: both findings, each for its share of the run."""
+    proc, report = amd_run(
+        "--interval",
+        "0.1",
+        "--",
+        "sleep",
+        "3.5",
+        FAKE_AMDSMI_GPU0_PHASES=f"1.5:{BUSY}:1,60:{BUSY}:2",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert finding_ids(report) in (["power-capped", "thermal"], ["thermal", "power-capped"])
+    share = {f["id"]: f["evidence"]["throttled_share_pct"] for f in report["findings"]}
+    assert 20 < share["power-capped"] < 60 and 40 < share["thermal"] < 80
+    # The whole run was held down, but its first 0.5 s, before a second reading of the
+    # accumulators, counts as not held down.
+    assert 75 < share["power-capped"] + share["thermal"] <= 100
+    capped = gauge_spans(report, tmp_path, 0, "gpu_power_capped")
+    thermal = gauge_spans(report, tmp_path, 0, "gpu_thermal")
+    # A span's share is the firmware's, measured over the readings before it (0.5 s).
+    assert capped[-1] == 0 and thermal[-1] == pytest.approx(1, rel=0.05)
+    assert max(capped) == pytest.approx(1, rel=0.05)
