@@ -2,8 +2,8 @@
 
 Each function takes the run's GPU timelines (``spans.py``) and returns its findings'
 parts; ``analyse.py`` turns them into :class:`~greenmeter.results.Finding` s with the
-energy at stake in CO2e. Utilisation is NVML's (the share of time a kernel ran), so it
-says that a GPU waited, never how well its kernels used it.
+energy at stake in CO2e. Utilisation is NVML's (the share of time a kernel ran) or AMD
+SMI's ``gfx_activity``, so it says that a GPU waited, never how well its kernels used it.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ class Component:
 
 
 GAUGE_QUANTITIES = {
-    "gpu_util_pct": "percent of the time a kernel ran (NVML utilisation)",
+    "gpu_util_pct": "percent of the time a kernel ran (NVML utilisation, AMD gfx_activity)",
     "gpu_memory_used_mib": "device memory in use, MiB",
     "gpu_power_capped": "1 while clocks are held down by the power limit, else 0",
     "gpu_thermal": "1 while clocks are held down for temperature, else 0",
