@@ -66,6 +66,7 @@ sample count ``accumulation_counter``: the share of a span held down is their in
 over the count's. ``amdsmi_get_violation_status`` returns the same accumulators but waits
 100 ms inside the library on every call (it reads gpu_metrics twice), which the sampler's
 thread cannot afford."""
+NOT_AVAILABLE_64 = 2**64 - 1
 SHARED_CHECK_INTERVAL_S = 2.0
 MAX_PLAUSIBLE_POWER_W = 3000.0
 """A decrease of the accumulator that would mean more than this is a reset, not a wrap."""
@@ -609,12 +610,7 @@ class _Device:
     def _read_violations(self, amdsmi) -> None:
         """The share of the time since the last reading that the device was held down by
         its power limit and for temperature (read on the primary: the whole device's)."""
-        metrics = amdsmi.amdsmi_get_gpu_metrics_info(self.logical[0].handle)
-        now = {
-            key: metrics[key] for key in ("accumulation_counter", *VIOLATION_ACCUMULATORS.values())
-        }
-        if not all(isinstance(v, int) for v in now.values()):
-            raise ValueError("violation accumulators are N/A")
+        now = _violation_accumulators(amdsmi, self.logical[0].handle)
         last, self.last_violations = self.last_violations, now
         if last is None or now["accumulation_counter"] <= last["accumulation_counter"]:
             return  # the first reading, or no firmware sample since: keep the last share
@@ -717,6 +713,26 @@ class _Device:
                     "the report uses the counter (see ROCm/amdsmi issue #38)."
                 )
         return said
+
+
+def _violation_accumulators(amdsmi, handle) -> dict[str, int]:
+    """gpu_metrics' sample count and violation accumulators. The structure is read through
+    the bindings' ctypes layer: their ``amdsmi_get_gpu_metrics_info`` turns every one of
+    its hundreds of fields into a dict entry, about 0.8 ms of CPU per call."""
+    import ctypes
+
+    wrapper = amdsmi.amdsmi_wrapper
+    metrics = wrapper.amdsmi_gpu_metrics_t()
+    status = wrapper.amdsmi_get_gpu_metrics_info(handle, ctypes.byref(metrics))
+    if status != 0:
+        raise amdsmi.AmdSmiLibraryException(status)
+    found = {
+        key: getattr(metrics, key)
+        for key in ("accumulation_counter", *VIOLATION_ACCUMULATORS.values())
+    }
+    if NOT_AVAILABLE_64 in found.values():
+        raise ValueError("violation accumulators are N/A (gpu_metrics before 1.6)")
+    return found
 
 
 # --- the library and the bindings ------------------------------------------------------

@@ -38,6 +38,8 @@
  *   FAKE_AMDSMI_GPU<i>_SECONDARY_DIE=1  the second die of an MI250X: 0 W and 0 J
  *   FAKE_AMDSMI_GPU<i>_UTIL=<pct>    gfx_activity (default 50)
  *   FAKE_AMDSMI_GPU<i>_VRAM_USED_MB  VRAM in use (default 2048)
+ *   FAKE_AMDSMI_GPU<i>_NO_VIOLATION=1  gpu_metrics without the violation accumulators (N/A,
+ *                                    as before MI300)
  *   FAKE_AMDSMI_GPU<i>_PHASES        a workload over time, overriding PROFILE, UTIL and
  *                                    VRAM_USED_MB: phases separated by ',', each
  *                                    SECONDS:WATTS:GFX_ACTIVITY_PCT:VRAM_USED_MB[:VIOLATION]
@@ -102,6 +104,7 @@ struct fake_gpu {
     double wrap_at_s;
     int average_power;
     int secondary_die;
+    int no_violation;
     unsigned util_pct;
     unsigned vram_used_mb;
     struct phase phases[MAX_PHASES];
@@ -214,6 +217,7 @@ static void configure(void)
         v = gpu_env(i, "POWER_FIELD");
         g->average_power = v && strcmp(v, "average") == 0;
         g->secondary_die = (int)gpu_env_double(i, "SECONDARY_DIE", 0);
+        g->no_violation = (int)gpu_env_double(i, "NO_VIOLATION", 0);
         g->util_pct = (unsigned)gpu_env_double(i, "UTIL", 50);
         g->vram_used_mb = (unsigned)gpu_env_double(i, "VRAM_USED_MB", 2048);
         parse_phases(g, gpu_env(i, "PHASES"));
@@ -593,6 +597,12 @@ int amdsmi_get_gpu_metrics_info(void *handle, void *metrics)
     const struct fake_gpu *g = &gpus[lg->socket];
     /* Other fields 0: the bindings read them as zeros, which greenmeter does not use. */
     memset(metrics, 0, SIZE_metrics);
+    if (g->no_violation) {
+        FIELD(metrics, OFF_metrics_accumulation_counter, uint64_t) = UINT64_MAX;
+        FIELD(metrics, OFF_metrics_ppt_residency_acc, uint64_t) = UINT64_MAX;
+        FIELD(metrics, OFF_metrics_socket_thm_residency_acc, uint64_t) = UINT64_MAX;
+        return AMDSMI_STATUS_SUCCESS;
+    }
     FIELD(metrics, OFF_metrics_accumulation_counter, uint64_t) = (uint64_t)floor(t * 1000);
     FIELD(metrics, OFF_metrics_ppt_residency_acc, uint64_t) =
         (uint64_t)floor(violation_s(g, t, 1) * 1000);

@@ -491,14 +491,29 @@ def test_idle_and_unused_amd_gpus_are_found(amd_run, tmp_path):
     assert unused["energy_at_stake_j"] == pytest.approx(gpu1_j, abs=1e-2)
 
 
-def test_a_well_utilised_amd_gpu_gives_no_finding(amd_run):
+def test_well_utilised_amd_gpus_give_no_finding(amd_run, tmp_path):
+    """GPU 1 is older than MI300: its gpu_metrics have no violation accumulators, so its
+    throttling columns stay empty and, though the fake says it is held down, nothing is
+    said about it."""
     proc, report = amd_run(
-        "--interval", "0.1", "--", "sleep", "2", FAKE_AMDSMI_GPU0_PHASES=f"60:{BUSY}"
+        "--interval",
+        "0.1",
+        "--",
+        "sleep",
+        "2",
+        FAKE_AMDSMI_GPUS=2,
+        FAKE_AMDSMI_GPU0_PHASES=f"60:{BUSY}",
+        FAKE_AMDSMI_GPU1_PHASES=f"60:{BUSY}:3",
+        FAKE_AMDSMI_GPU1_NO_VIOLATION=1,
     )
     assert proc.returncode == 0, proc.stderr
     assert report["findings"] == []
-    details = gpus_of(report)[0]["details"]
-    assert details["mean_utilization_pct"] == 95 and details["peak_memory_used_mib"] == 40000
+    for details in (g["details"] for g in gpus_of(report).values()):
+        assert details["mean_utilization_pct"] == 95 and details["peak_memory_used_mib"] == 40000
+    columns, points = read_timeline(tmp_path / report["timeline"]["file"])
+    for gpu, empty in ((0, False), (1, True)):
+        at = columns.index(f"gpu:AMD Instinct MI300X#{gpu}:gpu_power_capped_s") - 1
+        assert all((values[at] is None) is empty for _, values in points[1:])
 
 
 def test_power_capped_and_thermal_from_the_violation_accumulators(amd_run, tmp_path):
