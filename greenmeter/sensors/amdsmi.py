@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from greenmeter.sensors.base import MEASURED, Component, Gauge, Sensor, SensorUnavailable
+from greenmeter.sensors.base import Sensor, SensorUnavailable
 from greenmeter.sensors.gpu_power import PowerIntegral, counter_disagreement
 from greenmeter.sensors.gpu_selection import (
     GpuSelectionError,
@@ -44,6 +44,7 @@ from greenmeter.sensors.gpu_selection import (
     is_bare_uuid,
     parse_gpu_selection,
 )
+from greenmeter.sensors.gpu_sensor import GpuSensor
 from greenmeter.sensors.process_tree import ProcessTree
 from greenmeter.sensors.stdout_guard import stdout_captured
 
@@ -67,7 +68,6 @@ over the count's. ``amdsmi_get_violation_status`` returns the same accumulators 
 100 ms inside the library on every call (it reads gpu_metrics twice), which the sampler's
 thread cannot afford."""
 NOT_AVAILABLE_64 = 2**64 - 1
-SHARED_CHECK_INTERVAL_S = 2.0
 MAX_PLAUSIBLE_POWER_W = 3000.0
 """A decrease of the accumulator that would mean more than this is a reset, not a wrap."""
 WRAP_32 = 2**32
@@ -374,67 +374,26 @@ def _resolve(token: str, logical: list[_Logical]) -> _Logical | str:
 # --- reading ----------------------------------------------------------------------------
 
 
-class AmdSmiSensor(Sensor):
+class AmdSmiSensor(GpuSensor):
     """One component per physical AMD GPU the command may use, all read together."""
 
     def __init__(self, amdsmi, devices: list[_Device], tree: ProcessTree, notes: list[str]):
-        self._amdsmi = amdsmi
-        self._devices = devices
-        self._tree = tree
-        self._notes = notes
-        self._next_shared_check_s = 0.0
-        self.components = tuple(
-            Component(
-                kind="gpu",
-                name=device.name,
-                source="amdsmi-energy" if device.has_counter else "amdsmi-power",
-                method=MEASURED,
-                index=device.index,
-            )
-            for device in devices
+        super().__init__(
+            amdsmi,
+            devices,
+            tree,
+            notes,
+            sources=("amdsmi-energy", "amdsmi-power"),
+            gauges=GPU_GAUGES,
         )
-        self.gauges = tuple(
-            Gauge(quantity, i) for i in range(len(devices)) for quantity in GPU_GAUGES
-        )
-
-    def read_energy_j(self) -> list[float | None]:
-        joules = [device.read(self._amdsmi) for device in self._devices]
-        if time.monotonic() >= self._next_shared_check_s:
-            self._check_shared()
-        return joules
-
-    def read_activity(self) -> list[float | None]:
-        return [value for device in self._devices for value in device.activity()]
 
     def max_interval_s(self) -> float | None:
         if all(device.has_counter for device in self._devices):
             return COUNTER_MAX_INTERVAL_S
         return POLL_INTERVAL_S
 
-    def _check_shared(self) -> None:
-        before = self._tree.pids()
-        if not before:
-            return  # the command has not started or has ended: nothing to compare with
-        found = {device: device.gpu_pids(self._amdsmi) for device in self._devices}
-        # A process of the tree that exited during the listing is still ours.
-        ours = before | self._tree.pids() | {os.getpid()}
-        for device, pids in found.items():
-            if pids is not None:
-                device.shared_checked = True
-                device.other_pids |= pids - ours
-        self._next_shared_check_s = time.monotonic() + SHARED_CHECK_INTERVAL_S
-
-    def details(self) -> list[dict]:
-        return [device.details() for device in self._devices]
-
-    def warnings(self) -> list[str]:
-        said = list(self._notes)
-        for device in self._devices:
-            said += device.warnings()
-        return said
-
     def close(self) -> None:
-        _stop_amdsmi(self._amdsmi)
+        _stop_amdsmi(self._library)
 
 
 @dataclass(eq=False)
@@ -630,7 +589,7 @@ class _Device:
             self.throttled_s["gpu_thermal"] if throttle else None,
         ]
 
-    def gpu_pids(self, amdsmi) -> set[int] | None:
+    def pids(self, amdsmi) -> set[int] | None:
         """Processes on any logical GPU of the device: all of them share its energy."""
         if self.error is not None or not self.has_process_list:
             return None

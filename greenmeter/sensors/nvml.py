@@ -15,20 +15,17 @@ functions that need it, so the rest of greenmeter starts fast without it.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 
-from greenmeter.sensors.base import MEASURED, Component, Gauge, Sensor, SensorUnavailable
+from greenmeter.sensors.base import Sensor, SensorUnavailable
 from greenmeter.sensors.gpu_power import PowerIntegral, counter_disagreement
 from greenmeter.sensors.gpu_selection import GpuSelectionError, NoGpuHere, parse_gpu_selection
+from greenmeter.sensors.gpu_sensor import GpuSensor
 from greenmeter.sensors.process_tree import ProcessTree
 
 POLL_INTERVAL_S = 0.1
 """Power poll for GPUs without an energy counter (Zeus: half the update period, <= 100 ms)."""
-SHARED_CHECK_INTERVAL_S = 2.0
-"""Listing a GPU's processes is slow on a busy driver; other tenants rarely come and go
-faster than this."""
 MIB = 1024 * 1024
 THROTTLE_POWER = 0x4 | 0x80
 """NVML clock-throttle (event) reasons: SW power cap, HW power brake."""
@@ -205,65 +202,21 @@ def _diagnose_gpu(nvml, index: int) -> dict:
     return entry
 
 
-class NvmlSensor(Sensor):
+class NvmlSensor(GpuSensor):
     """One component per selected GPU, all read together."""
 
     def __init__(self, nvml, gpus: list[_Gpu], tree: ProcessTree, notes: list[str]):
-        self._nvml = nvml
-        self._gpus = gpus
-        self._tree = tree
-        self._notes = notes
-        self._next_shared_check_s = 0.0
-        self.components = tuple(
-            Component(
-                kind="gpu",
-                name=gpu.name,
-                source="nvml-energy" if gpu.has_counter else "nvml-power",
-                method=MEASURED,
-                index=gpu.index,
-            )
-            for gpu in gpus
+        super().__init__(
+            nvml, gpus, tree, notes, sources=("nvml-energy", "nvml-power"), gauges=GPU_GAUGES
         )
-        self.gauges = tuple(Gauge(quantity, i) for i in range(len(gpus)) for quantity in GPU_GAUGES)
-
-    def read_energy_j(self) -> list[float | None]:
-        joules = [gpu.read(self._nvml) for gpu in self._gpus]
-        if time.monotonic() >= self._next_shared_check_s:
-            self._check_shared()
-        return joules
-
-    def read_activity(self) -> list[float | None]:
-        return [value for gpu in self._gpus for value in gpu.activity()]
 
     def max_interval_s(self) -> float | None:
-        if all(gpu.has_counter for gpu in self._gpus):
+        if all(gpu.has_counter for gpu in self._devices):
             return None  # a 64-bit millijoule counter never wraps
         return POLL_INTERVAL_S
 
-    def _check_shared(self) -> None:
-        before = self._tree.pids()
-        if not before:
-            return  # the command has not started or has ended: nothing to compare with
-        found = {gpu: gpu.compute_pids(self._nvml) for gpu in self._gpus}
-        # A process of the tree that exited during the listing is still ours.
-        ours = before | self._tree.pids() | {os.getpid()}
-        for gpu, pids in found.items():
-            if pids is not None:
-                gpu.shared_checked = True
-                gpu.other_pids |= pids - ours
-        self._next_shared_check_s = time.monotonic() + SHARED_CHECK_INTERVAL_S
-
-    def details(self) -> list[dict]:
-        return [gpu.details() for gpu in self._gpus]
-
-    def warnings(self) -> list[str]:
-        said = list(self._notes)
-        for gpu in self._gpus:
-            said += gpu.warnings()
-        return said
-
     def close(self) -> None:
-        _stop_nvml(self._nvml)
+        _stop_nvml(self._library)
 
 
 @dataclass(eq=False)
@@ -393,7 +346,7 @@ class _Gpu:
             self.throttled_s[THROTTLE_IDLE] if throttle else None,
         ]
 
-    def compute_pids(self, nvml) -> set[int] | None:
+    def pids(self, nvml) -> set[int] | None:
         if self.error is not None or not self.has_process_list:
             return None
         try:
