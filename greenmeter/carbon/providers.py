@@ -79,6 +79,19 @@ def check_provider(provider: str, zone_id: str, env: Mapping[str, str] | None = 
         )
 
 
+def _checked_client(
+    provider: str, zone_id: str, env: Mapping[str, str] | None, timeout_s: float
+) -> _Client:
+    """A client for ``provider``, once it is known to serve ``zone_id`` with what ``env``
+    holds (a token), else :class:`ProviderError`."""
+    env = os.environ if env is None else env
+    try:
+        check_provider(provider, zone_id, env)
+    except ValueError as exc:
+        raise ProviderError(str(exc)) from None
+    return _Client(provider, env, timeout_s)
+
+
 def fetch_intensity(
     provider: str,
     zone_id: str,
@@ -89,12 +102,7 @@ def fetch_intensity(
     timeout_s: float = TIMEOUT_S,
 ) -> LiveIntensity:
     """The provider's intensity series covering [start_s, end_s] (epoch seconds) for a greenmeter zone."""
-    env = os.environ if env is None else env
-    try:
-        check_provider(provider, zone_id, env)
-    except ValueError as exc:
-        raise ProviderError(str(exc)) from None
-    client = _Client(provider, env, timeout_s)
+    client = _checked_client(provider, zone_id, env, timeout_s)
     if provider == "electricitymaps":
         return _electricitymaps(client, _electricitymaps_zone(zone_id), start_s, end_s)
     return _ukgrid(client, start_s, end_s)
@@ -109,12 +117,7 @@ def fetch_forecast(
     timeout_s: float = TIMEOUT_S,
 ) -> LiveIntensity:
     """The provider's forecast from ``from_s`` (epoch seconds) on, for a greenmeter zone."""
-    env = os.environ if env is None else env
-    try:
-        check_provider(provider, zone_id, env)
-    except ValueError as exc:
-        raise ProviderError(str(exc)) from None
-    client = _Client(provider, env, timeout_s)
+    client = _checked_client(provider, zone_id, env, timeout_s)
     if provider == "ukgrid":
         half_hour = math.floor(from_s / 1800) * 1800
         body, cached = client.get_json(

@@ -44,7 +44,7 @@ from greenmeter.sensors.gpu_selection import (
     is_bare_uuid,
     parse_gpu_selection,
 )
-from greenmeter.sensors.gpu_sensor import GpuSensor
+from greenmeter.sensors.gpu_sensor import GpuSensor, disagreement_warning, shared_warning
 from greenmeter.sensors.process_tree import ProcessTree
 from greenmeter.sensors.stdout_guard import stdout_captured
 
@@ -634,13 +634,7 @@ class _Device:
 
     def warnings(self) -> list[str]:
         label = f"GPU {self.index} ({self.name})"
-        said = []
-        if self.other_pids:
-            pids = ", ".join(str(p) for p in sorted(self.other_pids))
-            said.append(
-                f"{label} was shared with processes outside the command (pid {pids}): "
-                "its figure is the whole device's energy, not the command's share."
-            )
+        said = [shared_warning(label, self.other_pids)]
         if len(self.used) < len(self.logical):
             used = ", ".join(str(g.index) for g in self.used)
             if self.dies:
@@ -667,11 +661,15 @@ class _Device:
             disagreement = counter_disagreement(self.energy_j(), self.power, self.covered_s())
             if disagreement is not None:
                 said.append(
-                    f"{label}: the energy counter ({self.energy_j():.1f} J) and integrated "
-                    f"power draw ({self.power.energy_j:.1f} J) differ by {disagreement:.0%}; "
-                    "the report uses the counter (see ROCm/amdsmi issue #38)."
+                    disagreement_warning(
+                        label,
+                        self.energy_j(),
+                        self.power.energy_j,
+                        disagreement,
+                        "ROCm/amdsmi issue #38",
+                    )
                 )
-        return said
+        return [w for w in said if w]
 
 
 def _violation_accumulators(amdsmi, handle) -> dict[str, int]:

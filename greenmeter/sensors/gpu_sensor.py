@@ -17,6 +17,29 @@ SHARED_CHECK_INTERVAL_S = 2.0
 processes is slow on a busy driver, and other tenants rarely come and go faster."""
 
 
+def shared_warning(label: str, other_pids: set[int]) -> str | None:
+    """The warning for a GPU that processes outside the command's tree used."""
+    if not other_pids:
+        return None
+    pids = ", ".join(str(p) for p in sorted(other_pids))
+    return (
+        f"{label} was shared with processes outside the command (pid {pids}): "
+        "its figure is the whole device's energy, not the command's share."
+    )
+
+
+def disagreement_warning(
+    label: str, counter_j: float, power_j: float, disagreement: float, reference: str
+) -> str:
+    """The warning for a counter and integrated power that differ (``gpu_power``'s
+    ``counter_disagreement``); ``reference``: where the vendor's discrepancy is known."""
+    return (
+        f"{label}: the energy counter ({counter_j:.1f} J) and integrated power draw "
+        f"({power_j:.1f} J) differ by {disagreement:.0%}; the report uses the counter "
+        f"(see {reference})."
+    )
+
+
 class GpuDevice(Protocol):
     """One measured GPU of a backend (``nvml._Gpu``, ``amdsmi._Device``)."""
 

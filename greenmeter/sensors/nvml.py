@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from greenmeter.sensors.base import Sensor, SensorUnavailable
 from greenmeter.sensors.gpu_power import PowerIntegral, counter_disagreement
 from greenmeter.sensors.gpu_selection import GpuSelectionError, NoGpuHere, parse_gpu_selection
-from greenmeter.sensors.gpu_sensor import GpuSensor
+from greenmeter.sensors.gpu_sensor import GpuSensor, disagreement_warning, shared_warning
 from greenmeter.sensors.process_tree import ProcessTree
 
 POLL_INTERVAL_S = 0.1
@@ -387,13 +387,7 @@ class _Gpu:
 
     def warnings(self) -> list[str]:
         label = f"GPU {self.index} ({self.name})"
-        said = []
-        if self.other_pids:
-            pids = ", ".join(str(p) for p in sorted(self.other_pids))
-            said.append(
-                f"{label} was shared with processes outside the command (pid {pids}): "
-                "its figure is the whole device's energy, not the command's share."
-            )
+        said = [shared_warning(label, self.other_pids)]
         if self.mig_uuids:
             said.append(
                 f"{label} is split into MIG slices; the command used {', '.join(self.mig_uuids)} "
@@ -405,11 +399,11 @@ class _Gpu:
         disagreement = self._counter_disagreement()
         if disagreement is not None:
             said.append(
-                f"{label}: the energy counter ({self.energy_j():.1f} J) and integrated power "
-                f"draw ({self.power.energy_j:.1f} J) differ by {disagreement:.0%}; the "
-                "report uses the counter (see Zeus issue #181)."
+                disagreement_warning(
+                    label, self.energy_j(), self.power.energy_j, disagreement, "Zeus issue #181"
+                )
             )
-        return said
+        return [w for w in said if w]
 
     def _counter_disagreement(self) -> float | None:
         if not (self.has_counter and self.has_power) or self.first_counter_mj is None:

@@ -191,6 +191,31 @@ def _phase_bands(report: dict, x, t0: float, t1: float, top: float, base: float)
     return "".join(out) if drawn else ""
 
 
+def _time_axes(
+    base: float, y_ticks, y, x, t0: float, span: float, unit_s: float, tick_marks: bool
+) -> list[str]:
+    """The axes of a chart over time (opens the ``axis`` group its caller closes): both
+    lines, the y tick labels, and the time ticks (with marks under the power chart)."""
+    out = [
+        f'<g class="axis"><line x1="{MARGIN_L}" x2="{CHART_W - MARGIN_R}" y1="{base}" '
+        f'y2="{base}"/><line x1="{MARGIN_L}" x2="{MARGIN_L}" y1="{MARGIN_T}" y2="{base}"/>'
+    ]
+    for tick in y_ticks:
+        out.append(
+            f'<text x="{MARGIN_L - 6}" y="{y(tick)}" text-anchor="end" '
+            f'dominant-baseline="middle">{_tick_label(tick)}</text>'
+        )
+    for tick in nice_ticks(span / unit_s, 8):
+        if tick * unit_s <= span * 1.0001:
+            at = x(t0 + tick * unit_s)
+            mark = f'<line x1="{at}" x2="{at}" y1="{base}" y2="{base + 5}"/>' if tick_marks else ""
+            out.append(
+                f'{mark}<text x="{at}" y="{base + 18}" text-anchor="middle">'
+                f"{_tick_label(tick)}</text>"
+            )
+    return out
+
+
 def power_chart(uid: str, report: dict, points: list[Point]) -> tuple[str, dict | None]:
     """The stacked power-over-time SVG and the data the hover script reads."""
     series = power_series(report)
@@ -251,22 +276,7 @@ def power_chart(uid: str, report: dict, points: list[Point]) -> tuple[str, dict 
             f"<title>{html_text(s.label)}: {energy}</title></path>"
         )
         lower = upper
-    out.append(
-        f'<g class="axis"><line x1="{MARGIN_L}" x2="{CHART_W - MARGIN_R}" y1="{base}" '
-        f'y2="{base}"/><line x1="{MARGIN_L}" x2="{MARGIN_L}" y1="{MARGIN_T}" y2="{base}"/>'
-    )
-    for tick in y_ticks:
-        out.append(
-            f'<text x="{MARGIN_L - 6}" y="{y(tick)}" text-anchor="end" '
-            f'dominant-baseline="middle">{_tick_label(tick)}</text>'
-        )
-    for tick in nice_ticks(span / unit_s, 8):
-        if tick * unit_s <= span * 1.0001:
-            out.append(
-                f'<line x1="{x(t0 + tick * unit_s)}" x2="{x(t0 + tick * unit_s)}" '
-                f'y1="{base}" y2="{base + 5}"/><text x="{x(t0 + tick * unit_s)}" '
-                f'y="{base + 18}" text-anchor="middle">{_tick_label(tick)}</text>'
-            )
+    out += _time_axes(base, y_ticks, y, x, t0, span, unit_s, tick_marks=True)
     out.append(
         f'<text class="label" x="{MARGIN_L + plot_w / 2:.0f}" y="{CHART_H - 6}" '
         f'text-anchor="middle">Time since start ({unit})</text>'
@@ -410,21 +420,7 @@ def step_line_chart(
                 f'stroke="{colour}" stroke-width="2" d="{"".join(parts)}">'
                 f"<title>{html_text(label)}</title></path>"
             )
-    out.append(
-        f'<g class="axis"><line x1="{MARGIN_L}" x2="{CHART_W - MARGIN_R}" y1="{base}" '
-        f'y2="{base}"/><line x1="{MARGIN_L}" x2="{MARGIN_L}" y1="{MARGIN_T}" y2="{base}"/>'
-    )
-    for tick in y_ticks:
-        out.append(
-            f'<text x="{MARGIN_L - 6}" y="{y(tick)}" text-anchor="end" '
-            f'dominant-baseline="middle">{_tick_label(tick)}</text>'
-        )
-    for tick in nice_ticks(span / unit_s, 8):
-        if tick * unit_s <= span * 1.0001:
-            out.append(
-                f'<text x="{x(t0 + tick * unit_s)}" y="{base + 18}" '
-                f'text-anchor="middle">{_tick_label(tick)}</text>'
-            )
+    out += _time_axes(base, y_ticks, y, x, t0, span, unit_s, tick_marks=False)
     out.append(
         f'<text class="label" x="{MARGIN_L + plot_w / 2:.0f}" y="{height - 6}" '
         f'text-anchor="middle">Time since start ({unit})</text>'
